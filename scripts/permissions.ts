@@ -1,0 +1,28 @@
+/**
+ * The Deno permissions the plugin runs with, shared by `deno compile` (scripts/build.ts), the
+ * test wrappers, `deno task dev` and the benchmark, so that every way of running it is the same.
+ *
+ * Why `--allow-all` and not a narrow list such as `--allow-run=ip,nsenter --allow-read=/proc,...`:
+ *
+ * 1. Deno 2.9 refuses every read under /proc unless the process has `--allow-all`; no narrower
+ *    flag grants it (`--allow-read=/proc` is not enough, and any `--deny-*` flag removes it again;
+ *    see denoland/deno#25055 and #27564). Host discovery reads /proc/net/route and
+ *    /proc/net/ipv6_route in-process, and `CNI_NETNS=/proc/PID/ns/net` must be stat-able.
+ *    The alternative, asking `ip` for the node's default route, costs a third process per ADD.
+ * 2. A narrow list would not confine anything real: the plugin must be allowed to run `ip` and
+ *    `nsenter` as root, and both run arbitrary commands (`ip netns exec NS CMD`, `nsenter ... CMD`).
+ *
+ * The plugin itself only reads CNI_* variables, /proc/net, netns paths, its state directory and
+ * log file, and only runs `ip` and `nsenter`: see PLUGIN_ENV_VARS and README "Security".
+ */
+export const PLUGIN_ENV_VARS: readonly string[] = [
+  "CNI_COMMAND",
+  "CNI_CONTAINERID",
+  "CNI_NETNS",
+  "CNI_IFNAME",
+  "CNI_ARGS",
+  "CNI_PATH",
+];
+
+/** Permission flags for `deno run` / `deno compile`. */
+export const PLUGIN_PERMISSION_FLAGS: readonly string[] = ["--allow-all", "--no-prompt"];

@@ -1,0 +1,97 @@
+/** The CNI_* environment: read, required per command, validated before anything uses it. */
+import { CniError, ErrorCode } from "./errors.ts";
+
+/** The commands of the CNI protocol. */
+export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
+
+const COMMANDS: readonly CniCommand[] = ["ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"];
+
+/** The validated CNI environment of one invocation. */
+export interface CniEnv {
+  command: CniCommand;
+  /** CNI_CONTAINERID ("" when the command does not need it). */
+  containerId: string;
+  /** CNI_NETNS: an absolute path, or "" (DEL may come without one). */
+  netns: string;
+  /** CNI_IFNAME ("" when the command does not need it). */
+  ifname: string;
+  /** CNI_ARGS as key/value pairs. */
+  args: Record<string, string>;
+  /** CNI_PATH entries. */
+  path: string[];
+}
+
+/** Reads one variable; a function so tests and `mod.ts` can pass their own source. */
+export type EnvSource = (name: string) => string | undefined;
+
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const IFNAME = /^[a-zA-Z0-9_][a-zA-Z0-9_.\-]{0,14}$/;
+
+/**
+ * True for an interface name that is safe to hand to `ip`: 1–15 characters of letters, digits,
+ * `_`, `.` and `-`, not starting with `-` or `.` (so never an option, a path or two words).
+ */
+export function isValidIfname(name: string): boolean {
+  return IFNAME.test(name) && name !== "." && name !== "..";
+}
+
+/** True when `text` holds a control character (newline, NUL, ESC, DEL...). */
+export function hasControlChars(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** True for a netns path the plugin accepts: absolute, printable, no `..` segments. */
+export function isValidNetnsPath(path: string): boolean {
+  return path.startsWith("/") && !hasControlChars(path) && !path.split("/").includes("..");
+}
+
+function fail(name: string, why: string): CniError {
+  return new CniError(ErrorCode.InvalidEnvironment, `${name} ${why}`);
+}
+
+/** Parses CNI_ARGS (`K=V;K2=V2`) into pairs; code 4 when a pair is malformed. */
+export function parseCniArgs(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const pair of raw.split(";")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw fail("CNI_ARGS", `is invalid: "${pair}" is not KEY=VALUE`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Reads and validates the CNI environment for the command it names. */
+export function readCniEnv(get: EnvSource): CniEnv {
+  const rawCommand = get("CNI_COMMAND") ?? "";
+  if (!COMMANDS.includes(rawCommand as CniCommand)) {
+    throw fail("CNI_COMMAND", `"${rawCommand}" is not one of ${COMMANDS.join(", ")}`);
+  }
+  const command = rawCommand as CniCommand;
+  const attachment = command === "ADD" || command === "DEL" || command === "CHECK";
+  const need = (name: string, required: boolean): string => {
+    const value = get(name) ?? "";
+    if (required && value === "") throw fail(name, `is required for ${command} but is not set`);
+    return value;
+  };
+  const containerId = need("CNI_CONTAINERID", attachment);
+  if (containerId && !CONTAINER_ID.test(containerId)) {
+    throw fail("CNI_CONTAINERID", `"${containerId}" is invalid: letters, digits, _ . - only`);
+  }
+  const netns = need("CNI_NETNS", command === "ADD" || command === "CHECK");
+  if (netns && !isValidNetnsPath(netns)) {
+    throw fail("CNI_NETNS", `"${netns}" is invalid: it must be an absolute path`);
+  }
+  const ifname = need("CNI_IFNAME", attachment);
+  if (ifname && !isValidIfname(ifname)) {
+    throw fail("CNI_IFNAME", `"${ifname}" is invalid: 1-15 of letters, digits, _ . -`);
+  }
+  const path = need("CNI_PATH", attachment);
+  const args = parseCniArgs(get("CNI_ARGS") ?? "");
+  return { command, containerId, netns, ifname, args, path: path.split(":").filter(Boolean) };
+}

@@ -1,0 +1,103 @@
+/** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import { resultToJson } from "../cni/result.ts";
+import { applyOps, commandLines, netnsExists, readPod } from "../netns.ts";
+import { planAdd, planRevert } from "../plan.ts";
+import type { Route } from "../route.ts";
+import { describeRoute } from "../route.ts";
+import { readState, removeState, statePath, writeState } from "../state.ts";
+import { type Context, emptySnapshot, observe, type Output } from "./context.ts";
+
+function union(a: readonly Route[], b: readonly Route[]): Route[] {
+  const seen = new Set(a.map((r) => JSON.stringify(r)));
+  return [...a, ...b.filter((r) => !seen.has(JSON.stringify(r)))];
+}
+
+/** Runs ADD and returns the result to print. */
+export async function cmdAdd(ctx: Context): Promise<Output> {
+  const { env, config, log } = ctx;
+  const exists = await netnsExists(env.netns);
+  if (ctx.dryRun) return dryRun(ctx, exists);
+  if (!exists) {
+    throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
+  }
+  const { snapshot, host } = await observe(ctx);
+  const plan = planAdd({ config, ifname: env.ifname, snapshot, host });
+  for (const op of plan.ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
+
+  // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
+  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
+  const before = await readState(path);
+  await writeState(path, {
+    version: 1,
+    network: config.name,
+    containerId: env.containerId,
+    ifname: env.ifname,
+    netns: env.netns,
+    added: union(before?.added ?? [], plan.added),
+    deleted: union(before?.deleted ?? [], plan.deleted),
+  });
+  const t0 = performance.now();
+  try {
+    await applyOps(env.netns, plan.ops);
+  } catch (e) {
+    await rollback(ctx, plan.added, plan.deleted, e);
+    if (before) {
+      await writeState(path, before);
+    } else {
+      await removeState(path);
+    }
+    throw e;
+  }
+  log.debug(`applied ${plan.ops.length} ops in ${(performance.now() - t0).toFixed(1)}ms`);
+  return { json: resultToJson(plan.result, config.cniVersion) };
+}
+
+/** Restores the pod's table to the snapshot after a failed apply; code 103 if that fails too. */
+async function rollback(
+  ctx: Context,
+  added: Route[],
+  deleted: Route[],
+  cause: unknown,
+): Promise<void> {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  ctx.log.error(`ADD failed, restoring the pod's routes: ${why}`);
+  try {
+    const now = await readPod(ctx.env.netns);
+    const ops = planRevert(added, deleted, now, "rollback");
+    await applyOps(ctx.env.netns, ops);
+    ctx.log.info(`rolled back ${ops.length} route changes`);
+  } catch (e) {
+    const again = e instanceof Error ? e.message : String(e);
+    throw new CniError(
+      ErrorCode.RollbackFailed,
+      `${why}; restoring the pod's routes failed too: ${again}`,
+      "the pod's routing table may be partly changed: delete and recreate the pod",
+    );
+  }
+}
+
+/** `--dry-run`: the plan as the `ip` commands it would run; nothing is changed. */
+async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
+  const { env, config } = ctx;
+  const lines = [`# ${config.type} dry run: ADD ${env.ifname} in ${env.netns}; nothing is changed`];
+  let readable = exists;
+  let obs;
+  if (exists) {
+    try {
+      obs = await observe(ctx);
+    } catch (e) {
+      if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
+      readable = false;
+    }
+  }
+  if (!readable || !obs) {
+    lines.push(`# pod netns ${env.netns} cannot be read: planning against an empty table`);
+    obs = await observe(ctx, () => Promise.resolve(emptySnapshot()));
+  }
+  const plan = planAdd({ config, ifname: env.ifname, snapshot: obs.snapshot, host: obs.host });
+  const cmds = commandLines(env.netns, plan.ops);
+  if (cmds.length === 0) lines.push("# no route changes needed");
+  plan.ops.forEach((op, i) => lines.push(`${cmds[i]}  # ${op.reason}`));
+  return { lines };
+}

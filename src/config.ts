@@ -1,0 +1,332 @@
+/**
+ * The network configuration: stdin JSON → a typed, validated PluginConfig. Keys under
+ * `args.cni` override the top-level ones; unknown keys are ignored, as CNI plugins do.
+ */
+import { type Cidr, cidrText, type Ip, networkOf, parseCidr, parseIp } from "./address.ts";
+import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
+import { hasControlChars, isValidIfname } from "./cni/env.ts";
+import { type CniResult, type CniRoute, resultFromJson } from "./cni/result.ts";
+import { tableName } from "./route.ts";
+
+/** The two plugin types this binary serves. */
+export type PluginType = "seamless-static-route" | "route-override";
+
+/** A route requested by `addroutes` / `delroutes`, validated. */
+export interface RouteRequest {
+  /** Destination as a network CIDR (host bits cleared, as Go's ParseCIDR does). */
+  dst: Cidr;
+  gw?: Ip;
+  mtu?: number;
+  advmss?: number;
+  priority?: number;
+  table?: number;
+  scope?: number;
+}
+
+/** How the host route's gateway is chosen. */
+export type GatewayMode = "minaddr" | "prevResult" | Ip;
+
+/** The host route settings (type seamless-static-route). */
+export interface HostRouteConfig {
+  enabled: boolean;
+  /** A fixed host address instead of discovery. */
+  hostIP?: Ip;
+  gateway: GatewayMode;
+  /** Pod interface for the route; default CNI_IFNAME. */
+  interface?: string;
+  ipv6: boolean;
+  timeoutSeconds: number;
+}
+
+/** Log verbosity. */
+export type LogLevel = "error" | "info" | "debug";
+
+/** One attachment GC must keep. */
+export interface Attachment {
+  containerID: string;
+  ifname: string;
+}
+
+/** The validated configuration of one invocation. */
+export interface PluginConfig {
+  cniVersion: string;
+  name: string;
+  type: PluginType;
+  flushroutes: boolean;
+  flushgateway: boolean;
+  delroutes: RouteRequest[];
+  addroutes: RouteRequest[];
+  skipcheck: boolean;
+  hostRoute: HostRouteConfig;
+  stateDir: string;
+  logFile?: string;
+  logLevel: LogLevel;
+  prevResult?: CniResult;
+  /** GC: `cni.dev/valid-attachments`. */
+  validAttachments?: Attachment[];
+}
+
+/** Default directory of the per-attachment state files. */
+export const DEFAULT_STATE_DIR = "/var/lib/cni/seamless-static-route";
+/** Default wait for the host default route / pod address, in seconds. */
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+
+/** Decodes stdin: code 6 when it is not a JSON object. */
+export function decodeStdin(text: string): Json {
+  if (text.trim() === "") {
+    throw new CniError(ErrorCode.DecodingFailure, "no network configuration on stdin");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new CniError(
+      ErrorCode.DecodingFailure,
+      "network configuration on stdin is not valid JSON",
+      e instanceof Error ? e.message : String(e),
+    );
+  }
+  if (!isObject(value)) {
+    throw new CniError(ErrorCode.DecodingFailure, "network configuration must be a JSON object");
+  }
+  return value;
+}
+
+/** The config's cniVersion ("0.1.0" when absent, as libcni reads it). */
+export function configVersion(raw: Json): string {
+  const v = raw.cniVersion;
+  if (v === undefined) return "0.1.0";
+  if (typeof v !== "string") throw invalidConfig("cniVersion", v, "must be a string");
+  return v;
+}
+
+function bool(v: unknown, key: string, dflt: boolean): boolean {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== "boolean") throw invalidConfig(key, v, "must be true or false");
+  return v;
+}
+
+function intIn(v: unknown, key: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidConfig(key, v, `must be a whole number from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function absPath(v: unknown, key: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string" || !v.startsWith("/") || hasControlChars(v)) {
+    throw invalidConfig(key, v, "must be an absolute path");
+  }
+  return v;
+}
+
+/** Validates one CNI route of `addroutes`/`delroutes`. */
+export function parseRouteRequest(v: unknown, key: string): RouteRequest {
+  if (!isObject(v)) throw invalidConfig(key, v, "must be an object with dst");
+  if (typeof v.dst !== "string") throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR");
+  const dst = parseCidr(v.dst);
+  if (!dst) throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR such as 10.0.0.0/8");
+  const req: RouteRequest = { dst: networkOf(dst) };
+  if (v.gw !== undefined && v.gw !== null && v.gw !== "") {
+    const gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
+    if (!gw) throw invalidConfig(`${key}.gw`, v.gw, "must be an IP address");
+    if (gw.family !== dst.family) {
+      throw invalidConfig(`${key}.gw`, v.gw, `is not in the family of dst ${v.dst}`);
+    }
+    req.gw = gw;
+  }
+  req.mtu = intIn(v.mtu, `${key}.mtu`, 68, 65535);
+  req.advmss = intIn(v.advmss, `${key}.advmss`, 1, 65535);
+  req.priority = intIn(v.priority, `${key}.priority`, 0, 4294967295);
+  req.table = intIn(v.table, `${key}.table`, 1, 4294967295);
+  req.scope = intIn(v.scope, `${key}.scope`, 0, 255);
+  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
+    if (req[k] === undefined) delete req[k];
+  }
+  return req;
+}
+
+function routeList(v: unknown, key: string): RouteRequest[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalidConfig(key, v, "must be a list of routes");
+  return v.map((r, i) => parseRouteRequest(r, `${key}[${i}]`));
+}
+
+/** The identity a request will have in the kernel (for duplicate detection). */
+function requestKey(r: RouteRequest): string {
+  const metric = r.priority ?? (r.dst.family === 4 ? 0 : 1024);
+  return `${tableName(r.table)}|${cidrText(r.dst)}|${metric}`;
+}
+
+function parseHostRoute(v: unknown, key: string, type: PluginType): HostRouteConfig {
+  const dflt: HostRouteConfig = {
+    enabled: type === "seamless-static-route",
+    gateway: "minaddr",
+    ipv6: false,
+    timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
+  };
+  if (v === undefined || v === null) return dflt;
+  if (typeof v === "boolean") return { ...dflt, enabled: v };
+  if (!isObject(v)) throw invalidConfig(key, v, "must be true, false or an object");
+  const out: HostRouteConfig = { ...dflt, enabled: bool(v.enabled, `${key}.enabled`, true) };
+  if (v.hostIP !== undefined && v.hostIP !== null) {
+    const ip = typeof v.hostIP === "string" ? parseIp(v.hostIP) : null;
+    if (!ip) throw invalidConfig(`${key}.hostIP`, v.hostIP, "must be an IP address");
+    out.hostIP = ip;
+  }
+  if (v.gateway !== undefined && v.gateway !== null) {
+    if (v.gateway === "minaddr" || v.gateway === "prevResult") out.gateway = v.gateway;
+    else {
+      const ip = typeof v.gateway === "string" ? parseIp(v.gateway) : null;
+      if (!ip) {
+        throw invalidConfig(
+          `${key}.gateway`,
+          v.gateway,
+          'must be "minaddr", "prevResult" or an IP',
+        );
+      }
+      out.gateway = ip;
+    }
+  }
+  if (v.interface !== undefined && v.interface !== null) {
+    if (typeof v.interface !== "string" || !isValidIfname(v.interface)) {
+      throw invalidConfig(`${key}.interface`, v.interface, "must be an interface name");
+    }
+    out.interface = v.interface;
+  }
+  out.ipv6 = bool(v.ipv6, `${key}.ipv6`, false);
+  if (v.timeoutSeconds !== undefined && v.timeoutSeconds !== null) {
+    const t = v.timeoutSeconds;
+    if (typeof t !== "number" || !Number.isFinite(t) || t < 0 || t > 300) {
+      throw invalidConfig(`${key}.timeoutSeconds`, t, "must be a number of seconds from 0 to 300");
+    }
+    out.timeoutSeconds = t;
+  }
+  return out;
+}
+
+const OVERRIDABLE = [
+  "flushroutes",
+  "flushgateway",
+  "delroutes",
+  "addroutes",
+  "skipcheck",
+  "hostRoute",
+];
+
+/** Validates a decoded network configuration into a PluginConfig. */
+export function parseConfig(raw: Json): PluginConfig {
+  const cniVersion = configVersion(raw);
+  if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
+    throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
+  }
+  if (raw.type !== "seamless-static-route" && raw.type !== "route-override") {
+    throw invalidConfig("type", raw.type, 'must be "seamless-static-route" or "route-override"');
+  }
+  const type: PluginType = raw.type;
+
+  // args.cni overrides the top-level keys (per pod, e.g. from a Multus network selection).
+  const merged: Json = { ...raw };
+  const where: Record<string, string> = {};
+  for (const k of OVERRIDABLE) where[k] = k;
+  if (raw.args !== undefined && raw.args !== null) {
+    if (!isObject(raw.args)) throw invalidConfig("args", raw.args, "must be an object");
+    const cni = raw.args.cni;
+    if (cni !== undefined && cni !== null) {
+      if (!isObject(cni)) throw invalidConfig("args.cni", cni, "must be an object");
+      for (const k of OVERRIDABLE) {
+        if (k in cni && cni[k] !== undefined) {
+          merged[k] = cni[k];
+          where[k] = `args.cni.${k}`;
+        }
+      }
+    }
+  }
+  if (type === "route-override" && merged.hostRoute !== undefined && merged.hostRoute !== false) {
+    throw invalidConfig(
+      where.hostRoute,
+      merged.hostRoute,
+      'is only for type "seamless-static-route"',
+    );
+  }
+
+  const addroutes = routeList(merged.addroutes, where.addroutes);
+  const seen = new Map<string, number>();
+  addroutes.forEach((r, i) => {
+    const k = requestKey(r);
+    if (seen.has(k)) {
+      throw invalidConfig(
+        `${where.addroutes}[${i}].dst`,
+        cidrText(r.dst),
+        `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority)`,
+      );
+    }
+    seen.set(k, i);
+  });
+
+  let logLevel: LogLevel = "error";
+  if (raw.logLevel !== undefined && raw.logLevel !== null) {
+    if (raw.logLevel !== "error" && raw.logLevel !== "info" && raw.logLevel !== "debug") {
+      throw invalidConfig("logLevel", raw.logLevel, 'must be "error", "info" or "debug"');
+    }
+    logLevel = raw.logLevel;
+  }
+  if (bool(raw.debug, "debug", false)) logLevel = "debug";
+
+  const config: PluginConfig = {
+    cniVersion,
+    name: raw.name,
+    type,
+    flushroutes: bool(merged.flushroutes, where.flushroutes, false),
+    flushgateway: bool(merged.flushgateway, where.flushgateway, false),
+    delroutes: routeList(merged.delroutes, where.delroutes),
+    addroutes,
+    skipcheck: bool(merged.skipcheck, where.skipcheck, false),
+    hostRoute: parseHostRoute(merged.hostRoute, where.hostRoute, type),
+    stateDir: absPath(raw.stateDir, "stateDir") ?? DEFAULT_STATE_DIR,
+    logLevel,
+  };
+  const logFile = absPath(raw.logFile, "logFile");
+  if (logFile) config.logFile = logFile;
+  if (raw.prevResult !== undefined && raw.prevResult !== null) {
+    config.prevResult = resultFromJson(raw.prevResult);
+  }
+  const valid = raw["cni.dev/valid-attachments"];
+  if (valid !== undefined && valid !== null) {
+    if (!Array.isArray(valid)) {
+      throw invalidConfig("cni.dev/valid-attachments", valid, "must be a list");
+    }
+    config.validAttachments = valid.map((a, i) => {
+      if (!isObject(a) || typeof a.containerID !== "string" || typeof a.ifname !== "string") {
+        throw invalidConfig(
+          `cni.dev/valid-attachments[${i}]`,
+          a,
+          "must be {containerID, ifname}",
+        );
+      }
+      return { containerID: a.containerID, ifname: a.ifname };
+    });
+  }
+  return config;
+}
+
+/** A RouteRequest as the CNI route it came from (for results). */
+export function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
+  const out: CniRoute = { dst: cidrText(r.dst) };
+  const via = r.gw ?? gw;
+  if (via) out.gw = via.address;
+  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
+    if (r[k] !== undefined) out[k] = r[k];
+  }
+  return out;
+}

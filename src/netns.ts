@@ -1,0 +1,157 @@
+/**
+ * The only module that runs `ip`: one `ip -j -batch` call reads the pod's routes and addresses,
+ * one `ip -batch` call applies a plan. A netns path becomes `ip -n NAME` for /var/run/netns and
+ * /run/netns names, and `nsenter --net=PATH ip` for any other path (e.g. /proc/PID/ns/net).
+ */
+import { type Cidr, type Family, parseCidr } from "./address.ts";
+import { CniError, ErrorCode } from "./cni/errors.ts";
+import { type Route, routeFromJson, type RouteOp, routeOpArgs } from "./route.ts";
+
+/** The pod's routing state as read in one `ip` call. */
+export interface PodSnapshot {
+  /** Every v4 and v6 route outside the local table. */
+  routes: Route[];
+  /** Addresses (global scope) per interface name. */
+  addresses: Map<string, Cidr[]>;
+}
+
+/** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
+export class RouteChangeError extends CniError {
+  /** Index in the op list of the refused operation (-1 when unknown). */
+  readonly failedIndex: number;
+  constructor(msg: string, details: string, failedIndex: number) {
+    super(ErrorCode.RouteRefused, msg, details);
+    this.failedIndex = failedIndex;
+  }
+}
+
+const NETNS_NAME = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
+
+/** The argv prefix that runs `ip` inside the netns at `netnsPath`. */
+export function ipArgv(netnsPath: string): string[] {
+  const m = NETNS_NAME.exec(netnsPath);
+  return m ? ["ip", "-n", m[1]] : ["nsenter", `--net=${netnsPath}`, "ip"];
+}
+
+/** True when the netns path exists. */
+export async function netnsExists(netnsPath: string): Promise<boolean> {
+  try {
+    await Deno.stat(netnsPath);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw new CniError(ErrorCode.NetnsUnreachable, `cannot stat CNI_NETNS ${netnsPath}`, String(e));
+  }
+}
+
+interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function runIp(argv: string[], stdin: string): Promise<Output> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    throw new CniError(ErrorCode.IoFailure, `cannot run ${argv[0]}`, String(e));
+  }
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(stdin));
+  await writer.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
+}
+
+/** The batch that reads a pod: v4 routes, v6 routes, addresses. */
+export const READ_BATCH = "route show table all root 0.0.0.0/0\n" +
+  "route show table all root ::/0\naddr show\n";
+
+/** Parses the output of READ_BATCH (three JSON arrays, one per line). */
+export function parseSnapshot(stdout: string): PodSnapshot {
+  const arrays = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+  if (arrays.length !== 3 || !arrays.every(Array.isArray)) {
+    throw new Error(`unexpected ip -j output (${arrays.length} parts)`);
+  }
+  const routes: Route[] = [];
+  for (const [i, fam] of [[0, 4], [1, 6]] as [number, Family][]) {
+    for (const raw of arrays[i]) {
+      const r = routeFromJson(raw, fam);
+      if (r && r.table !== "local") routes.push(r);
+    }
+  }
+  const addresses = new Map<string, Cidr[]>();
+  for (const link of arrays[2]) {
+    const list: Cidr[] = [];
+    for (const a of link.addr_info ?? []) {
+      if (a.scope !== "global") continue;
+      const c = parseCidr(`${a.local}/${a.prefixlen}`);
+      if (c) list.push(c);
+    }
+    addresses.set(String(link.ifname), list);
+  }
+  return { routes, addresses };
+}
+
+/** Reads the pod's routes and addresses with one `ip -j -batch -` call. */
+export async function readPod(netnsPath: string): Promise<PodSnapshot> {
+  const out = await runIp([...ipArgv(netnsPath), "-j", "-batch", "-"], READ_BATCH);
+  if (out.code !== 0) {
+    throw new CniError(
+      ErrorCode.NetnsUnreachable,
+      `cannot read routes in pod netns ${netnsPath}`,
+      out.stderr,
+    );
+  }
+  try {
+    return parseSnapshot(out.stdout);
+  } catch (e) {
+    throw new CniError(ErrorCode.NetnsUnreachable, "cannot parse ip -j output", String(e));
+  }
+}
+
+/** The batch lines (`route add ...`) for a plan. */
+export function batchLines(ops: readonly RouteOp[]): string[] {
+  return ops.map((op) => routeOpArgs(op).join(" "));
+}
+
+/** The full commands a plan runs, one per op, as `--dry-run` prints them. */
+export function commandLines(netnsPath: string, ops: readonly RouteOp[]): string[] {
+  const prefix = ipArgv(netnsPath).join(" ");
+  return batchLines(ops).map((l) => `${prefix} ${l}`);
+}
+
+/**
+ * Applies a plan with one `ip -batch -` call. `ip` stops at the first refused line; the error
+ * names that operation so the caller can restore the snapshot.
+ */
+export async function applyOps(netnsPath: string, ops: readonly RouteOp[]): Promise<void> {
+  if (ops.length === 0) return;
+  const lines = batchLines(ops);
+  const out = await runIp([...ipArgv(netnsPath), "-batch", "-"], lines.join("\n") + "\n");
+  if (out.code === 0) return;
+  const m = /Command failed -:(\d+)/.exec(out.stderr);
+  const index = m ? Number(m[1]) - 1 : -1;
+  const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ??
+    out.stderr.split("\n")[0];
+  const what = index >= 0 && index < lines.length ? `"${lines[index]}"` : "a route change";
+  throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
+}
+
+/** True when `ip` can be run (STATUS). */
+export async function ipRunnable(): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("ip", { args: ["-V"], stdout: "piped", stderr: "piped" })
+      .output();
+    return out.success ? null : new TextDecoder().decode(out.stderr).trim();
+  } catch (e) {
+    return String(e);
+  }
+}

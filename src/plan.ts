@@ -1,0 +1,387 @@
+/**
+ * PURE planning: (config, pod snapshot, host facts) → the ordered route operations and the
+ * result to print. Nothing here reads the system or runs a process, so every decision the plugin
+ * makes is testable in isolation and printable by `--dry-run`.
+ */
+import {
+  type Cidr,
+  cidrText,
+  type Family,
+  hostCidr,
+  type Ip,
+  isLinkLocal,
+  minAddress,
+  parseCidr,
+} from "./address.ts";
+import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
+import type { CniResult, CniRoute } from "./cni/result.ts";
+import { type PluginConfig, requestToCniRoute, type RouteRequest } from "./config.ts";
+import type { PodSnapshot } from "./netns.ts";
+import {
+  defaultMetric,
+  describeRoute,
+  type Route,
+  routeKey,
+  type RouteOp,
+  sameRoute,
+  tableName,
+} from "./route.ts";
+
+/** The pod's address on an interface and the gateway prevResult gives for it. */
+export interface PodAddress {
+  cidr: Cidr;
+  gateway?: Ip;
+}
+
+/** Host addresses per family, as discovered or configured. */
+export interface HostFacts {
+  v4?: Ip;
+  v6?: Ip;
+}
+
+/** What planning needs. */
+export interface PlanInput {
+  config: PluginConfig;
+  /** CNI_IFNAME. */
+  ifname: string;
+  snapshot: PodSnapshot;
+  host: HostFacts;
+}
+
+/** A route the plugin is responsible for, with the CNI route it shows in the result. */
+export interface DesiredRoute {
+  route: Route;
+  cni: CniRoute;
+  /** Where it comes from, e.g. `addroutes[0]` or `hostRoute`. */
+  source: string;
+}
+
+/** The plan of an ADD. */
+export interface Plan {
+  ops: RouteOp[];
+  result: CniResult;
+  /** Routes the plan adds: DEL removes them. */
+  added: Route[];
+  /** Routes the plan deletes: DEL restores them. */
+  deleted: Route[];
+}
+
+function parseIpFamily(text: string | undefined): Ip | undefined {
+  if (!text) return undefined;
+  const c = parseCidr(text.includes("/") ? text : `${text}/${text.includes(":") ? 128 : 32}`);
+  return c ? { address: c.address, family: c.family } : undefined;
+}
+
+/** Names of the pod's interfaces: prevResult's interfaces inside a sandbox, and CNI_IFNAME. */
+export function podInterfaces(config: PluginConfig, ifname: string): Set<string> {
+  const names = new Set<string>([ifname]);
+  for (const i of config.prevResult?.interfaces ?? []) {
+    if (i.sandbox && typeof i.name === "string") names.add(i.name);
+  }
+  if (config.hostRoute.interface) names.add(config.hostRoute.interface);
+  return names;
+}
+
+/**
+ * The pod's address of `family` on `iface`: from prevResult's ips on that interface (or on no
+ * interface, as 0.2.0 results have), else from the addresses read in the netns; null if none.
+ */
+export function podAddress(
+  config: PluginConfig,
+  snapshot: PodSnapshot,
+  iface: string,
+  family: Family,
+): PodAddress | null {
+  const prev = config.prevResult;
+  if (prev?.ips) {
+    const index = (prev.interfaces ?? []).findIndex((i) => i.name === iface);
+    for (const ip of prev.ips) {
+      const onIface = ip.interface === undefined || (index >= 0 && ip.interface === index);
+      const cidr = parseCidr(ip.address);
+      if (!onIface || !cidr || cidr.family !== family) continue;
+      return { cidr, gateway: parseIpFamily(ip.gateway) };
+    }
+  }
+  const fromKernel = (snapshot.addresses.get(iface) ?? []).find((c) => c.family === family);
+  return fromKernel ? { cidr: fromKernel } : null;
+}
+
+/** The gateway of the host route for a pod address, per `hostRoute.gateway`. */
+export function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string): Ip {
+  const mode = config.hostRoute.gateway;
+  const podText = cidrText(pod.cidr);
+  let gw: Ip | null;
+  if (mode === "minaddr") {
+    gw = minAddress(pod.cidr);
+    if (!gw) {
+      throw invalidConfig(
+        "hostRoute.gateway",
+        "minaddr",
+        `no gateway can be derived from the /${pod.cidr.prefix} address ${podText} on ${iface}; ` +
+          "set hostRoute.gateway to an IP address",
+      );
+    }
+  } else if (mode === "prevResult") {
+    gw = pod.gateway ?? null;
+    if (!gw) {
+      throw invalidConfig(
+        "hostRoute.gateway",
+        "prevResult",
+        `prevResult has no gateway for ${podText} on ${iface}`,
+      );
+    }
+  } else {
+    if (mode.family !== pod.cidr.family) return minAddressOrFail(config, pod, iface);
+    gw = mode;
+  }
+  if (gw.address === pod.cidr.address) {
+    throw invalidConfig(
+      "hostRoute.gateway",
+      typeof mode === "string" ? mode : mode.address,
+      `the gateway ${gw.address} is the pod's own address on ${iface}; set hostRoute.gateway`,
+    );
+  }
+  return gw;
+}
+
+function minAddressOrFail(config: PluginConfig, pod: PodAddress, iface: string): Ip {
+  return hostRouteGateway(
+    { ...config, hostRoute: { ...config.hostRoute, gateway: "minaddr" } },
+    pod,
+    iface,
+  );
+}
+
+const SCOPE_NAMES: Record<number, string> = { 0: "global", 200: "site", 253: "link", 254: "host" };
+
+/** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
+export function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
+  const family = req.dst.family;
+  const r: Route = {
+    family,
+    dst: cidrText(req.dst),
+    dev,
+    table: tableName(req.table),
+    metric: req.priority ?? defaultMetric(family),
+  };
+  const gw = req.gw ?? (fallbackGw?.family === family ? fallbackGw : undefined);
+  if (gw) r.gateway = gw.address;
+  if (req.mtu !== undefined) r.mtu = req.mtu;
+  if (req.advmss !== undefined) r.advmss = req.advmss;
+  if (req.scope !== undefined) r.scope = SCOPE_NAMES[req.scope] ?? String(req.scope);
+  return r;
+}
+
+/**
+ * The routes the plugin is responsible for: every `addroutes` entry, then the host route(s).
+ * Throws code 7 when an addroute collides with the host route.
+ */
+export function desiredRoutes(
+  config: PluginConfig,
+  ifname: string,
+  snapshot: PodSnapshot,
+  host: HostFacts,
+): DesiredRoute[] {
+  const out: DesiredRoute[] = [];
+  config.addroutes.forEach((req, i) => {
+    const gw = podAddress(config, snapshot, ifname, req.dst.family)?.gateway;
+    const route = requestRoute(req, ifname, gw);
+    const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
+    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
+  });
+  if (!config.hostRoute.enabled) return out;
+  const iface = config.hostRoute.interface ?? ifname;
+  const families: Family[] = config.hostRoute.ipv6 ? [4, 6] : [4];
+  for (const family of families) {
+    const hostIp = family === 4 ? host.v4 : host.v6;
+    const pod = podAddress(config, snapshot, iface, family);
+    if (!hostIp || !pod) {
+      if (family === 4) {
+        throw new CniError(
+          ErrorCode.TryAgainLater,
+          `host route: ${
+            hostIp ? `no IPv4 address on pod interface ${iface}` : "no node IPv4 address"
+          }`,
+        );
+      }
+      continue; // IPv6 host route only when both the node and the pod have an IPv6 address.
+    }
+    const gw = hostRouteGateway(config, pod, iface);
+    const dst = hostCidr(hostIp);
+    const route: Route = {
+      family,
+      dst: cidrText(dst),
+      gateway: gw.address,
+      dev: iface,
+      table: "main",
+      metric: defaultMetric(family),
+    };
+    const clash = out.find((d) => routeKey(d.route) === routeKey(route));
+    if (clash) {
+      throw invalidConfig(
+        `${clash.source}.dst`,
+        route.dst,
+        "is the host route's destination; drop it or set hostRoute: false",
+      );
+    }
+    out.push({ route, cni: { dst: route.dst, gw: gw.address }, source: "hostRoute" });
+  }
+  return out;
+}
+
+function onPod(r: Route, ifaces: Set<string>): boolean {
+  if (r.dev && ifaces.has(r.dev)) return true;
+  return (r.nexthops ?? []).some((h) => h.dev !== undefined && ifaces.has(h.dev));
+}
+
+function dstCidr(r: Route): Cidr {
+  return parseCidr(r.dst) as Cidr;
+}
+
+function sameDst(a: string, b: string): boolean {
+  const ca = parseCidr(a);
+  const cb = parseCidr(b);
+  return !!ca && !!cb && cidrText(ca) === cidrText(cb);
+}
+
+/** True when a kernel route is what a `delroutes` entry names (dst, and gw/table/priority if set). */
+export function matchesDelroute(req: RouteRequest, r: Route): boolean {
+  return r.family === req.dst.family && r.dst === cidrText(req.dst) &&
+    r.table === tableName(req.table) &&
+    (req.priority === undefined || r.metric === req.priority) &&
+    (req.gw === undefined || r.gateway === req.gw.address);
+}
+
+/** Plans an ADD: flush routes, flush gateway, delroutes, addroutes, host route — in that order. */
+export function planAdd(input: PlanInput): Plan {
+  const { config, ifname, snapshot } = input;
+  const ifaces = podInterfaces(config, ifname);
+  const desired = desiredRoutes(config, ifname, snapshot, input.host);
+  const table = [...snapshot.routes];
+  const ops: RouteOp[] = [];
+  const deleted: Route[] = [];
+  const added: Route[] = [];
+  const remove = (r: Route, reason: string) => {
+    const i = table.indexOf(r);
+    if (i < 0) return;
+    table.splice(i, 1);
+    ops.push({ action: "del", route: r, reason });
+    deleted.push(r);
+  };
+
+  const result: CniResult = structuredClone(config.prevResult ?? {});
+  let routes: CniRoute[] = result.routes ?? [];
+
+  if (config.flushroutes) {
+    for (const r of [...table]) {
+      if (
+        r.table === "main" && onPod(r, ifaces) && r.protocol !== "kernel" && r.scope !== "link" &&
+        r.scope !== "host" && !isLinkLocal(dstCidr(r))
+      ) remove(r, "flushroutes");
+    }
+    routes = [];
+  }
+  if (config.flushgateway) {
+    for (const r of [...table]) {
+      if (r.table === "main" && onPod(r, ifaces) && dstCidr(r).prefix === 0) {
+        remove(r, "flushgateway");
+      }
+    }
+    for (const ip of result.ips ?? []) delete ip.gateway;
+    routes = routes.filter((r) => parseCidr(r.dst)?.prefix !== 0);
+  }
+  config.delroutes.forEach((req, i) => {
+    for (const r of [...table]) {
+      if (onPod(r, ifaces) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
+    }
+    routes = routes.filter((cr) =>
+      !(sameDst(cr.dst, cidrText(req.dst)) && (req.gw === undefined || cr.gw === req.gw.address))
+    );
+  });
+  for (const d of desired) {
+    const present = table.find((r) => sameRoute(d.route, r));
+    if (!present) {
+      const clash = table.find((r) => routeKey(r) === routeKey(d.route));
+      if (clash) remove(clash, `replaced by ${d.source}`);
+      ops.push({ action: "add", route: d.route, reason: d.source });
+      added.push(d.route);
+      table.push(d.route);
+    }
+    routes.push(d.cni);
+  }
+  result.routes = routes;
+  return { ops, result, added, deleted };
+}
+
+/** Orders routes to add so that routes without a gateway (which others may need) come first. */
+function linkRoutesFirst(routes: Route[]): Route[] {
+  return [...routes].sort((a, b) =>
+    Number(!!a.gateway || !!a.nexthops) - Number(!!b.gateway || !!b.nexthops)
+  );
+}
+
+function present(r: Route, table: readonly Route[]): boolean {
+  return table.some((t) =>
+    routeKey(t) === routeKey(r) && (t.gateway ?? "") === (r.gateway ?? "") && t.dev === r.dev
+  );
+}
+
+/**
+ * Plans the undo of `added`/`deleted` against the current table: delete the added routes still
+ * present, then restore the deleted routes that are missing (on interfaces that still exist).
+ * Used by DEL and by the rollback of a failed ADD.
+ */
+export function planRevert(
+  added: readonly Route[],
+  deleted: readonly Route[],
+  now: PodSnapshot,
+  reason: string,
+): RouteOp[] {
+  const ops: RouteOp[] = [];
+  for (const r of added) {
+    if (present(r, now.routes)) ops.push({ action: "del", route: r, reason });
+  }
+  const gone = new Set(added.filter((r) => present(r, now.routes)).map(routeKey));
+  for (const r of linkRoutesFirst([...deleted])) {
+    const devs = [r.dev, ...(r.nexthops ?? []).map((h) => h.dev)].filter((d) => d !== undefined);
+    if (!devs.every((d) => now.addresses.has(d as string))) continue;
+    if (!present(r, now.routes) || gone.has(routeKey(r))) {
+      ops.push({ action: "add", route: r, reason });
+    }
+  }
+  return ops;
+}
+
+/** A problem CHECK found. */
+export interface CheckProblem {
+  route: string;
+  problem: string;
+}
+
+/** CHECK: every desired route present with its gateway, every delroute absent. */
+export function planCheck(input: PlanInput): CheckProblem[] {
+  const { config, ifname, snapshot } = input;
+  const ifaces = podInterfaces(config, ifname);
+  const problems: CheckProblem[] = [];
+  for (const d of desiredRoutes(config, ifname, snapshot, input.host)) {
+    if (snapshot.routes.some((r) => sameRoute(d.route, r))) continue;
+    const other = snapshot.routes.find((r) => routeKey(r) === routeKey(d.route));
+    problems.push({
+      route: describeRoute(d.route),
+      problem: other
+        ? `found ${describeRoute(other)} instead (${d.source})`
+        : `missing (${d.source})`,
+    });
+  }
+  config.delroutes.forEach((req, i) => {
+    for (const r of snapshot.routes) {
+      if (onPod(r, ifaces) && matchesDelroute(req, r)) {
+        problems.push({
+          route: describeRoute(r),
+          problem: `present but deleted by delroutes[${i}]`,
+        });
+      }
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,173 @@
+/**
+ * The route model shared by planning and `ip`: a normalized kernel route, how `ip -j` output
+ * becomes one, and how one becomes the tokens of an `ip route add|del` batch line.
+ */
+import { type Family, kernelDst, parseIp } from "./address.ts";
+
+/** One nexthop of a multipath route. */
+export interface Nexthop {
+  gateway?: string;
+  dev?: string;
+  weight?: number;
+}
+
+/** A route in canonical form; kernel routes have every field, planned routes the ones they set. */
+export interface Route {
+  family: Family;
+  /** Canonical network CIDR, e.g. "10.0.0.0/24", "0.0.0.0/0", "fd00::1/128". */
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  /** "main", "local", "default" or a number as text. */
+  table: string;
+  /** Kernel metric (CNI "priority"); 0 is the IPv4 default, 1024 the IPv6 one. */
+  metric: number;
+  type?: string;
+  protocol?: string;
+  scope?: string;
+  prefsrc?: string;
+  mtu?: number;
+  advmss?: number;
+  onlink?: boolean;
+  nexthops?: Nexthop[];
+}
+
+/** A planned change: add or delete one route, with why (shown by `--dry-run` and the log). */
+export interface RouteOp {
+  action: "add" | "del";
+  route: Route;
+  reason: string;
+}
+
+/** The metric the kernel gives a route added without one. */
+export function defaultMetric(family: Family): number {
+  return family === 4 ? 0 : 1024;
+}
+
+const TABLE_NAMES: Record<string, string> = { "254": "main", "255": "local", "253": "default" };
+
+/** A table number or name in the form `ip -j` prints it ("main" for 254). */
+export function tableName(table: number | string | undefined): string {
+  if (table === undefined) return "main";
+  const text = String(table);
+  return TABLE_NAMES[text] ?? text;
+}
+
+/** The identity of a route in the kernel: family, table, destination and metric. */
+export function routeKey(r: Route): string {
+  return `${r.family}|${r.table}|${r.dst}|${r.metric}`;
+}
+
+/** True when `have` is the route `want` describes (same key, gateway and device). */
+export function sameRoute(want: Route, have: Route): boolean {
+  return routeKey(want) === routeKey(have) && (want.gateway ?? "") === (have.gateway ?? "") &&
+    (want.dev === undefined || want.dev === have.dev);
+}
+
+/** A route for logs and messages: `10.0.0.0/24 via 10.0.0.1 dev eth0 table 100`. */
+export function describeRoute(r: Route): string {
+  const parts = [r.dst];
+  if (r.gateway) parts.push(`via ${r.gateway}`);
+  if (r.dev) parts.push(`dev ${r.dev}`);
+  if (r.table !== "main") parts.push(`table ${r.table}`);
+  if (r.metric !== defaultMetric(r.family)) parts.push(`metric ${r.metric}`);
+  return parts.join(" ");
+}
+
+// A token that `ip -batch` reads as exactly one word: no blanks, quotes, `#` or control chars.
+const SAFE_TOKEN = /^[A-Za-z0-9_.:\/@+\-]+$/;
+
+function token(value: string, what: string): string {
+  if (!SAFE_TOKEN.test(value)) throw new Error(`unsafe ${what} for ip: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+}
+
+/** Turns one element of `ip -j route show` output into a Route; null when it can't be read. */
+export function routeFromJson(raw: Record<string, unknown>, family: Family): Route | null {
+  const dst = kernelDst(str(raw.dst) ?? "", family);
+  if (!dst || dst.family !== family) return null;
+  const r: Route = {
+    family,
+    dst: `${dst.address}/${dst.prefix}`,
+    table: tableName(str(raw.table)),
+    metric: num(raw.metric) ?? 0,
+    type: str(raw.type) ?? "unicast",
+    protocol: str(raw.protocol) ?? "boot",
+    scope: str(raw.scope) ?? "global",
+  };
+  const gw = str(raw.gateway);
+  if (gw) r.gateway = parseIp(gw)?.address ?? gw;
+  if (str(raw.dev)) r.dev = str(raw.dev);
+  if (str(raw.prefsrc)) r.prefsrc = str(raw.prefsrc);
+  const flags = Array.isArray(raw.flags) ? raw.flags : [];
+  if (flags.includes("onlink")) r.onlink = true;
+  if (Array.isArray(raw.metrics)) {
+    for (const m of raw.metrics) {
+      if (m && typeof m === "object") {
+        const rec = m as Record<string, unknown>;
+        if (num(rec.mtu) !== undefined) r.mtu = num(rec.mtu);
+        if (num(rec.advmss) !== undefined) r.advmss = num(rec.advmss);
+      }
+    }
+  }
+  if (Array.isArray(raw.nexthops)) {
+    r.nexthops = raw.nexthops.filter((n) => n && typeof n === "object").map((n) => {
+      const rec = n as Record<string, unknown>;
+      const hop: Nexthop = {};
+      if (str(rec.gateway)) hop.gateway = str(rec.gateway);
+      if (str(rec.dev)) hop.dev = str(rec.dev);
+      if (num(rec.weight) !== undefined) hop.weight = num(rec.weight);
+      return hop;
+    });
+  }
+  return r;
+}
+
+/**
+ * The tokens of the `ip` command for an operation, e.g.
+ * `["route", "add", "10.0.0.1/32", "via", "10.131.0.1", "dev", "eth0"]`. Every token is checked
+ * to be a single safe word, so no value can add a command to an `ip -batch` stream.
+ */
+export function routeOpArgs(op: RouteOp): string[] {
+  const r = op.route;
+  // The family follows from the destination (always a full CIDR): `ip -batch` lines take no -4/-6.
+  const args = ["route", op.action];
+  if (r.type && r.type !== "unicast") args.push(token(r.type, "route type"));
+  args.push(token(r.dst, "destination"));
+  if (r.nexthops && r.nexthops.length > 0) {
+    for (const hop of r.nexthops) {
+      args.push("nexthop");
+      if (hop.gateway) args.push("via", token(hop.gateway, "gateway"));
+      if (hop.dev) args.push("dev", token(hop.dev, "device"));
+      if (hop.weight !== undefined) args.push("weight", String(hop.weight));
+    }
+  } else {
+    if (r.gateway) args.push("via", token(r.gateway, "gateway"));
+    if (r.dev) args.push("dev", token(r.dev, "device"));
+  }
+  if (r.table !== "main") args.push("table", token(r.table, "table"));
+  // A delete names the metric always (it is part of the route's identity); an add only when it
+  // differs from the kernel's default, to keep printed commands readable.
+  if (op.action === "del" || r.metric !== defaultMetric(r.family)) {
+    args.push("metric", String(r.metric));
+  }
+  if (r.protocol && r.protocol !== "boot") args.push("proto", token(r.protocol, "protocol"));
+  if (op.action === "add") {
+    if (r.scope && r.scope !== "global" && !(r.scope === "link" && !r.gateway)) {
+      args.push("scope", token(r.scope, "scope"));
+    }
+    if (r.prefsrc) args.push("src", token(r.prefsrc, "source"));
+    if (r.mtu !== undefined) args.push("mtu", String(r.mtu));
+    if (r.advmss !== undefined) args.push("advmss", String(r.advmss));
+    if (r.onlink) args.push("onlink");
+  }
+  return args;
+}
