@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { CniError } from "../../src/cni/errors.ts";
+import { decodeStdin, DEFAULT_STATE_DIR, parseConfig } from "../../src/config.ts";
+
+const seamless = { cniVersion: "1.0.0", name: "net", type: "seamless-static-route" };
+const override = { cniVersion: "1.0.0", name: "net", type: "route-override" };
+
+function invalid(raw: Record<string, unknown>, ...parts: string[]) {
+  assert.throws(() => parseConfig(raw), (e: unknown) => {
+    assert.ok(e instanceof CniError, String(e));
+    assert.equal(e.code, 7, e.message);
+    for (const p of parts) assert.ok(e.message.includes(p), `${e.message} should mention ${p}`);
+    return true;
+  });
+}
+
+Deno.test("config: seamless defaults — host route on, minaddr, 10 s, default state dir", () => {
+  const c = parseConfig(seamless);
+  assert.equal(c.type, "seamless-static-route");
+  assert.deepEqual(c.hostRoute, {
+    enabled: true,
+    gateway: "minaddr",
+    ipv6: false,
+    timeoutSeconds: 10,
+  });
+  assert.equal(c.stateDir, DEFAULT_STATE_DIR);
+  assert.equal(c.logLevel, "error");
+  assert.deepEqual([c.flushroutes, c.flushgateway, c.skipcheck], [false, false, false]);
+  assert.deepEqual([c.addroutes, c.delroutes], [[], []]);
+});
+
+Deno.test("config: route-override defaults — host route off", () => {
+  assert.equal(parseConfig(override).hostRoute.enabled, false);
+});
+
+Deno.test("config: hostRoute false / object forms", () => {
+  assert.equal(parseConfig({ ...seamless, hostRoute: false }).hostRoute.enabled, false);
+  const h = parseConfig({
+    ...seamless,
+    hostRoute: {
+      hostIP: "192.0.2.10",
+      gateway: "10.131.0.254",
+      interface: "net1",
+      ipv6: true,
+      timeoutSeconds: 2.5,
+    },
+  }).hostRoute;
+  assert.deepEqual(h, {
+    enabled: true,
+    hostIP: { address: "192.0.2.10", family: 4 },
+    gateway: { address: "10.131.0.254", family: 4 },
+    interface: "net1",
+    ipv6: true,
+    timeoutSeconds: 2.5,
+  });
+  assert.equal(
+    parseConfig({ ...seamless, hostRoute: { gateway: "prevResult" } }).hostRoute.gateway,
+    "prevResult",
+  );
+});
+
+Deno.test("config: args.cni overrides top-level keys", () => {
+  const c = parseConfig({
+    ...override,
+    flushroutes: false,
+    addroutes: [{ dst: "10.1.0.0/16" }],
+    args: { cni: { flushroutes: true, addroutes: [{ dst: "10.2.0.0/16", gw: "10.131.0.9" }] } },
+  });
+  assert.equal(c.flushroutes, true);
+  assert.equal(c.addroutes.length, 1);
+  assert.equal(c.addroutes[0].dst.address, "10.2.0.0");
+  assert.equal(c.addroutes[0].gw?.address, "10.131.0.9");
+});
+
+Deno.test("config: args.cni errors name the args.cni key", () => {
+  invalid(
+    { ...override, args: { cni: { flushgateway: "yes" } } },
+    "args.cni.flushgateway",
+    '"yes"',
+  );
+  invalid(
+    { ...seamless, args: { cni: { hostRoute: { hostIP: "nope" } } } },
+    "args.cni.hostRoute.hostIP",
+    '"nope"',
+  );
+});
+
+Deno.test("config: route dst is normalized to its network (as Go's ParseCIDR does)", () => {
+  const c = parseConfig({ ...override, addroutes: [{ dst: "10.1.2.3/16" }] });
+  assert.equal(c.addroutes[0].dst.address, "10.1.0.0");
+});
+
+Deno.test("config: CNI 1.1 route attributes are read", () => {
+  const c = parseConfig({
+    ...override,
+    addroutes: [{
+      dst: "10.1.0.0/16",
+      mtu: 1400,
+      advmss: 1360,
+      priority: 50,
+      table: 100,
+      scope: 0,
+    }],
+  });
+  const r = c.addroutes[0];
+  assert.deepEqual([r.mtu, r.advmss, r.priority, r.table, r.scope], [1400, 1360, 50, 100, 0]);
+});
+
+Deno.test("config: every invalid value names its key and value (code 7)", () => {
+  invalid({ ...seamless, name: "bad name" }, "name", '"bad name"');
+  invalid({ ...seamless, type: "bridge" }, "type", '"bridge"');
+  invalid({ ...override, flushroutes: "true" }, "flushroutes", '"true"');
+  invalid({ ...override, addroutes: { dst: "10.0.0.0/8" } }, "addroutes");
+  invalid({ ...override, addroutes: [{ dst: "10.0.0.0/33" }] }, "addroutes[0].dst", "10.0.0.0/33");
+  invalid({ ...override, addroutes: [{ dst: "10.0.0.0/8\nroute flush all" }] }, "addroutes[0].dst");
+  invalid(
+    { ...override, addroutes: [{ dst: "10.0.0.0/8", gw: "10.0.0.1; reboot" }] },
+    "addroutes[0].gw",
+  );
+  invalid(
+    { ...override, addroutes: [{ dst: "10.0.0.0/8", gw: "fd00::1" }] },
+    "addroutes[0].gw",
+    "family",
+  );
+  invalid(
+    { ...override, addroutes: [{ dst: "10.0.0.0/8", mtu: 9999999 }] },
+    "addroutes[0].mtu",
+    "9999999",
+  );
+  invalid({ ...override, addroutes: [{ dst: "10.0.0.0/8", table: 0 }] }, "addroutes[0].table");
+  invalid({ ...override, addroutes: [{ dst: "10.0.0.0/8", scope: 256 }] }, "addroutes[0].scope");
+  invalid(
+    { ...override, addroutes: [{ dst: "10.0.0.0/8", priority: -1 }] },
+    "addroutes[0].priority",
+  );
+  invalid({ ...override, delroutes: [{ dst: 10 }] }, "delroutes[0].dst", "10");
+  invalid({ ...seamless, hostRoute: "yes" }, "hostRoute", '"yes"');
+  invalid({ ...seamless, hostRoute: { gateway: "maxaddr" } }, "hostRoute.gateway", '"maxaddr"');
+  invalid({ ...seamless, hostRoute: { interface: "eth0 up" } }, "hostRoute.interface");
+  invalid({ ...seamless, hostRoute: { timeoutSeconds: -1 } }, "hostRoute.timeoutSeconds", "-1");
+  invalid({ ...seamless, stateDir: "relative" }, "stateDir", '"relative"');
+  invalid({ ...seamless, logLevel: "trace" }, "logLevel", '"trace"');
+  invalid({ ...override, hostRoute: { hostIP: "10.0.0.1" } }, "hostRoute", "seamless-static-route");
+  invalid(
+    { ...seamless, prevResult: { ips: [{ address: "10.0.0.5" }] } },
+    "prevResult.ips[0].address",
+  );
+});
+
+Deno.test("config: duplicate addroutes are refused before anything runs", () => {
+  invalid(
+    { ...override, addroutes: [{ dst: "10.0.0.0/8" }, { dst: "10.1.0.0/8" }] },
+    "addroutes[1].dst",
+    "duplicates addroutes[0]",
+  );
+  // Same dst in another table or with another priority is a different route.
+  const c = parseConfig({
+    ...override,
+    addroutes: [{ dst: "10.0.0.0/8" }, { dst: "10.0.0.0/8", table: 100 }, {
+      dst: "10.0.0.0/8",
+      priority: 5,
+    }],
+  });
+  assert.equal(c.addroutes.length, 3);
+});
+
+Deno.test("config: debug turns on debug logging; unknown keys are ignored", () => {
+  const c = parseConfig({ ...seamless, debug: true, somethingElse: { a: 1 } });
+  assert.equal(c.logLevel, "debug");
+});
+
+Deno.test("decodeStdin: code 6 for empty, non-JSON and non-object input", () => {
+  for (const bad of ["", "   ", "{", "[1,2]", "null", "42", '"x"']) {
+    assert.throws(
+      () => decodeStdin(bad),
+      (e: unknown) => e instanceof CniError && e.code === 6,
+      bad,
+    );
+  }
+});

@@ -1,0 +1,301 @@
+import assert from "node:assert/strict";
+import { parseCidr } from "../../src/address.ts";
+import { CniError } from "../../src/cni/errors.ts";
+import { parseConfig } from "../../src/config.ts";
+import type { PodSnapshot } from "../../src/netns.ts";
+import { planAdd, planCheck, planRevert } from "../../src/plan.ts";
+import { type Route, routeOpArgs } from "../../src/route.ts";
+
+const SANDBOX = "/var/run/netns/pod";
+const prevResult = {
+  cniVersion: "1.0.0",
+  interfaces: [{ name: "eth0", sandbox: SANDBOX }],
+  ips: [{ address: "10.131.0.5/23", gateway: "10.131.0.1", interface: 0 }],
+  routes: [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }, { dst: "10.0.0.0/8", gw: "10.131.0.1" }],
+};
+
+function route(dst: string, extra: Partial<Route> = {}): Route {
+  const family = dst.includes(":") ? 6 : 4;
+  return {
+    family,
+    dst,
+    table: "main",
+    metric: family === 4 ? 0 : 1024,
+    type: "unicast",
+    protocol: "boot",
+    scope: "global",
+    dev: "eth0",
+    ...extra,
+  };
+}
+
+const connected = route("10.131.0.0/23", {
+  protocol: "kernel",
+  scope: "link",
+  prefsrc: "10.131.0.5",
+});
+const dflt = route("0.0.0.0/0", { gateway: "10.131.0.1" });
+const ten = route("10.0.0.0/8", { gateway: "10.131.0.1", protocol: "static" });
+const ll = route("169.254.0.0/16", { gateway: "10.131.0.1" });
+const v6ll = route("fe80::/64", { protocol: "kernel", metric: 256 });
+
+function snapshot(routes: Route[] = [connected, dflt, ten, ll, v6ll]): PodSnapshot {
+  return { routes, addresses: new Map([["eth0", [parseCidr("10.131.0.5/23")!]], ["lo", []]]) };
+}
+
+const host = { v4: { address: "192.168.100.10", family: 4 as const } };
+
+function lines(ops: ReturnType<typeof planAdd>["ops"]): string[] {
+  return ops.map((op) => routeOpArgs(op).join(" "));
+}
+
+Deno.test("plan: seamless default adds only the host route via minaddr", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    prevResult,
+  });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host });
+  assert.deepEqual(lines(plan.ops), ["route add 192.168.100.10/32 via 10.131.0.1 dev eth0"]);
+  assert.deepEqual(plan.deleted, []);
+  assert.deepEqual(plan.result.routes, [...prevResult.routes, {
+    dst: "192.168.100.10/32",
+    gw: "10.131.0.1",
+  }]);
+  assert.deepEqual(plan.result.ips, prevResult.ips);
+  assert.deepEqual(plan.result.interfaces, prevResult.interfaces);
+});
+
+Deno.test("plan: an identical host route already present is left alone (and not owned)", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    prevResult,
+  });
+  const existing = route("192.168.100.10/32", { gateway: "10.131.0.1" });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot([connected, existing]), host });
+  assert.deepEqual(plan.ops, []);
+  assert.deepEqual(plan.added, []);
+});
+
+Deno.test("plan: a different route to the host address is replaced and remembered", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    prevResult,
+  });
+  const other = route("192.168.100.10/32", { gateway: "10.131.0.99" });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot([connected, other]), host });
+  assert.deepEqual(lines(plan.ops), [
+    "route del 192.168.100.10/32 via 10.131.0.99 dev eth0 metric 0",
+    "route add 192.168.100.10/32 via 10.131.0.1 dev eth0",
+  ]);
+  assert.deepEqual(plan.deleted, [other]);
+});
+
+Deno.test("plan: route-override order — flush routes, flush gateway, delete, add", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "route-override",
+    flushroutes: true,
+    flushgateway: true,
+    delroutes: [{ dst: "10.0.0.0/8" }],
+    addroutes: [{ dst: "192.168.0.0/16", gw: "10.131.0.254" }, { dst: "172.16.0.0/12" }],
+    prevResult,
+  });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
+  assert.deepEqual(lines(plan.ops), [
+    "route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0",
+    "route del 10.0.0.0/8 via 10.131.0.1 dev eth0 metric 0 proto static",
+    "route add 192.168.0.0/16 via 10.131.0.254 dev eth0",
+    "route add 172.16.0.0/12 via 10.131.0.1 dev eth0",
+  ]);
+  // Kernel, link-scope and link-local routes survive flushroutes.
+  assert.deepEqual(plan.deleted, [dflt, ten]);
+  assert.deepEqual(plan.result.routes, [
+    { dst: "192.168.0.0/16", gw: "10.131.0.254" },
+    { dst: "172.16.0.0/12", gw: "10.131.0.1" },
+  ]);
+  assert.deepEqual(plan.result.ips, [{ address: "10.131.0.5/23", interface: 0 }]);
+});
+
+Deno.test("plan: flushgateway removes default routes and gateways only", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "route-override",
+    flushgateway: true,
+    prevResult,
+  });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
+  assert.deepEqual(lines(plan.ops), ["route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0"]);
+  assert.deepEqual(plan.result.routes, [{ dst: "10.0.0.0/8", gw: "10.131.0.1" }]);
+});
+
+Deno.test("plan: delroutes matching is by dst; a missing one is not an error", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "route-override",
+    delroutes: [{ dst: "10.0.0.0/8" }, { dst: "203.0.113.0/24" }],
+    prevResult,
+  });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
+  assert.deepEqual(plan.deleted, [ten]);
+  assert.deepEqual(plan.result.routes, [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }]);
+});
+
+Deno.test("plan: addroutes carry 1.1 attributes to ip and to the result", () => {
+  const config = parseConfig({
+    cniVersion: "1.1.0",
+    name: "n",
+    type: "route-override",
+    addroutes: [{
+      dst: "198.51.100.0/24",
+      gw: "10.131.0.1",
+      mtu: 1400,
+      advmss: 1360,
+      priority: 7,
+      table: 100,
+    }],
+    prevResult,
+  });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
+  assert.deepEqual(lines(plan.ops), [
+    "route add 198.51.100.0/24 via 10.131.0.1 dev eth0 table 100 metric 7 mtu 1400 advmss 1360",
+  ]);
+  assert.deepEqual(plan.result.routes?.at(-1), {
+    dst: "198.51.100.0/24",
+    gw: "10.131.0.1",
+    mtu: 1400,
+    advmss: 1360,
+    priority: 7,
+    table: 100,
+  });
+});
+
+Deno.test("plan: hostRoute gateway modes", () => {
+  const mk = (hostRoute: unknown, prev: unknown = prevResult) =>
+    parseConfig({
+      cniVersion: "1.0.0",
+      name: "n",
+      type: "seamless-static-route",
+      hostRoute,
+      prevResult: prev,
+    });
+  const gwOf = (hostRoute: unknown, prev?: unknown) =>
+    planAdd({ config: mk(hostRoute, prev), ifname: "eth0", snapshot: snapshot(), host }).ops[0]
+      .route.gateway;
+  assert.equal(gwOf({ gateway: "prevResult" }), "10.131.0.1");
+  assert.equal(gwOf({ gateway: "10.131.0.254" }), "10.131.0.254");
+  assert.equal(gwOf({ hostIP: "198.51.100.7" }), "10.131.0.1");
+  const noGw = { ...prevResult, ips: [{ address: "10.131.0.5/23", interface: 0 }] };
+  assert.throws(
+    () => gwOf({ gateway: "prevResult" }, noGw),
+    (e: unknown) =>
+      e instanceof CniError && e.code === 7 && /prevResult has no gateway/.test(e.message),
+  );
+  const slash32 = { ...prevResult, ips: [{ address: "10.131.0.5/32", interface: 0 }] };
+  assert.throws(
+    () => gwOf({}, slash32),
+    (e: unknown) =>
+      e instanceof CniError && e.code === 7 && /hostRoute\.gateway/.test(e.message) &&
+      /\/32/.test(e.message),
+  );
+  const own = { ...prevResult, ips: [{ address: "10.131.0.1/23", interface: 0 }] };
+  assert.throws(() => gwOf({}, own), /own address/);
+});
+
+Deno.test("plan: without prevResult the pod address comes from the interface", () => {
+  const config = parseConfig({ cniVersion: "1.0.0", name: "n", type: "seamless-static-route" });
+  const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host });
+  assert.deepEqual(lines(plan.ops), ["route add 192.168.100.10/32 via 10.131.0.1 dev eth0"]);
+  assert.deepEqual(plan.result.routes, [{ dst: "192.168.100.10/32", gw: "10.131.0.1" }]);
+});
+
+Deno.test("plan: IPv6 host route only when asked and both sides have IPv6", () => {
+  const prev6 = {
+    ...prevResult,
+    ips: [...prevResult.ips, { address: "fd00:10::5/64", gateway: "fd00:10::1", interface: 0 }],
+  };
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    hostRoute: { ipv6: true },
+    prevResult: prev6,
+  });
+  const both = { ...host, v6: { address: "fd00:100::10", family: 6 as const } };
+  assert.deepEqual(
+    lines(planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: both }).ops),
+    [
+      "route add 192.168.100.10/32 via 10.131.0.1 dev eth0",
+      "route add fd00:100::10/128 via fd00:10::1 dev eth0",
+    ],
+  );
+  assert.equal(planAdd({ config, ifname: "eth0", snapshot: snapshot(), host }).ops.length, 1);
+});
+
+Deno.test("plan: an addroute on the host route's destination is refused (code 7)", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    addroutes: [{ dst: "192.168.100.10/32" }],
+    prevResult,
+  });
+  assert.throws(
+    () => planAdd({ config, ifname: "eth0", snapshot: snapshot(), host }),
+    /addroutes\[0\]\.dst/,
+  );
+});
+
+Deno.test("planRevert: deletes what was added, restores what was deleted, link routes first", () => {
+  const added = [route("192.168.100.10/32", { gateway: "10.131.0.1" })];
+  const linkRoute = route("10.200.0.0/16", { scope: "link" });
+  const deleted = [dflt, linkRoute];
+  const now = snapshot([connected, added[0]]);
+  assert.deepEqual(planRevert(added, deleted, now, "DEL").map((op) => routeOpArgs(op).join(" ")), [
+    "route del 192.168.100.10/32 via 10.131.0.1 dev eth0 metric 0",
+    "route add 10.200.0.0/16 dev eth0",
+    "route add 0.0.0.0/0 via 10.131.0.1 dev eth0",
+  ]);
+  // Idempotent: after the revert nothing is left to do.
+  assert.deepEqual(planRevert(added, deleted, snapshot([connected, dflt, linkRoute]), "DEL"), []);
+  // Routes on an interface that is gone are not restored.
+  const gone = { routes: [], addresses: new Map() };
+  assert.deepEqual(planRevert(added, deleted, gone, "DEL"), []);
+});
+
+Deno.test("planCheck: missing, wrong-gateway and undeleted routes are reported", () => {
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    addroutes: [{ dst: "172.16.0.0/12" }],
+    delroutes: [{ dst: "10.0.0.0/8" }],
+    prevResult,
+  });
+  const wrongHost = route("192.168.100.10/32", { gateway: "10.131.0.7" });
+  const problems = planCheck({
+    config,
+    ifname: "eth0",
+    snapshot: snapshot([connected, wrongHost, ten]),
+    host,
+  });
+  assert.deepEqual(problems.map((p) => `${p.route}: ${p.problem}`), [
+    "172.16.0.0/12 via 10.131.0.1 dev eth0: missing (addroutes[0])",
+    "192.168.100.10/32 via 10.131.0.1 dev eth0: found 192.168.100.10/32 via 10.131.0.7 dev eth0 instead (hostRoute)",
+    "10.0.0.0/8 via 10.131.0.1 dev eth0: present but deleted by delroutes[0]",
+  ]);
+  const good = [
+    connected,
+    route("172.16.0.0/12", { gateway: "10.131.0.1" }),
+    route("192.168.100.10/32", { gateway: "10.131.0.1" }),
+  ];
+  assert.deepEqual(planCheck({ config, ifname: "eth0", snapshot: snapshot(good), host }), []);
+});

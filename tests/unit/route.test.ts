@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { routeFromJson, routeOpArgs } from "../../src/route.ts";
+import { commandLines, ipArgv, parseSnapshot, READ_BATCH } from "../../src/netns.ts";
+
+Deno.test("routeFromJson fills ip's omitted defaults", () => {
+  assert.deepEqual(
+    routeFromJson({ dst: "default", gateway: "10.0.0.1", dev: "eth0", flags: [] }, 4),
+    {
+      family: 4,
+      dst: "0.0.0.0/0",
+      gateway: "10.0.0.1",
+      dev: "eth0",
+      table: "main",
+      metric: 0,
+      type: "unicast",
+      protocol: "boot",
+      scope: "global",
+    },
+  );
+  const r = routeFromJson({
+    dst: "192.168.5.0/24",
+    gateway: "10.131.0.1",
+    dev: "vA",
+    table: "100",
+    metric: 50,
+    flags: ["onlink"],
+    metrics: [{ mtu: 1400, advmss: 1300 }],
+  }, 4);
+  assert.deepEqual([r?.table, r?.metric, r?.mtu, r?.advmss, r?.onlink], [
+    "100",
+    50,
+    1400,
+    1300,
+    true,
+  ]);
+  assert.equal(routeFromJson({ dst: "fd00::1", dev: "eth0", metric: 1024 }, 6)?.dst, "fd00::1/128");
+});
+
+Deno.test("routeOpArgs refuses values that could smuggle a command into ip -batch", () => {
+  const base = { family: 4 as const, dst: "10.0.0.0/8", table: "main", metric: 0 };
+  for (const evil of ["eth0\nroute flush all", "eth0 table 1", "a#b", 'a"b']) {
+    assert.throws(
+      () => routeOpArgs({ action: "add", route: { ...base, dev: evil }, reason: "t" }),
+      /unsafe/,
+    );
+  }
+  assert.throws(
+    () => routeOpArgs({ action: "add", route: { ...base, table: "1\n" }, reason: "t" }),
+    /unsafe/,
+  );
+});
+
+Deno.test("ipArgv: named netns use ip -n, other paths nsenter", () => {
+  assert.deepEqual(ipArgv("/var/run/netns/pod1"), ["ip", "-n", "pod1"]);
+  assert.deepEqual(ipArgv("/run/netns/pod1"), ["ip", "-n", "pod1"]);
+  assert.deepEqual(ipArgv("/proc/42/ns/net"), ["nsenter", "--net=/proc/42/ns/net", "ip"]);
+  assert.deepEqual(
+    commandLines("/proc/42/ns/net", [{
+      action: "add",
+      route: { family: 4, dst: "10.0.0.0/8", dev: "eth0", table: "main", metric: 0 },
+      reason: "x",
+    }]),
+    [
+      "nsenter --net=/proc/42/ns/net ip route add 10.0.0.0/8 dev eth0",
+    ],
+  );
+});
+
+Deno.test("parseSnapshot reads the three arrays of the read batch", () => {
+  assert.equal(READ_BATCH.trim().split("\n").length, 3);
+  const out = [
+    JSON.stringify([{ dst: "default", gateway: "10.0.0.1", dev: "eth0" }, {
+      type: "local",
+      dst: "10.0.0.5",
+      dev: "eth0",
+      table: "local",
+    }]),
+    JSON.stringify([{ dst: "fe80::/64", dev: "eth0", protocol: "kernel", metric: 256 }]),
+    JSON.stringify([{
+      ifname: "lo",
+      addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "host" }],
+    }, {
+      ifname: "eth0",
+      addr_info: [{ family: "inet", local: "10.0.0.5", prefixlen: 24, scope: "global" }, {
+        family: "inet6",
+        local: "fe80::1",
+        prefixlen: 64,
+        scope: "link",
+      }],
+    }]),
+  ].join("\n") + "\n";
+  const s = parseSnapshot(out);
+  assert.deepEqual(s.routes.map((r) => r.dst), ["0.0.0.0/0", "fe80::/64"]);
+  assert.deepEqual(s.addresses.get("eth0"), [{ address: "10.0.0.5", family: 4, prefix: 24 }]);
+  assert.deepEqual(s.addresses.get("lo"), []);
+  assert.throws(() => parseSnapshot("[]\n"));
+});
