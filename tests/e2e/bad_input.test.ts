@@ -1,0 +1,231 @@
+/**
+ * Bad input, as a runtime would send it: every case ends in one CNI error JSON with the right
+ * code and a message naming the culprit, a non-zero exit, no stack trace, and the pod's routing
+ * table exactly as it was.
+ */
+import assert from "node:assert/strict";
+import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
+import { BinDir, type Invocation, runPlugin } from "../support/plugin.ts";
+import { prevResultFor, TempDir } from "../support/fixtures.ts";
+
+interface BadCase {
+  name: string;
+  /** Config changes (merged into a valid seamless config), or raw stdin text. */
+  config?: Record<string, unknown> | string;
+  inv?: Partial<Invocation>;
+  code: number;
+  /** Every string must appear in msg. */
+  msg: string[];
+}
+
+const CASES: BadCase[] = [
+  {
+    name: "malformed JSON",
+    config: '{"cniVersion": "1.0.0", "name": ',
+    code: 6,
+    msg: ["not valid JSON"],
+  },
+  { name: "empty stdin", config: "", code: 6, msg: ["no network configuration"] },
+  { name: "JSON array", config: "[]", code: 6, msg: ["JSON object"] },
+  {
+    name: "unknown cniVersion",
+    config: { cniVersion: "9.9.9" },
+    code: 1,
+    msg: ['"9.9.9"', "1.1.0"],
+  },
+  { name: "cniVersion not a string", config: { cniVersion: 1 }, code: 7, msg: ["cniVersion", "1"] },
+  { name: "missing name", config: { name: undefined }, code: 7, msg: ["name"] },
+  { name: "unknown type", config: { type: "bridge" }, code: 7, msg: ["type", '"bridge"'] },
+  {
+    name: "flag as string",
+    config: { flushroutes: "true" },
+    code: 7,
+    msg: ["flushroutes", '"true"'],
+  },
+  {
+    name: "prefix too long",
+    config: { addroutes: [{ dst: "10.0.0.0/33" }] },
+    code: 7,
+    msg: ["addroutes[0].dst", "10.0.0.0/33"],
+  },
+  {
+    name: "newline injection in dst",
+    config: { addroutes: [{ dst: "10.0.0.0/8\nroute flush table main" }] },
+    code: 7,
+    msg: ["addroutes[0].dst"],
+  },
+  {
+    name: "semicolon injection in gw",
+    config: { addroutes: [{ dst: "10.0.0.0/8", gw: "10.131.0.1; ip link del eth0" }] },
+    code: 7,
+    msg: ["addroutes[0].gw"],
+  },
+  {
+    name: "space injection in gw",
+    config: { addroutes: [{ dst: "10.0.0.0/8", gw: "10.131.0.1 dev lo" }] },
+    code: 7,
+    msg: ["addroutes[0].gw", "10.131.0.1 dev lo"],
+  },
+  {
+    name: "dst not a CIDR",
+    config: { delroutes: [{ dst: "default" }] },
+    code: 7,
+    msg: ["delroutes[0].dst", '"default"'],
+  },
+  {
+    name: "mtu as string",
+    config: { addroutes: [{ dst: "10.0.0.0/8", mtu: "1400" }] },
+    code: 7,
+    msg: ["addroutes[0].mtu", '"1400"'],
+  },
+  {
+    name: "gw of the other family",
+    config: { addroutes: [{ dst: "10.0.0.0/8", gw: "fd00::1" }] },
+    code: 7,
+    msg: ["addroutes[0].gw", "family"],
+  },
+  {
+    name: "interface injection",
+    config: { hostRoute: { interface: "eth0\nroute flush all" } },
+    code: 7,
+    msg: ["hostRoute.interface"],
+  },
+  {
+    name: "unknown gateway mode",
+    config: { hostRoute: { gateway: "maxaddr" } },
+    code: 7,
+    msg: ["hostRoute.gateway", '"maxaddr"'],
+  },
+  {
+    name: "bad hostIP",
+    config: { hostRoute: { hostIP: "999.1.1.1" } },
+    code: 7,
+    msg: ["hostRoute.hostIP", '"999.1.1.1"'],
+  },
+  {
+    name: "args.cni.addroutes not a list",
+    config: { args: { cni: { addroutes: "10.0.0.0/8" } } },
+    code: 7,
+    msg: ["args.cni.addroutes", '"10.0.0.0/8"'],
+  },
+  {
+    name: "duplicate addroutes",
+    config: { addroutes: [{ dst: "172.16.0.0/12" }, { dst: "172.16.0.0/12" }] },
+    code: 7,
+    msg: ["addroutes[1].dst", "duplicates"],
+  },
+  {
+    name: "prevResult address without prefix",
+    config: { prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.131.0.5" }] } },
+    code: 7,
+    msg: ["prevResult.ips[0].address", '"10.131.0.5"'],
+  },
+  {
+    name: "/32 pod address with minaddr",
+    config: { prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.131.0.5/32" }] } },
+    code: 7,
+    msg: ["hostRoute.gateway", "/32", "10.131.0.5/32"],
+  },
+  {
+    name: "relative stateDir",
+    config: { stateDir: "state" },
+    code: 7,
+    msg: ["stateDir", '"state"'],
+  },
+  {
+    name: "CHECK in a 0.3.1 config",
+    config: { cniVersion: "0.3.1" },
+    inv: { command: "CHECK" },
+    code: 1,
+    msg: ["0.3.1", "CHECK"],
+  },
+  {
+    name: "missing CNI_CONTAINERID",
+    inv: { containerId: undefined },
+    code: 4,
+    msg: ["CNI_CONTAINERID"],
+  },
+  { name: "missing CNI_NETNS", inv: { netns: undefined }, code: 4, msg: ["CNI_NETNS"] },
+  { name: "missing CNI_IFNAME", inv: { ifname: undefined }, code: 4, msg: ["CNI_IFNAME"] },
+  {
+    name: "CNI_IFNAME injection",
+    inv: { ifname: "eth0;reboot" },
+    code: 4,
+    msg: ["CNI_IFNAME", "eth0;reboot"],
+  },
+  {
+    name: "unknown CNI_COMMAND",
+    inv: { command: "BOGUS" },
+    code: 4,
+    msg: ["CNI_COMMAND", "BOGUS"],
+  },
+  {
+    name: "relative CNI_NETNS",
+    inv: { netns: "netns/pod" },
+    code: 4,
+    msg: ["CNI_NETNS", "netns/pod"],
+  },
+  {
+    name: "CNI_NETNS that does not exist",
+    inv: { netns: "/var/run/netns/ssr-no-such-netns" },
+    code: 102,
+    msg: ["/var/run/netns/ssr-no-such-netns", "does not exist"],
+  },
+  {
+    name: "CNI_CONTAINERID path traversal",
+    inv: { containerId: "../../etc/passwd" },
+    code: 4,
+    msg: ["CNI_CONTAINERID"],
+  },
+];
+
+Deno.test({
+  name: `bad input: ${CASES.length} cases, each a CNI error with the table unchanged`,
+  ignore: !IS_ROOT,
+  async fn(t) {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using state = await TempDir.create();
+    const valid = {
+      cniVersion: "1.0.0",
+      name: "bad",
+      type: "seamless-static-route",
+      stateDir: state.path,
+      addroutes: [{ dst: "172.16.0.0/12" }],
+      prevResult: prevResultFor(lab),
+    };
+    const before = await tableText(lab.pod);
+    for (const c of CASES) {
+      await t.step(c.name, async () => {
+        const config = typeof c.config === "string" ? c.config : Object.fromEntries(
+          Object.entries({ ...valid, ...(c.config ?? {}) }).filter(([, v]) => v !== undefined),
+        );
+        const r = await runPlugin(bin, {
+          command: "ADD",
+          containerId: "bad1",
+          netns: lab.podNetns,
+          ifname: "eth0",
+          nodeNs: lab.node,
+          config,
+          ...c.inv,
+        });
+        assert.notEqual(r.code, 0, "non-zero exit");
+        assert.equal(r.stdout.trim().split("\n").length, 1, `one line of JSON: ${r.stdout}`);
+        assert.ok(r.json, `stdout is JSON: ${r.stdout}`);
+        assert.deepEqual(Object.keys(r.json).filter((k) => k !== "details"), [
+          "cniVersion",
+          "code",
+          "msg",
+        ]);
+        assert.equal(r.json.code, c.code, r.json.msg);
+        for (const part of c.msg) {
+          assert.ok(r.json.msg.includes(part), `msg ${JSON.stringify(r.json.msg)} names ${part}`);
+        }
+        assert.doesNotMatch(r.stdout, /\n\s+at /, "no stack trace");
+        assert.deepEqual(await tableText(lab.pod), before, "table unchanged");
+      });
+    }
+    const files = [...Deno.readDirSync(state.path)];
+    assert.deepEqual(files.map((f) => f.name), [], "no state written");
+  },
+});
