@@ -63,8 +63,13 @@ async function runIp(argv: string[], stdin: string): Promise<Output> {
     throw new CniError(ErrorCode.IoFailure, `cannot run ${argv[0]}`, String(e));
   }
   const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
+  try {
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  } catch {
+    // ip exited before reading all of stdin (e.g. the netns could not be opened): its exit
+    // status and stderr below say why.
+  }
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
@@ -139,8 +144,8 @@ export async function applyOps(netnsPath: string, ops: readonly RouteOp[]): Prom
   if (out.code === 0) return;
   const m = /Command failed -:(\d+)/.exec(out.stderr);
   const index = m ? Number(m[1]) - 1 : -1;
-  const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ??
-    out.stderr.split("\n")[0];
+  const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ||
+    out.stderr.split("\n")[0] || `ip exited with status ${out.code}`;
   const what = index >= 0 && index < lines.length ? `"${lines[index]}"` : "a route change";
   throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
 }

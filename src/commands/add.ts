@@ -41,7 +41,9 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   try {
     await applyOps(env.netns, plan.ops);
   } catch (e) {
-    await rollback(ctx, plan.added, plan.deleted, e);
+    // A failure to start ip changed nothing; anything else may have applied part of the batch.
+    const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
+    if (started) await rollback(ctx, plan.added, plan.deleted, e);
     if (before) {
       await writeState(path, before);
     } else {
