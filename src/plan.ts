@@ -234,6 +234,18 @@ function onPod(r: Route, ifaces: Set<string>): boolean {
   return (r.nexthops ?? []).some((h) => h.dev !== undefined && ifaces.has(h.dev));
 }
 
+/**
+ * What `flushroutes` deletes, as route-override does: default routes, and routes through a
+ * gateway to a non-link-local destination — never kernel-made, link-scope or on-link routes.
+ */
+export function flushable(r: Route): boolean {
+  if (r.protocol === "kernel" || r.scope === "link" || r.scope === "host") return false;
+  const dst = dstCidr(r);
+  if (dst.prefix === 0) return true;
+  const viaGateway = !!r.gateway || (r.nexthops ?? []).some((h) => !!h.gateway);
+  return viaGateway && !isLinkLocal(dst);
+}
+
 function dstCidr(r: Route): Cidr {
   return parseCidr(r.dst) as Cidr;
 }
@@ -274,10 +286,7 @@ export function planAdd(input: PlanInput): Plan {
 
   if (config.flushroutes) {
     for (const r of [...table]) {
-      if (
-        r.table === "main" && onPod(r, ifaces) && r.protocol !== "kernel" && r.scope !== "link" &&
-        r.scope !== "host" && !isLinkLocal(dstCidr(r))
-      ) remove(r, "flushroutes");
+      if (r.table === "main" && onPod(r, ifaces) && flushable(r)) remove(r, "flushroutes");
     }
     routes = [];
   }

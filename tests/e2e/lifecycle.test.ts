@@ -137,7 +137,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "route-override: flushroutes keeps kernel, link-scope and link-local routes",
+  name: "route-override: flushroutes keeps kernel, link-scope, on-link and link-local routes",
   ignore,
   async fn() {
     await using lab = await Lab.create();
@@ -146,6 +146,8 @@ Deno.test({
     await ipIn(lab.pod, "route", "add", "10.0.0.0/8", "via", "10.131.0.1");
     await ipIn(lab.pod, "route", "add", "10.200.0.0/16", "dev", "eth0", "scope", "link");
     await ipIn(lab.pod, "route", "add", "169.254.169.254/32", "via", "10.131.0.1");
+    await ipIn(lab.pod, "-6", "route", "add", "fd00:300::/64", "dev", "eth0");
+    await ipIn(lab.pod, "-6", "route", "add", "fd00:400::/64", "via", "fe80::1", "dev", "eth0");
     const config = {
       cniVersion: "1.0.0",
       name: "flush",
@@ -169,6 +171,7 @@ Deno.test({
       "10.131.0.0/23 dev eth0 proto kernel scope link src 10.131.0.5",
       "10.200.0.0/16 dev eth0 scope link",
       "169.254.169.254 via 10.131.0.1 dev eth0",
+      "fd00:300::/64 dev eth0 metric 1024 pref medium",
       "fe80::/64 dev eth0 proto kernel metric 256 pref medium",
     ]);
     ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
