@@ -183,8 +183,15 @@ export function desiredRoutes(
   host: HostFacts,
 ): DesiredRoute[] {
   const out: DesiredRoute[] = [];
+  const gateways = new Map<Family, Ip | undefined>();
+  const gatewayOf = (family: Family): Ip | undefined => {
+    if (!gateways.has(family)) {
+      gateways.set(family, podAddress(config, snapshot, ifname, family)?.gateway);
+    }
+    return gateways.get(family);
+  };
   config.addroutes.forEach((req, i) => {
-    const gw = podAddress(config, snapshot, ifname, req.dst.family)?.gateway;
+    const gw = gatewayOf(req.dst.family);
     const route = requestRoute(req, ifname, gw);
     const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
     out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
@@ -269,14 +276,19 @@ export function planAdd(input: PlanInput): Plan {
   const { config, ifname, snapshot } = input;
   const ifaces = podInterfaces(config, ifname);
   const desired = desiredRoutes(config, ifname, snapshot, input.host);
-  const table = [...snapshot.routes];
+  // The table as it will be: kernel routes by identity, so lookups stay O(1) for long lists.
+  const byKey = new Map<string, Route[]>();
+  for (const r of snapshot.routes) byKey.set(routeKey(r), [...(byKey.get(routeKey(r)) ?? []), r]);
+  const gone = new Set<Route>();
+  const live = () => snapshot.routes.filter((r) => !gone.has(r));
   const ops: RouteOp[] = [];
   const deleted: Route[] = [];
   const added: Route[] = [];
   const remove = (r: Route, reason: string) => {
-    const i = table.indexOf(r);
-    if (i < 0) return;
-    table.splice(i, 1);
+    if (gone.has(r)) return;
+    gone.add(r);
+    const key = routeKey(r);
+    byKey.set(key, (byKey.get(key) ?? []).filter((x) => x !== r));
     ops.push({ action: "del", route: r, reason });
     deleted.push(r);
   };
@@ -285,13 +297,13 @@ export function planAdd(input: PlanInput): Plan {
   let routes: CniRoute[] = result.routes ?? [];
 
   if (config.flushroutes) {
-    for (const r of [...table]) {
+    for (const r of live()) {
       if (r.table === "main" && onPod(r, ifaces) && flushable(r)) remove(r, "flushroutes");
     }
     routes = [];
   }
   if (config.flushgateway) {
-    for (const r of [...table]) {
+    for (const r of live()) {
       if (r.table === "main" && onPod(r, ifaces) && dstCidr(r).prefix === 0) {
         remove(r, "flushgateway");
       }
@@ -300,7 +312,7 @@ export function planAdd(input: PlanInput): Plan {
     routes = routes.filter((r) => parseCidr(r.dst)?.prefix !== 0);
   }
   config.delroutes.forEach((req, i) => {
-    for (const r of [...table]) {
+    for (const r of live()) {
       if (onPod(r, ifaces) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
     }
     routes = routes.filter((cr) =>
@@ -308,13 +320,13 @@ export function planAdd(input: PlanInput): Plan {
     );
   });
   for (const d of desired) {
-    const present = table.find((r) => sameRoute(d.route, r));
-    if (!present) {
-      const clash = table.find((r) => routeKey(r) === routeKey(d.route));
-      if (clash) remove(clash, `replaced by ${d.source}`);
+    const key = routeKey(d.route);
+    const same = byKey.get(key) ?? [];
+    if (!same.some((r) => sameRoute(d.route, r))) {
+      for (const clash of same) remove(clash, `replaced by ${d.source}`);
       ops.push({ action: "add", route: d.route, reason: d.source });
       added.push(d.route);
-      table.push(d.route);
+      byKey.set(key, [d.route]);
     }
     routes.push(d.cni);
   }
