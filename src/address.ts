@@ -24,20 +24,42 @@ function toIp(addr: Addr): Ip {
     : { address: addr.toString(), family: 6 };
 }
 
+// ipaddr.js's own four-part-decimal rule (IPv4.isValidFourPartDecimal), checked before one parse
+// instead of its isValid-then-parse, which parses twice.
+const FOUR_PART_DECIMAL = /^(0|[1-9]\d*)(\.(0|[1-9]\d*)){3}$/;
+// IPv6 text without zone ids ("%eth0") or embedded junk: only hex digits, colons and dots.
+const IPV6_CHARS = /^[0-9a-fA-F:.]+$/;
+
 function parseStrict(text: string): Addr | null {
   if (typeof text !== "string") return null;
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
-  // No zone ids ("%eth0") and no embedded junk: only hex digits, colons and dots.
-  if (/^[0-9a-fA-F:.]+$/.test(text) && text.includes(":") && ipaddr.IPv6.isValid(text)) {
-    return ipaddr.IPv6.parse(text);
+  try {
+    if (FOUR_PART_DECIMAL.test(text)) return ipaddr.IPv4.parse(text);
+    if (IPV6_CHARS.test(text) && text.includes(":")) return ipaddr.IPv6.parse(text);
+  } catch {
+    // ipaddr.js throws on out-of-range parts and malformed IPv6: not an address.
   }
   return null;
 }
 
+// One invocation sees the same addresses many times (prevResult, the pod's table, the plan), and
+// ipaddr.js parsing is most of the cost of cold code: each text is parsed once.
+const parsed = new Map<string, { ip: Ip; addr: Addr } | null>();
+
+function lookup(text: string): { ip: Ip; addr: Addr } | null {
+  let hit = parsed.get(text);
+  if (hit === undefined) {
+    const addr = parseStrict(text);
+    hit = addr ? { ip: toIp(addr), addr } : null;
+    parsed.set(text, hit);
+  }
+  return hit;
+}
+
 /** Parses an IP literal strictly (four-part decimal IPv4 or IPv6 without zone); null if invalid. */
 export function parseIp(text: string): Ip | null {
-  const addr = parseStrict(text);
-  return addr ? toIp(addr) : null;
+  if (typeof text !== "string") return null;
+  const hit = lookup(text);
+  return hit && { ...hit.ip };
 }
 
 /** Parses `address/prefix` strictly; null if invalid. */
@@ -45,11 +67,11 @@ export function parseCidr(text: string): Cidr | null {
   if (typeof text !== "string") return null;
   const slash = text.indexOf("/");
   if (slash < 0 || !/^\d{1,3}$/.test(text.slice(slash + 1))) return null;
-  const addr = parseStrict(text.slice(0, slash));
-  if (!addr) return null;
+  const ip = parseIp(text.slice(0, slash));
+  if (!ip) return null;
   const prefix = Number(text.slice(slash + 1));
-  if (prefix > (addr.kind() === "ipv4" ? 32 : 128)) return null;
-  return { ...toIp(addr), prefix };
+  if (prefix > (ip.family === 4 ? 32 : 128)) return null;
+  return { ...ip, prefix };
 }
 
 /** The text form of a CIDR. */
@@ -57,8 +79,15 @@ export function cidrText(c: Cidr): string {
   return `${c.address}/${c.prefix}`;
 }
 
+/** The parsed form of canonical text (family known: no guessing between the two parsers). */
+function addrOf(ip: Ip): Addr {
+  const hit = lookup(ip.address);
+  if (hit && hit.ip.family === ip.family) return hit.addr;
+  return ip.family === 4 ? ipaddr.IPv4.parse(ip.address) : ipaddr.IPv6.parse(ip.address);
+}
+
 function bytesOf(ip: Ip): number[] {
-  return ipaddr.parse(ip.address).toByteArray();
+  return addrOf(ip).toByteArray();
 }
 
 function fromBytes(bytes: number[]): Ip {
@@ -67,6 +96,7 @@ function fromBytes(bytes: number[]): Ip {
 
 /** The network of a CIDR: host bits cleared (10.131.0.5/23 → 10.131.0.0/23). */
 export function networkOf(c: Cidr): Cidr {
+  if (c.prefix === (c.family === 4 ? 32 : 128)) return { ...c };
   const bytes = bytesOf(c);
   for (let i = 0; i < bytes.length; i++) {
     const bitsHere = Math.max(0, Math.min(8, c.prefix - i * 8));
@@ -106,8 +136,22 @@ export function hostCidr(ip: Ip): Cidr {
 
 /** True for a link-local destination (169.254.0.0/16, fe80::/10). */
 export function isLinkLocal(c: Cidr): boolean {
-  const range = ipaddr.parse(c.address).range();
+  const range = addrOf(c).range();
   return range === "linkLocal" && c.prefix >= (c.family === 4 ? 16 : 10);
+}
+
+// The shapes `ip -j` prints addresses in (inet_ntop): dotted quads, lower-case compressed IPv6.
+const KERNEL_TEXT: Record<Family, RegExp> = { 4: /^[0-9.]+$/, 6: /^[0-9a-f:]+$/ };
+
+/**
+ * An address as `ip -j` prints it, in canonical text. The kernel's text is already canonical, so
+ * it is only checked for shape here (full validation happens where a value is sent back to `ip`:
+ * see `routeOpArgs`); IPv4-embedded IPv6 text goes through ipaddr.js. Null when unreadable.
+ */
+export function kernelAddress(text: string, family: Family): string | null {
+  if (KERNEL_TEXT[family].test(text)) return text;
+  const ip = family === 6 ? parseIp(text) : null;
+  return ip?.family === 6 ? ip.address : null;
 }
 
 /**
@@ -116,7 +160,10 @@ export function isLinkLocal(c: Cidr): boolean {
  */
 export function kernelDst(dst: string, family: Family): Cidr | null {
   if (dst === "default") return { address: family === 4 ? "0.0.0.0" : "::", family, prefix: 0 };
-  if (dst.includes("/")) return parseCidr(dst);
-  const ip = parseIp(dst);
-  return ip ? hostCidr(ip) : null;
+  const bits = family === 4 ? 32 : 128;
+  const slash = dst.indexOf("/");
+  const address = kernelAddress(slash < 0 ? dst : dst.slice(0, slash), family);
+  const prefixText = slash < 0 ? String(bits) : dst.slice(slash + 1);
+  if (!address || !/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) return null;
+  return { address, family, prefix: Number(prefixText) };
 }

@@ -19,8 +19,13 @@ export class Logger {
     this.tag = tag;
   }
 
+  /** True when messages of `level` are written (to skip building ones that would be dropped). */
+  enabled(level: LogLevel): boolean {
+    return RANK[level] <= RANK[this.level];
+  }
+
   private write(level: LogLevel, msg: string): void {
-    if (RANK[level] > RANK[this.level]) return;
+    if (!this.enabled(level)) return;
     const ms = (performance.now() - this.start).toFixed(1);
     const line = `${
       new Date().toISOString()

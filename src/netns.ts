@@ -34,9 +34,9 @@ export function ipArgv(netnsPath: string): string[] {
 }
 
 /** True when the netns path exists. */
-export async function netnsExists(netnsPath: string): Promise<boolean> {
+export function netnsExists(netnsPath: string): boolean {
   try {
-    await Deno.stat(netnsPath);
+    Deno.statSync(netnsPath);
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
@@ -50,29 +50,40 @@ interface Output {
   stderr: string;
 }
 
-async function runIp(argv: string[], stdin: string): Promise<Output> {
-  let child: Deno.ChildProcess;
+/**
+ * Runs `ip` with a batch. The batch goes through a private temp file (`-batch FILE`) and `ip` runs
+ * with `outputSync`: no pipes or web streams to set up, which is a measurable part of a plugin
+ * that lives for ~25 ms. `-` in `argv` is replaced by the file's path.
+ */
+function runIp(argv: readonly string[], batch: string): Output {
+  let file: string;
   try {
-    child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      stdin: "piped",
+    file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });
+    Deno.writeTextFileSync(file, batch);
+  } catch (e) {
+    throw new CniError(ErrorCode.IoFailure, "cannot write the ip batch file", String(e));
+  }
+  try {
+    const out = new Deno.Command(argv[0], {
+      args: argv.slice(1).map((a) => a === "-" ? file : a),
+      stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    }).outputSync();
+    const dec = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout),
+      // "Command failed /tmp/...batch:4" → "Command failed batch:4": no random path in messages.
+      stderr: dec.decode(out.stderr).trim().replaceAll(file, "batch"),
+    };
   } catch (e) {
     throw new CniError(ErrorCode.IoFailure, `cannot run ${argv[0]}`, String(e));
+  } finally {
+    try {
+      Deno.removeSync(file);
+    } catch { /* already gone: nothing to clean */ }
   }
-  const writer = child.stdin.getWriter();
-  try {
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  } catch {
-    // ip exited before reading all of stdin (e.g. the netns could not be opened): its exit
-    // status and stderr below say why.
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
 }
 
 /** The batch that reads a pod: v4 routes, v6 routes, addresses. */
@@ -88,8 +99,9 @@ export function parseSnapshot(stdout: string): PodSnapshot {
   const routes: Route[] = [];
   for (const [i, fam] of [[0, 4], [1, 6]] as [number, Family][]) {
     for (const raw of arrays[i]) {
+      if (raw?.table === "local") continue; // local/broadcast addresses: never the plugin's
       const r = routeFromJson(raw, fam);
-      if (r && r.table !== "local") routes.push(r);
+      if (r) routes.push(r);
     }
   }
   const addresses = new Map<string, Cidr[]>();
@@ -105,9 +117,9 @@ export function parseSnapshot(stdout: string): PodSnapshot {
   return { routes, addresses };
 }
 
-/** Reads the pod's routes and addresses with one `ip -j -batch -` call. */
-export async function readPod(netnsPath: string): Promise<PodSnapshot> {
-  const out = await runIp([...ipArgv(netnsPath), "-j", "-batch", "-"], READ_BATCH);
+/** Reads the pod's routes and addresses with one `ip -j -batch` call. */
+export function readPod(netnsPath: string): PodSnapshot {
+  const out = runIp([...ipArgv(netnsPath), "-j", "-batch", "-"], READ_BATCH);
   if (out.code !== 0) {
     throw new CniError(
       ErrorCode.NetnsUnreachable,
@@ -134,15 +146,15 @@ export function commandLines(netnsPath: string, ops: readonly RouteOp[]): string
 }
 
 /**
- * Applies a plan with one `ip -batch -` call. `ip` stops at the first refused line; the error
+ * Applies a plan with one `ip -batch` call. `ip` stops at the first refused line; the error
  * names that operation so the caller can restore the snapshot.
  */
-export async function applyOps(netnsPath: string, ops: readonly RouteOp[]): Promise<void> {
+export function applyOps(netnsPath: string, ops: readonly RouteOp[]): void {
   if (ops.length === 0) return;
   const lines = batchLines(ops);
-  const out = await runIp([...ipArgv(netnsPath), "-batch", "-"], lines.join("\n") + "\n");
+  const out = runIp([...ipArgv(netnsPath), "-batch", "-"], lines.join("\n") + "\n");
   if (out.code === 0) return;
-  const m = /Command failed -:(\d+)/.exec(out.stderr);
+  const m = /Command failed batch:(\d+)$/m.exec(out.stderr);
   const index = m ? Number(m[1]) - 1 : -1;
   const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ||
     out.stderr.split("\n")[0] || `ip exited with status ${out.code}`;

@@ -257,10 +257,29 @@ function dstCidr(r: Route): Cidr {
   return parseCidr(r.dst) as Cidr;
 }
 
-function sameDst(a: string, b: string): boolean {
-  const ca = parseCidr(a);
-  const cb = parseCidr(b);
-  return !!ca && !!cb && cidrText(ca) === cidrText(cb);
+/** Routes grouped by `group(route)`, so lookups in long tables stay O(1). */
+function indexRoutes(routes: readonly Route[], group: (r: Route) => string): Map<string, Route[]> {
+  const index = new Map<string, Route[]>();
+  for (const r of routes) {
+    const key = group(r);
+    const same = index.get(key);
+    if (same) same.push(r);
+    else index.set(key, [r]);
+  }
+  return index;
+}
+
+function familyDst(r: { family: Family; dst: string }): string {
+  return `${r.family}|${r.dst}`;
+}
+
+/** True when a CNI result route is removed by a `delroutes` entry (same dst, and gw if set). */
+function deletedByRequest(cr: CniRoute, reqs: ReadonlyMap<string, RouteRequest[]>): boolean {
+  const dst = parseCidr(cr.dst);
+  if (!dst) return false;
+  return (reqs.get(cidrText(dst)) ?? []).some((req) =>
+    req.gw === undefined || cr.gw === req.gw.address
+  );
 }
 
 /** True when a kernel route is what a `delroutes` entry names (dst, and gw/table/priority if set). */
@@ -277,8 +296,8 @@ export function planAdd(input: PlanInput): Plan {
   const ifaces = podInterfaces(config, ifname);
   const desired = desiredRoutes(config, ifname, snapshot, input.host);
   // The table as it will be: kernel routes by identity, so lookups stay O(1) for long lists.
-  const byKey = new Map<string, Route[]>();
-  for (const r of snapshot.routes) byKey.set(routeKey(r), [...(byKey.get(routeKey(r)) ?? []), r]);
+  const byKey = indexRoutes(snapshot.routes, routeKey);
+  const byDst = indexRoutes(snapshot.routes, familyDst);
   const gone = new Set<Route>();
   const live = () => snapshot.routes.filter((r) => !gone.has(r));
   const ops: RouteOp[] = [];
@@ -311,14 +330,17 @@ export function planAdd(input: PlanInput): Plan {
     for (const ip of result.ips ?? []) delete ip.gateway;
     routes = routes.filter((r) => parseCidr(r.dst)?.prefix !== 0);
   }
+  const delByDst = new Map<string, RouteRequest[]>();
   config.delroutes.forEach((req, i) => {
-    for (const r of live()) {
-      if (onPod(r, ifaces) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
+    const dst = cidrText(req.dst);
+    for (const r of byDst.get(familyDst({ family: req.dst.family, dst })) ?? []) {
+      if (!gone.has(r) && onPod(r, ifaces) && matchesDelroute(req, r)) {
+        remove(r, `delroutes[${i}]`);
+      }
     }
-    routes = routes.filter((cr) =>
-      !(sameDst(cr.dst, cidrText(req.dst)) && (req.gw === undefined || cr.gw === req.gw.address))
-    );
+    delByDst.set(dst, [...(delByDst.get(dst) ?? []), req]);
   });
+  if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
   for (const d of desired) {
     const key = routeKey(d.route);
     const same = byKey.get(key) ?? [];
@@ -341,9 +363,9 @@ function linkRoutesFirst(routes: Route[]): Route[] {
   );
 }
 
-function present(r: Route, table: readonly Route[]): boolean {
-  return table.some((t) =>
-    routeKey(t) === routeKey(r) && (t.gateway ?? "") === (r.gateway ?? "") && t.dev === r.dev
+function present(r: Route, table: ReadonlyMap<string, Route[]>): boolean {
+  return (table.get(routeKey(r)) ?? []).some((t) =>
+    (t.gateway ?? "") === (r.gateway ?? "") && t.dev === r.dev
   );
 }
 
@@ -358,15 +380,18 @@ export function planRevert(
   now: PodSnapshot,
   reason: string,
 ): RouteOp[] {
+  const table = indexRoutes(now.routes, routeKey);
   const ops: RouteOp[] = [];
+  const gone = new Set<string>();
   for (const r of added) {
-    if (present(r, now.routes)) ops.push({ action: "del", route: r, reason });
+    if (!present(r, table)) continue;
+    ops.push({ action: "del", route: r, reason });
+    gone.add(routeKey(r));
   }
-  const gone = new Set(added.filter((r) => present(r, now.routes)).map(routeKey));
   for (const r of linkRoutesFirst([...deleted])) {
     const devs = [r.dev, ...(r.nexthops ?? []).map((h) => h.dev)].filter((d) => d !== undefined);
     if (!devs.every((d) => now.addresses.has(d as string))) continue;
-    if (!present(r, now.routes) || gone.has(routeKey(r))) {
+    if (!present(r, table) || gone.has(routeKey(r))) {
       ops.push({ action: "add", route: r, reason });
     }
   }
@@ -384,9 +409,11 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const { config, ifname, snapshot } = input;
   const ifaces = podInterfaces(config, ifname);
   const problems: CheckProblem[] = [];
+  const table = indexRoutes(snapshot.routes, routeKey);
   for (const d of desiredRoutes(config, ifname, snapshot, input.host)) {
-    if (snapshot.routes.some((r) => sameRoute(d.route, r))) continue;
-    const other = snapshot.routes.find((r) => routeKey(r) === routeKey(d.route));
+    const same = table.get(routeKey(d.route)) ?? [];
+    if (same.some((r) => sameRoute(d.route, r))) continue;
+    const other = same[0];
     problems.push({
       route: describeRoute(d.route),
       problem: other

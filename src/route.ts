@@ -2,7 +2,8 @@
  * The route model shared by planning and `ip`: a normalized kernel route, how `ip -j` output
  * becomes one, and how one becomes the tokens of an `ip route add|del` batch line.
  */
-import { type Family, kernelDst, parseIp } from "./address.ts";
+import { type Family, kernelAddress, kernelDst, parseCidr, parseIp } from "./address.ts";
+import { isValidIfname } from "./cni/env.ts";
 
 /** One nexthop of a multipath route. */
 export interface Nexthop {
@@ -82,6 +83,26 @@ function token(value: string, what: string): string {
   return value;
 }
 
+function invalid(what: string, value: string): Error {
+  return new Error(`invalid ${what} for ip: ${JSON.stringify(value)}`);
+}
+
+function cidrToken(value: string, family: Family): string {
+  const c = parseCidr(value);
+  if (!c || c.family !== family) throw invalid("destination", value);
+  return token(value, "destination");
+}
+
+function ipToken(value: string, what: string): string {
+  if (!parseIp(value)) throw invalid(what, value);
+  return token(value, what);
+}
+
+function devToken(value: string): string {
+  if (!isValidIfname(value)) throw invalid("device", value);
+  return value;
+}
+
 function str(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
@@ -104,7 +125,7 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
     scope: str(raw.scope) ?? "global",
   };
   const gw = str(raw.gateway);
-  if (gw) r.gateway = parseIp(gw)?.address ?? gw;
+  if (gw) r.gateway = kernelAddress(gw, family) ?? parseIp(gw)?.address ?? gw;
   if (str(raw.dev)) r.dev = str(raw.dev);
   if (str(raw.prefsrc)) r.prefsrc = str(raw.prefsrc);
   const flags = Array.isArray(raw.flags) ? raw.flags : [];
@@ -133,25 +154,27 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
 
 /**
  * The tokens of the `ip` command for an operation, e.g.
- * `["route", "add", "10.0.0.1/32", "via", "10.131.0.1", "dev", "eth0"]`. Every token is checked
- * to be a single safe word, so no value can add a command to an `ip -batch` stream.
+ * `["route", "add", "10.0.0.1/32", "via", "10.131.0.1", "dev", "eth0"]`. This is where every value
+ * is validated before it reaches `ip`, whether it came from the config, the kernel or a state file:
+ * addresses and CIDRs by ipaddr.js, devices as interface names, every other word as one safe
+ * token, so no value can add a command to an `ip -batch` stream.
  */
 export function routeOpArgs(op: RouteOp): string[] {
   const r = op.route;
   // The family follows from the destination (always a full CIDR): `ip -batch` lines take no -4/-6.
   const args = ["route", op.action];
   if (r.type && r.type !== "unicast") args.push(token(r.type, "route type"));
-  args.push(token(r.dst, "destination"));
+  args.push(cidrToken(r.dst, r.family));
   if (r.nexthops && r.nexthops.length > 0) {
     for (const hop of r.nexthops) {
       args.push("nexthop");
-      if (hop.gateway) args.push("via", token(hop.gateway, "gateway"));
-      if (hop.dev) args.push("dev", token(hop.dev, "device"));
+      if (hop.gateway) args.push("via", ipToken(hop.gateway, "gateway"));
+      if (hop.dev) args.push("dev", devToken(hop.dev));
       if (hop.weight !== undefined) args.push("weight", String(hop.weight));
     }
   } else {
-    if (r.gateway) args.push("via", token(r.gateway, "gateway"));
-    if (r.dev) args.push("dev", token(r.dev, "device"));
+    if (r.gateway) args.push("via", ipToken(r.gateway, "gateway"));
+    if (r.dev) args.push("dev", devToken(r.dev));
   }
   if (r.table !== "main") args.push("table", token(r.table, "table"));
   // A delete names the metric always (it is part of the route's identity); an add only when it
@@ -164,7 +187,7 @@ export function routeOpArgs(op: RouteOp): string[] {
     if (r.scope && r.scope !== "global" && !(r.scope === "link" && !r.gateway)) {
       args.push("scope", token(r.scope, "scope"));
     }
-    if (r.prefsrc) args.push("src", token(r.prefsrc, "source"));
+    if (r.prefsrc) args.push("src", ipToken(r.prefsrc, "source"));
     if (r.mtu !== undefined) args.push("mtu", String(r.mtu));
     if (r.advmss !== undefined) args.push("advmss", String(r.advmss));
     if (r.onlink) args.push("onlink");

@@ -33,10 +33,10 @@ function ioError(what: string, path: string, e: unknown): CniError {
 }
 
 /** Reads a state file; null when there is none. */
-export async function readState(path: string): Promise<AttachmentState | null> {
+export function readState(path: string): AttachmentState | null {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = Deno.readTextFileSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw ioError("read", path, e);
@@ -53,23 +53,25 @@ export async function readState(path: string): Promise<AttachmentState | null> {
 }
 
 /** Writes a state file atomically (0600, in a 0700 directory). */
-export async function writeState(path: string, state: AttachmentState): Promise<void> {
+export function writeState(path: string, state: AttachmentState): void {
   const dir = path.slice(0, path.lastIndexOf("/"));
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    await Deno.writeTextFile(tmp, JSON.stringify(state) + "\n", { mode: 0o600 });
-    await Deno.rename(tmp, path);
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.writeTextFileSync(tmp, JSON.stringify(state) + "\n", { mode: 0o600 });
+    Deno.renameSync(tmp, path);
   } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* never created */ }
     throw ioError("write", path, e);
   }
 }
 
 /** Removes a state file; a missing one is fine. */
-export async function removeState(path: string): Promise<void> {
+export function removeState(path: string): void {
   try {
-    await Deno.remove(path);
+    Deno.removeSync(path);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw ioError("remove", path, e);
   }

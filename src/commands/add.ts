@@ -9,6 +9,7 @@ import { readState, removeState, statePath, writeState } from "../state.ts";
 import { type Context, emptySnapshot, observe, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
+  if (a.length === 0) return [...b];
   const seen = new Set(a.map((r) => JSON.stringify(r)));
   return [...a, ...b.filter((r) => !seen.has(JSON.stringify(r)))];
 }
@@ -16,19 +17,21 @@ function union(a: readonly Route[], b: readonly Route[]): Route[] {
 /** Runs ADD and returns the result to print. */
 export async function cmdAdd(ctx: Context): Promise<Output> {
   const { env, config, log } = ctx;
-  const exists = await netnsExists(env.netns);
+  const exists = netnsExists(env.netns);
   if (ctx.dryRun) return dryRun(ctx, exists);
   if (!exists) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
   const { snapshot, host } = await observe(ctx);
   const plan = planAdd({ config, ifname: env.ifname, snapshot, host });
-  for (const op of plan.ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
+  if (log.enabled("info")) {
+    for (const op of plan.ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
+  }
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  const before = await readState(path);
-  await writeState(path, {
+  const before = readState(path);
+  writeState(path, {
     version: 1,
     network: config.name,
     containerId: env.containerId,
@@ -39,15 +42,15 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   });
   const t0 = performance.now();
   try {
-    await applyOps(env.netns, plan.ops);
+    applyOps(env.netns, plan.ops);
   } catch (e) {
     // A failure to start ip changed nothing; anything else may have applied part of the batch.
     const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
-    if (started) await rollback(ctx, plan.added, plan.deleted, e);
+    if (started) rollback(ctx, plan.added, plan.deleted, e);
     if (before) {
-      await writeState(path, before);
+      writeState(path, before);
     } else {
-      await removeState(path);
+      removeState(path);
     }
     throw e;
   }
@@ -56,18 +59,18 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
 }
 
 /** Restores the pod's table to the snapshot after a failed apply; code 103 if that fails too. */
-async function rollback(
+function rollback(
   ctx: Context,
   added: Route[],
   deleted: Route[],
   cause: unknown,
-): Promise<void> {
+): void {
   const why = cause instanceof Error ? cause.message : String(cause);
   ctx.log.error(`ADD failed, restoring the pod's routes: ${why}`);
   try {
-    const now = await readPod(ctx.env.netns);
+    const now = readPod(ctx.env.netns);
     const ops = planRevert(added, deleted, now, "rollback");
-    await applyOps(ctx.env.netns, ops);
+    applyOps(ctx.env.netns, ops);
     ctx.log.info(`rolled back ${ops.length} route changes`);
   } catch (e) {
     const again = e instanceof Error ? e.message : String(e);
@@ -95,7 +98,7 @@ async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
   }
   if (!readable || !obs) {
     lines.push(`# pod netns ${env.netns} cannot be read: planning against an empty table`);
-    obs = await observe(ctx, () => Promise.resolve(emptySnapshot()));
+    obs = await observe(ctx, emptySnapshot);
   }
   const plan = planAdd({ config, ifname: env.ifname, snapshot: obs.snapshot, host: obs.host });
   const cmds = commandLines(env.netns, plan.ops);

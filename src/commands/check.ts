@@ -11,7 +11,7 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
     log.info("skipcheck: CHECK skipped");
     return {};
   }
-  if (!await netnsExists(env.netns)) {
+  if (!netnsExists(env.netns)) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
   const { snapshot, host } = await observe(ctx);

@@ -39,11 +39,11 @@ export function emptySnapshot(): PodSnapshot {
  */
 export async function observe(
   ctx: Context,
-  read: () => Promise<PodSnapshot> = () => readPod(ctx.env.netns),
+  read: () => PodSnapshot = () => readPod(ctx.env.netns),
 ): Promise<Observation> {
   const { config, env, log } = ctx;
   const t0 = performance.now();
-  let snapshot = await read();
+  let snapshot = read();
   log.debug(
     `read pod: ${snapshot.routes.length} routes in ${(performance.now() - t0).toFixed(1)}ms`,
   );
@@ -62,7 +62,7 @@ export async function observe(
       );
     }
     await new Promise((r) => setTimeout(r, 200));
-    snapshot = await read();
+    snapshot = read();
   }
   const t1 = performance.now();
   host.v4 = hr.hostIP?.family === 4 ? hr.hostIP : (await hostPrimaryAddress(4, timeout))?.address;

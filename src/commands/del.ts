@@ -7,32 +7,34 @@ import { readState, removeState, statePath } from "../state.ts";
 import type { Context, Output } from "./context.ts";
 
 /** Runs DEL. */
-export async function cmdDel(ctx: Context): Promise<Output> {
+export function cmdDel(ctx: Context): Output {
   const { env, config, log } = ctx;
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  const state = await readState(path);
+  const state = readState(path);
   if (!state) {
     log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
     return {};
   }
   const netns = env.netns || state.netns;
-  if (netns && await netnsExists(netns)) {
+  if (netns && netnsExists(netns)) {
     let now;
     try {
-      now = await readPod(netns);
+      now = readPod(netns);
     } catch (e) {
       // The namespace went away while we looked: its routes went with it.
-      if (!(e instanceof CniError) || await netnsExists(netns)) throw e;
+      if (!(e instanceof CniError) || netnsExists(netns)) throw e;
     }
     if (now) {
       const ops = planRevert(state.added, state.deleted, now, "DEL");
-      for (const op of ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
+      if (log.enabled("info")) {
+        for (const op of ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
+      }
       if (ctx.dryRun) return { lines: ops.map((op) => `${op.action} ${describeRoute(op.route)}`) };
-      await applyOps(netns, ops);
+      applyOps(netns, ops);
     }
   } else {
     log.info(`netns ${netns || "(none)"} is gone: only the state file is removed`);
   }
-  await removeState(path);
+  removeState(path);
   return {};
 }

@@ -14,7 +14,7 @@ export async function cmdGc(ctx: Context): Promise<Output> {
   for (const entry of await listStates(config.stateDir, config.name)) {
     if (keep.has(`${entry.containerId}@${entry.ifname}`)) continue;
     log.info(`GC: removing stale state ${entry.path}`);
-    await removeState(entry.path);
+    removeState(entry.path);
   }
   return {};
 }

@@ -349,7 +349,7 @@ Deno.test({
       add.json.msg,
       /^the kernel refused "route add 10\.99\.0\.0\/16 via 172\.31\.0\.1 dev eth0": /,
     );
-    assert.match(add.json.details, /Command failed -:4/);
+    assert.match(add.json.details, /Command failed batch:4/);
     assert.deepEqual(await tableText(lab.pod), before);
     assert.ok(!await stateExists(state.path, "refused", "rf1", "eth0"));
   },

@@ -95,6 +95,13 @@ Deno.test("kernelDst reads ip -j destinations", () => {
   assert.deepEqual(kernelDst("10.0.0.1", 4), { address: "10.0.0.1", family: 4, prefix: 32 });
   assert.deepEqual(kernelDst("fd00::1", 6), { address: "fd00::1", family: 6, prefix: 128 });
   assert.deepEqual(kernelDst("10.0.0.0/24", 4), { address: "10.0.0.0", family: 4, prefix: 24 });
+  // IPv4-embedded IPv6 text as inet_ntop prints it becomes ipaddr.js's canonical form.
+  assert.equal(kernelDst("::ffff:10.0.0.1", 6)?.address, parseIp("::ffff:10.0.0.1")?.address);
+  for (const bad of ["10.0.0.0/", "10.0.0.0/33", "10.0.0.0/a", "fd00::/64", "", "eth0"]) {
+    assert.equal(kernelDst(bad, 4), null, bad);
+  }
+  assert.equal(kernelDst("fd00::/129", 6), null);
+  assert.equal(kernelDst("10.0.0.0/8", 6), null);
 });
 
 Deno.test("contains and isLinkLocal", () => {

@@ -41,13 +41,40 @@ Deno.test("routeOpArgs refuses values that could smuggle a command into ip -batc
   for (const evil of ["eth0\nroute flush all", "eth0 table 1", "a#b", 'a"b']) {
     assert.throws(
       () => routeOpArgs({ action: "add", route: { ...base, dev: evil }, reason: "t" }),
-      /unsafe/,
+      /invalid device for ip/,
     );
   }
   assert.throws(
     () => routeOpArgs({ action: "add", route: { ...base, table: "1\n" }, reason: "t" }),
-    /unsafe/,
+    /unsafe table/,
   );
+});
+
+Deno.test("routeOpArgs validates every address, wherever the route came from", () => {
+  const base = { family: 4 as const, dst: "10.0.0.0/8", table: "main", metric: 0, dev: "eth0" };
+  const add = (route: Record<string, unknown>) => () =>
+    routeOpArgs({ action: "add", route: { ...base, ...route }, reason: "t" });
+  // e.g. a tampered state file or unexpected kernel text: refused before ip sees it.
+  assert.throws(add({ dst: "999.0.0.0/8" }), /invalid destination for ip: "999.0.0.0\/8"/);
+  assert.throws(add({ dst: "10.0.0.0/8\nroute flush all" }), /invalid destination/);
+  assert.throws(add({ dst: "fd00::/64" }), /invalid destination/); // family 4 route
+  assert.throws(add({ gateway: "10.0.0.1;reboot" }), /invalid gateway for ip/);
+  assert.throws(add({ prefsrc: "10.0.0.300" }), /invalid source for ip/);
+  assert.throws(
+    add({ nexthops: [{ gateway: "10.0.0.1", dev: "-f" }] }),
+    /invalid device for ip: "-f"/,
+  );
+  assert.deepEqual(add({ gateway: "10.0.0.1", prefsrc: "10.0.0.5" })(), [
+    "route",
+    "add",
+    "10.0.0.0/8",
+    "via",
+    "10.0.0.1",
+    "dev",
+    "eth0",
+    "src",
+    "10.0.0.5",
+  ]);
 });
 
 Deno.test("ipArgv: named netns use ip -n, other paths nsenter", () => {
