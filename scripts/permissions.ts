@@ -12,8 +12,10 @@
  * 2. A narrow list would not confine anything real: the plugin must be allowed to run `ip` and
  *    `nsenter` as root, and both run arbitrary commands (`ip netns exec NS CMD`, `nsenter ... CMD`).
  *
- * The plugin itself only reads CNI_* variables, /proc/net, netns paths, its state directory and
- * log file, and only runs `ip` and `nsenter`: see PLUGIN_ENV_VARS and README "Security".
+ * The plugin itself only reads CNI_* variables (and TMPDIR), /proc/net, netns paths, its state
+ * directory and log file, writes its state files, log file and one short-lived `ip -batch` file
+ * per `ip` call in $TMPDIR (default /tmp), and only runs `ip` and `nsenter`: see PLUGIN_ENV_VARS
+ * and README "Security".
  */
 export const PLUGIN_ENV_VARS: readonly string[] = [
   "CNI_COMMAND",
