@@ -29,10 +29,18 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs argv (no shell); returns code and output. */
-export async function run(argv: string[], stdin?: string): Promise<Run> {
+/**
+ * Runs argv (no shell) and returns its code and output, feeding it `stdin` (none when undefined); with `env`, the child gets only that
+ * environment (as a CNI runtime runs a plugin).
+ */
+export async function run(
+  argv: string[],
+  stdin?: string,
+  env?: Record<string, string>,
+): Promise<Run> {
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
+    ...(env ? { env, clearEnv: true } : {}),
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -6,6 +6,7 @@
  * `deno task bundle`) with `deno run` and the same permissions `deno compile` bakes in.
  */
 import { PLUGIN_PERMISSION_FLAGS } from "../../scripts/permissions.ts";
+import { run } from "./netns.ts";
 
 /** Repository root. */
 export const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -103,6 +104,17 @@ export interface PluginRun {
   json: any;
 }
 
+/** The clean environment a CNI runtime gives a plugin: PATH and HOME (and DENO_DIR, if set). */
+export function runtimeEnv(): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    HOME: Deno.env.get("HOME") ?? "/root",
+  };
+  const denoDir = Deno.env.get("DENO_DIR");
+  if (denoDir) env.DENO_DIR = denoDir;
+  return env;
+}
+
 /** Runs the plugin from `bin` with a runtime-like clean environment. */
 export async function runPlugin(bin: BinDir, inv: Invocation): Promise<PluginRun> {
   const cfg = inv.config;
@@ -110,12 +122,7 @@ export async function runPlugin(bin: BinDir, inv: Invocation): Promise<PluginRun
     (cfg && typeof cfg === "object" && "type" in cfg
       ? String((cfg as { type: unknown }).type)
       : "seamless-static-route");
-  const env: Record<string, string> = {
-    PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-    HOME: Deno.env.get("HOME") ?? "/root",
-  };
-  const denoDir = Deno.env.get("DENO_DIR");
-  if (denoDir) env.DENO_DIR = denoDir;
+  const env = runtimeEnv();
   if (inv.command !== undefined) env.CNI_COMMAND = inv.command;
   if (inv.containerId !== undefined) env.CNI_CONTAINERID = inv.containerId;
   if (inv.netns !== undefined) env.CNI_NETNS = inv.netns;
@@ -128,26 +135,16 @@ export async function runPlugin(bin: BinDir, inv: Invocation): Promise<PluginRun
   }
   const exe = bin.plugin(type === "route-override" ? "route-override" : "seamless-static-route");
   const argv = inv.nodeNs ? ["ip", "netns", "exec", inv.nodeNs, exe] : [exe];
-  const child = new Deno.Command(argv[0], {
-    args: [...argv.slice(1), ...(inv.argv ?? [])],
-    env,
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
   const body = cfg === undefined ? "" : typeof cfg === "string" ? cfg : JSON.stringify(cfg);
-  await writer.write(new TextEncoder().encode(body));
-  await writer.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  const stdout = dec.decode(out.stdout);
-  let json: unknown = undefined;
+  const out = await run([...argv, ...(inv.argv ?? [])], body, env);
+  return { ...out, json: jsonOf(out.stdout) };
+}
+
+/** The JSON object a plugin printed, or undefined when stdout is empty or not JSON. */
+export function jsonOf(stdout: string): unknown {
   try {
-    json = stdout.trim() ? JSON.parse(stdout) : undefined;
+    return stdout.trim() ? JSON.parse(stdout) : undefined;
   } catch {
-    json = undefined;
+    return undefined;
   }
-  return { code: out.code, stdout, stderr: dec.decode(out.stderr), json };
 }

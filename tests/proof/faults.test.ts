@@ -1,0 +1,290 @@
+/**
+ * Faults: an `ip` that fails on the Nth batch line (also during the rollback), a route the
+ * kernel refuses, the netns deleted between ADD and DEL, an unwritable state directory, and the
+ * plugin SIGKILLed mid-ADD followed by DEL. Each must end in a correct table (rolled back or
+ * cleaned), the right exit code and a CNI error JSON that says what happened.
+ */
+import assert from "node:assert/strict";
+import { IS_ROOT, Lab, run, tableText } from "../support/netns.ts";
+import { BinDir, type PluginRun, runPlugin } from "../support/plugin.ts";
+import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import { FaultyIp } from "../support/faultip.ts";
+import { isCniError, sorted, stateFiles, withTimeout } from "../support/proof.ts";
+
+const NETWORK = "ssrfaults";
+const ID = "faultpod1";
+
+/**
+ * A config whose ADD is one 5-line batch: del default (flushgateway), add default metric 100,
+ * add 10.60/16, add 10.61/16, add the host route.
+ */
+function fiveLineConfig(lab: Lab, stateDir: string) {
+  return {
+    cniVersion: "1.0.0",
+    name: NETWORK,
+    type: "seamless-static-route",
+    stateDir,
+    flushgateway: true,
+    addroutes: [
+      { dst: "0.0.0.0/0", gw: "10.131.0.1", priority: 100 },
+      { dst: "10.60.0.0/16" },
+      { dst: "10.61.0.0/16" },
+    ],
+    prevResult: prevResultFor(lab),
+  };
+}
+
+function add(bin: BinDir, lab: Lab, config: unknown, env?: Record<string, string>) {
+  return runPlugin(bin, {
+    command: "ADD",
+    containerId: ID,
+    netns: lab.podNetns,
+    ifname: "eth0",
+    nodeNs: lab.node,
+    config,
+    env,
+  });
+}
+
+function del(bin: BinDir, lab: Lab, config: unknown) {
+  return runPlugin(bin, {
+    command: "DEL",
+    containerId: ID,
+    netns: lab.podNetns,
+    ifname: "eth0",
+    nodeNs: lab.node,
+    config,
+  });
+}
+
+/** The plugin's own `ip` calls (runPlugin's `ip netns exec` goes through the fake `ip` too). */
+async function pluginIpCalls(ip: FaultyIp): Promise<string[]> {
+  return (await ip.calls()).filter((c) => !c.startsWith("netns exec "));
+}
+
+/** Asserts a failed run: exit 1, stdout exactly one CNI error JSON of `code`, no stack trace. */
+function assertCniError(r: PluginRun, code: number, cniVersion = "1.0.0"): void {
+  assert.equal(r.code, 1, `exit code; stdout ${r.stdout} stderr ${r.stderr}`);
+  assert.ok(isCniError(r.json), `not a CNI error: ${r.stdout}`);
+  assert.equal(r.stdout.trim().split("\n").length, 1);
+  assert.equal(r.json.code, code, r.json.msg);
+  assert.equal(r.json.cniVersion, cniVersion);
+  assert.doesNotMatch(r.stdout, /\n\s+at /);
+}
+
+Deno.test({
+  name: "proof: ADD runs at most two ip processes (one read batch, one write batch)",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    await using ip = await FaultyIp.create({});
+    const cfg = fiveLineConfig(lab, tmp.path);
+    const r = await add(bin, lab, cfg, { PATH: ip.path });
+    assert.equal(r.code, 0, r.stdout);
+    const calls = await pluginIpCalls(ip);
+    // Each batch goes through a private temp file: `-batch /tmp/seamless-static-route-*.batch`.
+    const batchFile = String.raw`/\S+/seamless-static-route-\S+\.batch`;
+    assert.equal(calls.length, 2, calls.join("\n"));
+    assert.match(calls[0], new RegExp(`^-n ${lab.pod} -j -batch ${batchFile}$`));
+    assert.match(calls[1], new RegExp(`^-n ${lab.pod} -batch ${batchFile}$`));
+    const lines = (await ip.batch(1) ?? "").split("\n").filter((l) => l !== "");
+    const expected = [
+      /^route del 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0\b/,
+      /^route add 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0\b.* metric 100\b/,
+      /^route add 10\.60\.0\.0\/16 via 10\.131\.0\.1 dev eth0\b/,
+      /^route add 10\.61\.0\.0\/16 via 10\.131\.0\.1 dev eth0\b/,
+      /^route add 192\.168\.100\.10\/32 via 10\.131\.0\.1 dev eth0\b/,
+    ];
+    assert.equal(lines.length, expected.length, lines.join("\n"));
+    lines.forEach((l, i) => assert.match(l, expected[i]));
+    assert.equal((await del(bin, lab, cfg)).code, 0);
+  },
+});
+
+Deno.test({
+  name: "proof: ip fails on batch line 4 → lines 1-3 rolled back, code 100, table unchanged",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    await using ip = await FaultyIp.create({ failAtLine: 4 });
+    const before = await tableText(lab.pod);
+    const r = await add(bin, lab, fiveLineConfig(lab, tmp.path), { PATH: ip.path });
+    assertCniError(r, 100);
+    assert.match(r.json.msg, /route add 10\.61\.0\.0\/16 via 10\.131\.0\.1 dev eth0/);
+    assert.match(r.json.msg, /injected fault on line 4/);
+    assert.deepEqual(await tableText(lab.pod), before);
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    // Read, failed write, re-read, rollback write.
+    const calls = await pluginIpCalls(ip);
+    assert.equal(calls.length, 4, calls.join("\n"));
+    assert.equal(calls.filter((c) => c.includes("-j")).length, 2);
+  },
+});
+
+Deno.test({
+  name: "proof: the rollback fails too → code 103 saying the pod needs attention",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    // Batch 1 fails on line 3 (after del default + add default metric 100); the rollback batch
+    // (del default metric 100, add default) fails on its last line.
+    await using ip = await FaultyIp.create({ failAtLine: 3, failBatches: 2 });
+    const before = await tableText(lab.pod);
+    const r = await add(bin, lab, fiveLineConfig(lab, tmp.path), { PATH: ip.path });
+    assertCniError(r, 103);
+    assert.match(r.json.msg, /restoring the pod's routes failed too/);
+    assert.equal(typeof r.json.details, "string");
+    // Half-restored, as 103 says: the default route is gone.
+    assert.notDeepEqual(await tableText(lab.pod), before);
+    assert.ok(!(await tableText(lab.pod)).some((l) => l.startsWith("default")));
+  },
+});
+
+Deno.test({
+  name: "proof: a route the kernel refuses (gateway not on-link) → code 100, table unchanged",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    const before = await tableText(lab.pod);
+    const cfg = {
+      cniVersion: "1.0.0",
+      name: NETWORK,
+      type: "seamless-static-route",
+      stateDir: tmp.path,
+      addroutes: [{ dst: "10.60.0.0/16" }, { dst: "10.50.0.0/16", gw: "172.31.9.9" }],
+      prevResult: prevResultFor(lab),
+    };
+    const r = await add(bin, lab, cfg);
+    assertCniError(r, 100);
+    assert.match(r.json.msg, /route add 10\.50\.0\.0\/16 via 172\.31\.9\.9 dev eth0/);
+    assert.match(r.json.msg + (r.json.details ?? ""), /Nexthop has invalid gateway/);
+    assert.deepEqual(await tableText(lab.pod), before);
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+  },
+});
+
+Deno.test({
+  name: "proof: netns deleted between ADD and DEL → DEL exits 0 and removes the state",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    const cfg = { ...fiveLineConfig(lab, tmp.path), flushgateway: false, addroutes: [] };
+    const a = await add(bin, lab, cfg);
+    assert.equal(a.code, 0, a.stdout);
+    assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
+    await run(["ip", "netns", "del", lab.pod]);
+    const d = await del(bin, lab, cfg);
+    assert.equal(d.code, 0, d.stdout);
+    assert.equal(d.stdout, "");
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    // And again (runtimes retry DEL): still fine.
+    const again = await del(bin, lab, cfg);
+    assert.equal(again.code, 0, again.stdout);
+    assert.equal(again.stdout, "");
+  },
+});
+
+Deno.test({
+  name: "proof: unwritable state directory → code 5, table unchanged",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    await Deno.writeTextFile(`${tmp.path}/a-file`, "not a directory\n");
+    const stateDir = `${tmp.path}/a-file/state`;
+    const before = await tableText(lab.pod);
+    const r = await add(bin, lab, fiveLineConfig(lab, stateDir));
+    assertCniError(r, 5);
+    assert.match(r.json.msg, /state file/);
+    assert.ok(r.json.msg.includes(`${stateDir}/${NETWORK}/`), r.json.msg);
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+});
+
+/** Starts ADD with a slow fake `ip`, SIGKILLs it while the write batch runs. */
+async function killMidAdd(killIpToo: boolean): Promise<void> {
+  await using lab = await Lab.create();
+  await using bin = await BinDir.create();
+  await using tmp = await TempDir.create();
+  await using ip = await FaultyIp.create({ slowSeconds: 2 });
+  const cfg = fiveLineConfig(lab, tmp.path);
+  const before = await tableText(lab.pod);
+  const exe = bin.plugin();
+  const env: Record<string, string> = {
+    PATH: ip.path,
+    HOME: Deno.env.get("HOME") ?? "/root",
+    CNI_COMMAND: "ADD",
+    CNI_CONTAINERID: ID,
+    CNI_NETNS: lab.podNetns,
+    CNI_IFNAME: "eth0",
+    CNI_PATH: bin.dir,
+    // The plugin's batch temp file goes here: a SIGKILLed plugin cannot remove it.
+    TMPDIR: tmp.path,
+  };
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", lab.node, exe],
+    env,
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(JSON.stringify(cfg)));
+  await w.close();
+  await ip.waitFor("started.1");
+  // `ip netns exec` and the wrapper exec, so the child's pid is the plugin's deno process.
+  child.kill("SIGKILL");
+  if (killIpToo) Deno.kill(await ip.slowPid(1), "SIGKILL");
+  const out = await child.output();
+  assert.equal(out.signal, "SIGKILL");
+  assert.equal(out.stdout.length, 0);
+  if (killIpToo) {
+    await new Promise((r) => setTimeout(r, 2500)); // the orphaned sleep must not apply anything
+    assert.equal(await ip.has("done.1"), false);
+    assert.deepEqual(await tableText(lab.pod), before);
+  } else {
+    // The batch outlives the plugin and lands: the routes are there, nobody reported them.
+    await withTimeout(ip.waitFor("done.1"), 10_000, "slow ip batch");
+    assert.ok((await tableText(lab.pod)).some((l) => l.startsWith(`${NODE_IP} via`)));
+  }
+  // The plan was recorded before the batch ran.
+  assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
+  // What a SIGKILL leaves behind besides the state file: the write batch's temp file (0600).
+  const leftovers = [];
+  for await (const e of Deno.readDir(tmp.path)) {
+    if (e.name.startsWith("seamless-static-route-")) leftovers.push(e.name);
+  }
+  assert.equal(leftovers.length, 1, leftovers.join(", "));
+  assert.match(leftovers[0], /^seamless-static-route-\w+\.batch$/);
+
+  // The runtime cleans up with DEL (normal ip): the pod's table is exactly as before ADD.
+  const d = await del(bin, lab, cfg);
+  assert.equal(d.code, 0, d.stdout);
+  assert.equal(d.stdout, "");
+  assert.deepEqual(await tableText(lab.pod), sorted(before));
+  assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+}
+
+Deno.test({
+  name: "proof: plugin SIGKILLed mid-ADD (its ip batch still lands) then DEL → table as before",
+  ignore: !IS_ROOT,
+  fn: () => killMidAdd(false),
+});
+
+Deno.test({
+  name: "proof: plugin and its ip SIGKILLed mid-ADD (nothing lands) then DEL → table as before",
+  ignore: !IS_ROOT,
+  fn: () => killMidAdd(true),
+});
