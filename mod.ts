@@ -134,20 +134,13 @@ export async function main(
  * `readSync` spares loading the web-streams machinery, a few milliseconds of every invocation.
  */
 function readStdinSync(): string {
-  const chunks: Uint8Array[] = [];
+  const decoder = new TextDecoder();
   const buf = new Uint8Array(64 * 1024);
-  let size = 0;
+  let text = "";
   for (let n = Deno.stdin.readSync(buf); n !== null && n > 0; n = Deno.stdin.readSync(buf)) {
-    chunks.push(buf.slice(0, n));
-    size += n;
+    text += decoder.decode(buf.subarray(0, n), { stream: true });
   }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
+  return text + decoder.decode();
 }
 
 function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {

@@ -31,7 +31,6 @@ const FOUR_PART_DECIMAL = /^(0|[1-9]\d*)(\.(0|[1-9]\d*)){3}$/;
 const IPV6_CHARS = /^[0-9a-fA-F:.]+$/;
 
 function parseStrict(text: string): Addr | null {
-  if (typeof text !== "string") return null;
   try {
     if (FOUR_PART_DECIMAL.test(text)) return ipaddr.IPv4.parse(text);
     if (IPV6_CHARS.test(text) && text.includes(":")) return ipaddr.IPv6.parse(text);
@@ -79,11 +78,11 @@ export function cidrText(c: Cidr): string {
   return `${c.address}/${c.prefix}`;
 }
 
-/** The parsed form of canonical text (family known: no guessing between the two parsers). */
+/** The parsed form of an address (from the same per-run cache as `parseIp`). */
 function addrOf(ip: Ip): Addr {
   const hit = lookup(ip.address);
-  if (hit && hit.ip.family === ip.family) return hit.addr;
-  return ip.family === 4 ? ipaddr.IPv4.parse(ip.address) : ipaddr.IPv6.parse(ip.address);
+  if (!hit) throw new Error(`not an IP address: ${JSON.stringify(ip.address)}`);
+  return hit.addr;
 }
 
 function bytesOf(ip: Ip): number[] {

@@ -257,14 +257,14 @@ function dstCidr(r: Route): Cidr {
   return parseCidr(r.dst) as Cidr;
 }
 
-/** Routes grouped by `group(route)`, so lookups in long tables stay O(1). */
-function indexRoutes(routes: readonly Route[], group: (r: Route) => string): Map<string, Route[]> {
-  const index = new Map<string, Route[]>();
-  for (const r of routes) {
-    const key = group(r);
+/** Items grouped by `group(item)`, so lookups in long tables stay O(1). */
+function indexBy<T>(items: readonly T[], group: (item: T) => string): Map<string, T[]> {
+  const index = new Map<string, T[]>();
+  for (const item of items) {
+    const key = group(item);
     const same = index.get(key);
-    if (same) same.push(r);
-    else index.set(key, [r]);
+    if (same) same.push(item);
+    else index.set(key, [item]);
   }
   return index;
 }
@@ -295,19 +295,18 @@ export function planAdd(input: PlanInput): Plan {
   const { config, ifname, snapshot } = input;
   const ifaces = podInterfaces(config, ifname);
   const desired = desiredRoutes(config, ifname, snapshot, input.host);
-  // The table as it will be: kernel routes by identity, so lookups stay O(1) for long lists.
-  const byKey = indexRoutes(snapshot.routes, routeKey);
-  const byDst = indexRoutes(snapshot.routes, familyDst);
+  // The table as it will be: the routes by identity and by destination (so lookups stay O(1)
+  // for long lists), minus those planned for deletion (`gone`), plus those planned to be added.
+  const byKey = indexBy(snapshot.routes, routeKey);
+  const byDst = indexBy(snapshot.routes, familyDst);
   const gone = new Set<Route>();
-  const live = () => snapshot.routes.filter((r) => !gone.has(r));
+  const live = (routes: readonly Route[] = snapshot.routes) => routes.filter((r) => !gone.has(r));
   const ops: RouteOp[] = [];
   const deleted: Route[] = [];
   const added: Route[] = [];
   const remove = (r: Route, reason: string) => {
     if (gone.has(r)) return;
     gone.add(r);
-    const key = routeKey(r);
-    byKey.set(key, (byKey.get(key) ?? []).filter((x) => x !== r));
     ops.push({ action: "del", route: r, reason });
     deleted.push(r);
   };
@@ -330,20 +329,17 @@ export function planAdd(input: PlanInput): Plan {
     for (const ip of result.ips ?? []) delete ip.gateway;
     routes = routes.filter((r) => parseCidr(r.dst)?.prefix !== 0);
   }
-  const delByDst = new Map<string, RouteRequest[]>();
   config.delroutes.forEach((req, i) => {
-    const dst = cidrText(req.dst);
-    for (const r of byDst.get(familyDst({ family: req.dst.family, dst })) ?? []) {
-      if (!gone.has(r) && onPod(r, ifaces) && matchesDelroute(req, r)) {
-        remove(r, `delroutes[${i}]`);
-      }
+    const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
+    for (const r of live(byDst.get(dst) ?? [])) {
+      if (onPod(r, ifaces) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
     }
-    delByDst.set(dst, [...(delByDst.get(dst) ?? []), req]);
   });
+  const delByDst = indexBy(config.delroutes, (req) => cidrText(req.dst));
   if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
   for (const d of desired) {
     const key = routeKey(d.route);
-    const same = byKey.get(key) ?? [];
+    const same = live(byKey.get(key) ?? []);
     if (!same.some((r) => sameRoute(d.route, r))) {
       for (const clash of same) remove(clash, `replaced by ${d.source}`);
       ops.push({ action: "add", route: d.route, reason: d.source });
@@ -380,7 +376,7 @@ export function planRevert(
   now: PodSnapshot,
   reason: string,
 ): RouteOp[] {
-  const table = indexRoutes(now.routes, routeKey);
+  const table = indexBy(now.routes, routeKey);
   const ops: RouteOp[] = [];
   const gone = new Set<string>();
   for (const r of added) {
@@ -409,7 +405,7 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const { config, ifname, snapshot } = input;
   const ifaces = podInterfaces(config, ifname);
   const problems: CheckProblem[] = [];
-  const table = indexRoutes(snapshot.routes, routeKey);
+  const table = indexBy(snapshot.routes, routeKey);
   for (const d of desiredRoutes(config, ifname, snapshot, input.host)) {
     const same = table.get(routeKey(d.route)) ?? [];
     if (same.some((r) => sameRoute(d.route, r))) continue;

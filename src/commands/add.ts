@@ -4,9 +4,8 @@ import { resultToJson } from "../cni/result.ts";
 import { applyOps, commandLines, netnsExists, readPod } from "../netns.ts";
 import { planAdd, planRevert } from "../plan.ts";
 import type { Route } from "../route.ts";
-import { describeRoute } from "../route.ts";
 import { readState, removeState, statePath, writeState } from "../state.ts";
-import { type Context, emptySnapshot, observe, type Output } from "./context.ts";
+import { type Context, emptySnapshot, logOps, observe, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];
@@ -24,9 +23,7 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   }
   const { snapshot, host } = await observe(ctx);
   const plan = planAdd({ config, ifname: env.ifname, snapshot, host });
-  if (log.enabled("info")) {
-    for (const op of plan.ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
-  }
+  logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);

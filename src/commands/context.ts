@@ -6,6 +6,7 @@ import { hostPrimaryAddress } from "../host.ts";
 import type { Logger } from "../log.ts";
 import { type PodSnapshot, readPod } from "../netns.ts";
 import { type HostFacts, podAddress } from "../plan.ts";
+import { describeRoute, type RouteOp } from "../route.ts";
 
 /** One invocation: validated environment and config, logger, and the `--dry-run` flag. */
 export interface Context {
@@ -25,6 +26,12 @@ export interface Output {
 export interface Observation {
   snapshot: PodSnapshot;
   host: HostFacts;
+}
+
+/** Logs each planned route change at info level (built only when info is logged). */
+export function logOps(log: Logger, ops: readonly RouteOp[]): void {
+  if (!log.enabled("info")) return;
+  for (const op of ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
 }
 
 /** An empty pod table (dry run against a netns that cannot be read). */

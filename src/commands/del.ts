@@ -4,7 +4,7 @@ import { applyOps, netnsExists, readPod } from "../netns.ts";
 import { planRevert } from "../plan.ts";
 import { describeRoute } from "../route.ts";
 import { readState, removeState, statePath } from "../state.ts";
-import type { Context, Output } from "./context.ts";
+import { type Context, logOps, type Output } from "./context.ts";
 
 /** Runs DEL. */
 export function cmdDel(ctx: Context): Output {
@@ -26,9 +26,7 @@ export function cmdDel(ctx: Context): Output {
     }
     if (now) {
       const ops = planRevert(state.added, state.deleted, now, "DEL");
-      if (log.enabled("info")) {
-        for (const op of ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
-      }
+      logOps(log, ops);
       if (ctx.dryRun) return { lines: ops.map((op) => `${op.action} ${describeRoute(op.route)}`) };
       applyOps(netns, ops);
     }
