@@ -4,17 +4,10 @@
  * every error path leaving nothing half-written behind.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, SKIP_REASON } from "../support/netns.ts";
+import { IS_ROOT, type Run as Result, run, SKIP_REASON } from "../support/netns.ts";
 
 const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const INSTALL = `${ROOT}/install`;
-
-/** Output of one run of the script. */
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 async function has(cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -48,16 +41,10 @@ async function install(
   opts: { path?: string; args?: string[]; wrap?: string[] } = {},
 ): Promise<Result> {
   const argv = [...(opts.wrap ?? []), ...shell, INSTALL, ...(opts.args ?? [])];
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: { PATH: opts.path ?? Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  return await run(argv, undefined, {
+    PATH: opts.path ?? Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    ...env,
+  });
 }
 
 /** A temp dir with a source binary and an empty destination dir; removed on dispose. */

@@ -45,17 +45,17 @@ function snapshot(routes: Route[] = [connected, dflt, ten, ll, v6ll]): PodSnapsh
 
 const host = { v4: { address: "192.168.100.10", family: 4 as const } };
 
+/** A parsed config of `type` with the shared prevResult; `extra` adds or replaces keys. */
+function configOf(type: string, extra: Record<string, unknown> = {}) {
+  return parseConfig({ cniVersion: "1.0.0", name: "n", type, prevResult, ...extra });
+}
+
 function lines(ops: ReturnType<typeof planAdd>["ops"]): string[] {
   return ops.map((op) => routeOpArgs(op).join(" "));
 }
 
 Deno.test("plan: seamless default adds only the host route via minaddr", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "seamless-static-route",
-    prevResult,
-  });
+  const config = configOf("seamless-static-route");
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host });
   assert.deepEqual(lines(plan.ops), ["route add 192.168.100.10/32 via 10.131.0.1 dev eth0"]);
   assert.deepEqual(plan.deleted, []);
@@ -68,12 +68,7 @@ Deno.test("plan: seamless default adds only the host route via minaddr", () => {
 });
 
 Deno.test("plan: an identical host route already present is left alone (and not owned)", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "seamless-static-route",
-    prevResult,
-  });
+  const config = configOf("seamless-static-route");
   const existing = route("192.168.100.10/32", { gateway: "10.131.0.1" });
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot([connected, existing]), host });
   assert.deepEqual(plan.ops, []);
@@ -81,12 +76,7 @@ Deno.test("plan: an identical host route already present is left alone (and not 
 });
 
 Deno.test("plan: a different route to the host address is replaced and remembered", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "seamless-static-route",
-    prevResult,
-  });
+  const config = configOf("seamless-static-route");
   const other = route("192.168.100.10/32", { gateway: "10.131.0.99" });
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot([connected, other]), host });
   assert.deepEqual(lines(plan.ops), [
@@ -97,15 +87,11 @@ Deno.test("plan: a different route to the host address is replaced and remembere
 });
 
 Deno.test("plan: route-override order — flush routes, flush gateway, delete, add", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "route-override",
+  const config = configOf("route-override", {
     flushroutes: true,
     flushgateway: true,
     delroutes: [{ dst: "10.0.0.0/8" }],
     addroutes: [{ dst: "192.168.0.0/16", gw: "10.131.0.254" }, { dst: "172.16.0.0/12" }],
-    prevResult,
   });
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
   assert.deepEqual(lines(plan.ops), [
@@ -124,25 +110,15 @@ Deno.test("plan: route-override order — flush routes, flush gateway, delete, a
 });
 
 Deno.test("plan: flushgateway removes default routes and gateways only", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "route-override",
-    flushgateway: true,
-    prevResult,
-  });
+  const config = configOf("route-override", { flushgateway: true });
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
   assert.deepEqual(lines(plan.ops), ["route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0"]);
   assert.deepEqual(plan.result.routes, [{ dst: "10.0.0.0/8", gw: "10.131.0.1" }]);
 });
 
 Deno.test("plan: delroutes matching is by dst; a missing one is not an error", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "route-override",
+  const config = configOf("route-override", {
     delroutes: [{ dst: "10.0.0.0/8" }, { dst: "203.0.113.0/24" }],
-    prevResult,
   });
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
   assert.deepEqual(plan.deleted, [ten]);
@@ -150,10 +126,8 @@ Deno.test("plan: delroutes matching is by dst; a missing one is not an error", (
 });
 
 Deno.test("plan: addroutes carry 1.1 attributes to ip and to the result", () => {
-  const config = parseConfig({
+  const config = configOf("route-override", {
     cniVersion: "1.1.0",
-    name: "n",
-    type: "route-override",
     addroutes: [{
       dst: "198.51.100.0/24",
       gw: "10.131.0.1",
@@ -162,7 +136,6 @@ Deno.test("plan: addroutes carry 1.1 attributes to ip and to the result", () => 
       priority: 7,
       table: 100,
     }],
-    prevResult,
   });
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
   assert.deepEqual(lines(plan.ops), [
@@ -222,10 +195,7 @@ Deno.test("plan: IPv6 host route only when asked and both sides have IPv6", () =
     ...prevResult,
     ips: [...prevResult.ips, { address: "fd00:10::5/64", gateway: "fd00:10::1", interface: 0 }],
   };
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "seamless-static-route",
+  const config = configOf("seamless-static-route", {
     hostRoute: { ipv6: true },
     prevResult: prev6,
   });
@@ -241,13 +211,7 @@ Deno.test("plan: IPv6 host route only when asked and both sides have IPv6", () =
 });
 
 Deno.test("plan: an addroute on the host route's destination is refused (code 7)", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "seamless-static-route",
-    addroutes: [{ dst: "192.168.100.10/32" }],
-    prevResult,
-  });
+  const config = configOf("seamless-static-route", { addroutes: [{ dst: "192.168.100.10/32" }] });
   assert.throws(
     () => planAdd({ config, ifname: "eth0", snapshot: snapshot(), host }),
     /addroutes\[0\]\.dst/,
@@ -272,13 +236,9 @@ Deno.test("planRevert: deletes what was added, restores what was deleted, link r
 });
 
 Deno.test("planCheck: missing, wrong-gateway and undeleted routes are reported", () => {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "seamless-static-route",
+  const config = configOf("seamless-static-route", {
     addroutes: [{ dst: "172.16.0.0/12" }],
     delroutes: [{ dst: "10.0.0.0/8" }],
-    prevResult,
   });
   const wrongHost = route("192.168.100.10/32", { gateway: "10.131.0.7" });
   const problems = planCheck({
