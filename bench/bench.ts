@@ -14,7 +14,7 @@
  *
  * Prints a table and writes bench/results/latest.json. Options: `--quick` (fewer runs).
  */
-import { PLUGIN_PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { pluginRunArgs } from "../scripts/permissions.ts";
 import { Lab, must, run } from "../tests/support/netns.ts";
 import { runtimeEnv } from "../tests/support/plugin.ts";
 
@@ -61,16 +61,7 @@ async function timed(
 
 /** `deno run` argv for a bundled entry, exactly as the plugin's CNI wrapper runs it. */
 function denoRun(entry: string, extra: string[] = []): string[] {
-  return [
-    DENO,
-    "run",
-    "--quiet",
-    "--no-lock",
-    "--no-config",
-    ...PLUGIN_PERMISSION_FLAGS,
-    entry,
-    ...extra,
-  ];
+  return [DENO, ...pluginRunArgs(entry, ""), ...extra];
 }
 
 let seq = 0;

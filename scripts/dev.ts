@@ -16,7 +16,7 @@
  * `--dry-run`, it runs the plugin with `--dry-run` against a pod netns that does not exist and
  * touches nothing. The machine's own routes are never changed.
  */
-import { PLUGIN_PERMISSION_FLAGS } from "./permissions.ts";
+import { pluginRunArgs } from "./permissions.ts";
 import { PLUGIN_NAME } from "../src/meta.ts";
 
 /** Repository root. */
@@ -223,20 +223,15 @@ function runPlugin(inv: Invocation): Promise<Finished> {
     CNI_IFNAME: LAB.podIfname,
     CNI_PATH: "/opt/cni/bin",
   };
-  // Deno's own settings, so `deno run` finds its cache and can reach the registry; the plugin
-  // itself can read none of these (its --allow-env lists only the CNI_* variables).
+  // Deno's own settings, so `deno run` finds its cache (it never fetches: --cached-only); the
+  // plugin itself reads only the CNI_* variables and TMPDIR.
   for (const k of DENO_PASSTHROUGH) {
     const v = Deno.env.get(k);
     if (v !== undefined) env[k] = v;
   }
   const deno = [
     Deno.execPath(),
-    "run",
-    "--quiet",
-    "--no-lock",
-    `--config=${ROOT}/deno.json`,
-    ...PLUGIN_PERMISSION_FLAGS,
-    SOURCE,
+    ...pluginRunArgs(SOURCE, `${ROOT}/deno.json`),
     ...(inv.argv ?? []),
   ];
   const argv = inv.nodeNs ? ["ip", "netns", "exec", inv.nodeNs, ...deno] : deno;

@@ -28,3 +28,16 @@ export const PLUGIN_ENV_VARS: readonly string[] = [
 
 /** Permission flags for `deno run` / `deno compile`. */
 export const PLUGIN_PERMISSION_FLAGS: readonly string[] = ["--allow-all", "--no-prompt"];
+
+/**
+ * The `deno run` arguments (after `deno`) that run the plugin from `entry` exactly as a runtime
+ * would, without ever touching the network: a bundle (`.js`) needs no config or lockfile; the
+ * source (`mod.ts`) resolves its npm imports from `config`'s lockfile and the local cache only
+ * (`--frozen --cached-only`), so a missing dependency fails at once instead of after a DNS timeout.
+ */
+export function pluginRunArgs(entry: string, config: string): string[] {
+  const resolve = entry.endsWith(".js")
+    ? ["--no-config", "--no-lock"]
+    : [`--config=${config}`, "--frozen"];
+  return ["run", "--quiet", "--cached-only", ...resolve, ...PLUGIN_PERMISSION_FLAGS, entry];
+}

@@ -5,15 +5,14 @@
  * temp containers.conf, network config dir, plugin dir and storage; podman runs in a node netns.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT } from "../support/netns.ts";
+import { skipReason } from "../support/netns.ts";
 import { Node, NODE_IP } from "../support/node.ts";
 import { BinDir } from "../support/plugin.ts";
-import { Podman, podmanSkipReason } from "../support/podman.ts";
+import { Podman, PODMAN_NEEDS } from "../support/podman.ts";
 import { stateFiles } from "../support/proof.ts";
 import { statePath } from "../../src/state.ts";
 
-const SKIP = IS_ROOT ? await podmanSkipReason() : "podman test skipped: it needs root";
-if (SKIP) console.warn(`%c${SKIP}`, "color: yellow");
+const SKIP = skipReason("podman tests", PODMAN_NEEDS);
 
 const NETWORK = "ssrpodman";
 

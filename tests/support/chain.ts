@@ -9,10 +9,15 @@
  * Every plugin runs in the node namespace (`ip netns exec NODE`), as a runtime on that node would.
  */
 import { type BinDir, jsonOf, runtimeEnv } from "./plugin.ts";
-import { run } from "./netns.ts";
+import { type Need, run } from "./netns.ts";
 
 /** Where Debian's containernetworking-plugins puts the reference plugins. */
 export const REFERENCE_CNI_DIR = "/usr/lib/cni";
+
+/** What chain tests need besides root: the reference plugins they chain after. */
+export const CHAIN_NEEDS: readonly Need[] = [
+  { file: `${REFERENCE_CNI_DIR}/bridge`, pkg: "containernetworking-plugins" },
+];
 
 /** Plugin types served by this repository's executable. */
 export const OUR_TYPES: ReadonlySet<string> = new Set(["seamless-static-route", "route-override"]);

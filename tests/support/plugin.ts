@@ -5,7 +5,7 @@
  * The executable is a small wrapper that runs the bundle (`dist/seamless-static-route.js`, made by
  * `deno task bundle`) with `deno run` and the same permissions `deno compile` bakes in.
  */
-import { PLUGIN_PERMISSION_FLAGS } from "../../scripts/permissions.ts";
+import { pluginRunArgs } from "../../scripts/permissions.ts";
 import { run } from "./netns.ts";
 
 /** Repository root. */
@@ -35,15 +35,7 @@ export async function ensureBundle(): Promise<void> {
 /** Writes an executable wrapper `dir/name` that runs `entry` with the plugin's permissions. */
 export async function writeWrapper(dir: string, name: string, entry: string): Promise<string> {
   const path = `${dir}/${name}`;
-  const quoted = [
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    "--no-lock",
-    ...(entry.endsWith(".js") ? ["--no-config"] : [`--config=${ROOT}/deno.json`]),
-    ...PLUGIN_PERMISSION_FLAGS,
-    entry,
-  ]
+  const quoted = [Deno.execPath(), ...pluginRunArgs(entry, `${ROOT}/deno.json`)]
     .map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
   await Deno.writeTextFile(path, `#!/bin/sh\nexec ${quoted} "$@"\n`, { mode: 0o755 });
   return path;

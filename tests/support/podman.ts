@@ -8,33 +8,20 @@
  */
 import type { BinDir } from "./plugin.ts";
 import { REFERENCE_CNI_DIR } from "./chain.ts";
-import { type Run, run } from "./netns.ts";
+import { type Need, type Run, run } from "./netns.ts";
 import type { Node } from "./node.ts";
 
 /** The busybox used for the rootfs. */
 export const BUSYBOX = "/usr/bin/busybox";
 
-/** Why podman tests cannot run here, or null when they can. */
-export async function podmanSkipReason(): Promise<string | null> {
-  if (Deno.uid() !== 0) return "podman test skipped: it needs root";
-  for (
-    const [path, pkg] of [[BUSYBOX, "busybox-static"], [
-      `${REFERENCE_CNI_DIR}/bridge`,
-      "containernetworking-plugins",
-    ]]
-  ) {
-    try {
-      await Deno.stat(path);
-    } catch {
-      return `podman test skipped: ${path} missing (apt-get install ${pkg})`;
-    }
-  }
-  for (const exe of ["podman", "runc", "nsenter"]) {
-    const r = await run(["sh", "-c", `command -v ${exe}`]).catch(() => null);
-    if (!r || r.code !== 0) return `podman test skipped: ${exe} not on PATH`;
-  }
-  return null;
-}
+/** What the podman tests need besides root. */
+export const PODMAN_NEEDS: readonly Need[] = [
+  { file: BUSYBOX, pkg: "busybox-static" },
+  { file: `${REFERENCE_CNI_DIR}/bridge`, pkg: "containernetworking-plugins" },
+  { file: "podman", pkg: "podman" },
+  { file: "runc", pkg: "runc" },
+  { file: "nsenter", pkg: "util-linux" },
+];
 
 /** A sandboxed podman with a CNI network `name` made of `plugins`. */
 export class Podman implements AsyncDisposable {
