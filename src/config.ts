@@ -4,9 +4,10 @@
  */
 import { type Cidr, cidrText, type Ip, networkOf, parseCidr, parseIp } from "./address.ts";
 import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
-import { hasControlChars, isValidIfname } from "./cni/env.ts";
 import { type CniResult, type CniRoute, resultFromJson } from "./cni/result.ts";
+import type { LogLevel } from "./log.ts";
 import { tableName } from "./route.ts";
+import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
 
 /** The two plugin types this binary serves. */
 export type PluginType = "seamless-static-route" | "route-override";
@@ -38,9 +39,6 @@ export interface HostRouteConfig {
   timeoutSeconds: number;
 }
 
-/** Log verbosity. */
-export type LogLevel = "error" | "info" | "debug";
-
 /** One attachment GC must keep. */
 export interface Attachment {
   containerID: string;
@@ -70,12 +68,6 @@ export interface PluginConfig {
 export const DEFAULT_STATE_DIR = "/var/lib/cni/seamless-static-route";
 /** Default wait for the host default route / pod address, in seconds. */
 export const DEFAULT_TIMEOUT_SECONDS = 10;
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 

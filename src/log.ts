@@ -2,7 +2,8 @@
  * Logging to stderr or to `logFile`, never to stdout (stdout carries only the result or the error
  * JSON). A log that cannot be written is dropped: logging never fails the plugin.
  */
-import type { LogLevel } from "./config.ts";
+/** Log verbosity. */
+export type LogLevel = "error" | "info" | "debug";
 
 const RANK: Record<LogLevel, number> = { error: 0, info: 1, debug: 2 };
 

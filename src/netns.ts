@@ -15,16 +15,6 @@ export interface PodSnapshot {
   addresses: Map<string, Cidr[]>;
 }
 
-/** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
-export class RouteChangeError extends CniError {
-  /** Index in the op list of the refused operation (-1 when unknown). */
-  readonly failedIndex: number;
-  constructor(msg: string, details: string, failedIndex: number) {
-    super(ErrorCode.RouteRefused, msg, details);
-    this.failedIndex = failedIndex;
-  }
-}
-
 const NETNS_NAME = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
 
 /** The argv prefix that runs `ip` inside the netns at `netnsPath`. */
@@ -159,7 +149,7 @@ export function applyOps(netnsPath: string, ops: readonly RouteOp[]): void {
   const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ||
     out.stderr.split("\n")[0] || `ip exited with status ${out.code}`;
   const what = index >= 0 && index < lines.length ? `"${lines[index]}"` : "a route change";
-  throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
+  throw new CniError(ErrorCode.RouteRefused, `the kernel refused ${what}: ${why}`, out.stderr);
 }
 
 /** True when `ip` can be run (STATUS). */

@@ -24,6 +24,7 @@ import {
   routeKey,
   type RouteOp,
   sameRoute,
+  scopeName,
   tableName,
 } from "./route.ts";
 
@@ -152,8 +153,6 @@ function minAddressOrFail(config: PluginConfig, pod: PodAddress, iface: string):
   );
 }
 
-const SCOPE_NAMES: Record<number, string> = { 0: "global", 200: "site", 253: "link", 254: "host" };
-
 /** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
 export function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
   const family = req.dst.family;
@@ -168,7 +167,7 @@ export function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): R
   if (gw) r.gateway = gw.address;
   if (req.mtu !== undefined) r.mtu = req.mtu;
   if (req.advmss !== undefined) r.advmss = req.advmss;
-  if (req.scope !== undefined) r.scope = SCOPE_NAMES[req.scope] ?? String(req.scope);
+  if (req.scope !== undefined) r.scope = scopeName(req.scope);
   return r;
 }
 

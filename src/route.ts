@@ -3,7 +3,7 @@
  * becomes one, and how one becomes the tokens of an `ip route add|del` batch line.
  */
 import { type Family, kernelAddress, kernelDst, parseCidr, parseIp } from "./address.ts";
-import { isValidIfname } from "./cni/env.ts";
+import { isValidIfname } from "./validate.ts";
 
 /** One nexthop of a multipath route. */
 export interface Nexthop {
@@ -46,6 +46,13 @@ export function defaultMetric(family: Family): number {
 }
 
 const TABLE_NAMES: Record<string, string> = { "254": "main", "255": "local", "253": "default" };
+
+const SCOPE_NAMES: Record<number, string> = { 0: "global", 200: "site", 253: "link", 254: "host" };
+
+/** A scope number in the form `ip -j` prints it ("link" for 253). */
+export function scopeName(scope: number): string {
+  return SCOPE_NAMES[scope] ?? String(scope);
+}
 
 /** A table number or name in the form `ip -j` prints it ("main" for 254). */
 export function tableName(table: number | string | undefined): string {
