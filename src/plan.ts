@@ -16,7 +16,7 @@ import {
 import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
 import type { CniResult, CniRoute } from "./cni/result.ts";
 import { type PluginConfig, requestToCniRoute, type RouteRequest } from "./config.ts";
-import type { PodSnapshot } from "./netns.ts";
+import type { PodSnapshot } from "./snapshot.ts";
 import {
   defaultMetric,
   describeRoute,

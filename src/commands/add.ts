@@ -1,11 +1,12 @@
 /** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { resultToJson } from "../cni/result.ts";
-import { applyOps, commandLines, netnsExists, readPod } from "../netns.ts";
+import { applyOps, commandLines, netnsExists, readPod } from "../ip.ts";
 import { planAdd, planRevert } from "../plan.ts";
 import type { Route } from "../route.ts";
 import { readState, removeState, statePath, writeState } from "../state.ts";
-import { type Context, emptySnapshot, logOps, observe, type Output } from "./context.ts";
+import { emptySnapshot } from "../snapshot.ts";
+import { type Context, logOps, observe, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];

@@ -1,6 +1,6 @@
 /** CHECK: the routes the plugin is responsible for are in place (unless `skipcheck`). */
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { netnsExists } from "../netns.ts";
+import { netnsExists } from "../ip.ts";
 import { planCheck } from "../plan.ts";
 import { type Context, observe, type Output } from "./context.ts";
 

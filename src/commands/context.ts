@@ -4,7 +4,8 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { PluginConfig } from "../config.ts";
 import { hostPrimaryAddress } from "../host.ts";
 import type { Logger } from "../log.ts";
-import { type PodSnapshot, readPod } from "../netns.ts";
+import { readPod } from "../ip.ts";
+import type { PodSnapshot } from "../snapshot.ts";
 import { type HostFacts, podAddress } from "../plan.ts";
 import { describeRoute, type RouteOp } from "../route.ts";
 
@@ -32,11 +33,6 @@ export interface Observation {
 export function logOps(log: Logger, ops: readonly RouteOp[]): void {
   if (!log.enabled("info")) return;
   for (const op of ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
-}
-
-/** An empty pod table (dry run against a netns that cannot be read). */
-export function emptySnapshot(): PodSnapshot {
-  return { routes: [], addresses: new Map() };
 }
 
 /**

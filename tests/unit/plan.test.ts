@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseCidr } from "../../src/address.ts";
 import { CniError } from "../../src/cni/errors.ts";
 import { parseConfig } from "../../src/config.ts";
-import type { PodSnapshot } from "../../src/netns.ts";
+import type { PodSnapshot } from "../../src/snapshot.ts";
 import { planAdd, planCheck, planRevert } from "../../src/plan.ts";
 import { type Route, routeOpArgs } from "../../src/route.ts";
 

@@ -1,19 +1,12 @@
 /**
- * The only module that runs `ip`: one `ip -j -batch` call reads the pod's routes and addresses,
- * one `ip -batch` call applies a plan. A netns path becomes `ip -n NAME` for /var/run/netns and
- * /run/netns names, and `nsenter --net=PATH ip` for any other path (e.g. /proc/PID/ns/net).
+ * The only module that starts processes: the `ip` argv for a pod's netns, one `ip -j -batch`
+ * call that reads the pod's routes and addresses, one `ip -batch` call that applies a plan, and
+ * the STATUS probe. A netns path becomes `ip -n NAME` for /var/run/netns and /run/netns names,
+ * and `nsenter --net=PATH ip` for any other path (e.g. /proc/PID/ns/net). It decides no route.
  */
-import { type Cidr, type Family, parseCidr } from "./address.ts";
 import { CniError, ErrorCode } from "./cni/errors.ts";
-import { type Route, routeFromJson, type RouteOp, routeOpArgs } from "./route.ts";
-
-/** The pod's routing state as read in one `ip` call. */
-export interface PodSnapshot {
-  /** Every v4 and v6 route outside the local table. */
-  routes: Route[];
-  /** Addresses (global scope) per interface name. */
-  addresses: Map<string, Cidr[]>;
-}
+import { type RouteOp, routeOpArgs } from "./route.ts";
+import { parseSnapshot, type PodSnapshot, READ_BATCH } from "./snapshot.ts";
 
 const NETNS_NAME = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
 
@@ -74,37 +67,6 @@ function runIp(argv: readonly string[], batch: string): Output {
       Deno.removeSync(file);
     } catch { /* already gone: nothing to clean */ }
   }
-}
-
-/** The batch that reads a pod: v4 routes, v6 routes, addresses. */
-export const READ_BATCH = "route show table all root 0.0.0.0/0\n" +
-  "route show table all root ::/0\naddr show\n";
-
-/** Parses the output of READ_BATCH (three JSON arrays, one per line). */
-export function parseSnapshot(stdout: string): PodSnapshot {
-  const arrays = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
-  if (arrays.length !== 3 || !arrays.every(Array.isArray)) {
-    throw new Error(`unexpected ip -j output (${arrays.length} parts)`);
-  }
-  const routes: Route[] = [];
-  for (const [i, fam] of [[0, 4], [1, 6]] as [number, Family][]) {
-    for (const raw of arrays[i]) {
-      if (raw?.table === "local") continue; // local/broadcast addresses: never the plugin's
-      const r = routeFromJson(raw, fam);
-      if (r) routes.push(r);
-    }
-  }
-  const addresses = new Map<string, Cidr[]>();
-  for (const link of arrays[2]) {
-    const list: Cidr[] = [];
-    for (const a of link.addr_info ?? []) {
-      if (a.scope !== "global") continue;
-      const c = parseCidr(`${a.local}/${a.prefixlen}`);
-      if (c) list.push(c);
-    }
-    addresses.set(String(link.ifname), list);
-  }
-  return { routes, addresses };
 }
 
 /** Reads the pod's routes and addresses with one `ip -j -batch` call. */
