@@ -4,7 +4,7 @@
  */
 import { type Cidr, cidrText, type Ip, networkOf, parseCidr, parseIp } from "./address.ts";
 import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
-import { type CniResult, type CniRoute, resultFromJson } from "./cni/result.ts";
+import { type CniResult, resultFromJson } from "./cni/result.ts";
 import type { LogLevel } from "./log.ts";
 import { tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
@@ -310,15 +310,4 @@ export function parseConfig(raw: Json): PluginConfig {
     });
   }
   return config;
-}
-
-/** A RouteRequest as the CNI route it came from (for results). */
-export function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
-  const out: CniRoute = { dst: cidrText(r.dst) };
-  const via = r.gw ?? gw;
-  if (via) out.gw = via.address;
-  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
-    if (r[k] !== undefined) out[k] = r[k];
-  }
-  return out;
 }

@@ -89,25 +89,16 @@ function readOnce(family: Family): HostAddress | null {
 
 /**
  * The node's primary address of `family`: the address of the interface that carries the default
- * route. Waits up to `timeoutSeconds` for it to appear; then code 11 (try again later) when
- * `required`, or null when not.
+ * route. Polls until `deadline` (a `Date.now()` time) for it to appear; null when it does not.
  */
 export async function hostPrimaryAddress(
   family: Family,
-  timeoutSeconds: number,
-  required = true,
+  deadline: number,
 ): Promise<HostAddress | null> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
   while (true) {
     const found = readOnce(family);
     if (found) return found;
-    if (!required || Date.now() >= deadline) break;
+    if (Date.now() >= deadline) return null;
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (!required) return null;
-  throw new CniError(
-    ErrorCode.TryAgainLater,
-    `no IPv${family} default route with an address on this node after ${timeoutSeconds}s ` +
-      `(host route needs the node's primary address; set hostRoute.hostIP to skip discovery)`,
-  );
 }

@@ -5,13 +5,21 @@ import { applyOps, commandLines, netnsExists, readPod } from "../ip.ts";
 import { planAdd, planRevert } from "../plan.ts";
 import type { Route } from "../route.ts";
 import { readState, removeState, statePath, writeState } from "../state.ts";
-import { emptySnapshot } from "../snapshot.ts";
-import { type Context, logOps, observe, type Output } from "./context.ts";
+import { observe, type ObserveInput } from "../observe.ts";
+import { emptySnapshot, type PodSnapshot } from "../snapshot.ts";
+import { type Context, logOps, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];
   const seen = new Set(a.map((r) => JSON.stringify(r)));
   return [...a, ...b.filter((r) => !seen.has(JSON.stringify(r)))];
+}
+
+/** What `observe` needs for this invocation; a dry run never waits. */
+function observeInput(ctx: Context, read: () => PodSnapshot): ObserveInput {
+  const { config, env, log } = ctx;
+  const waitSeconds = ctx.dryRun ? 0 : config.hostRoute.timeoutSeconds;
+  return { config, ifname: env.ifname, log, read, waitSeconds };
 }
 
 /** Runs ADD and returns the result to print. */
@@ -22,8 +30,8 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   if (!exists) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
-  const { snapshot, host } = await observe(ctx);
-  const plan = planAdd({ config, ifname: env.ifname, snapshot, host });
+  const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
+  const plan = planAdd({ config, ifname: env.ifname, ...obs });
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
@@ -88,7 +96,7 @@ async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
   let obs;
   if (exists) {
     try {
-      obs = await observe(ctx);
+      obs = await observe(observeInput(ctx, () => readPod(env.netns)));
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
       readable = false;
@@ -96,9 +104,9 @@ async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
   }
   if (!readable || !obs) {
     lines.push(`# pod netns ${env.netns} cannot be read: planning against an empty table`);
-    obs = await observe(ctx, emptySnapshot);
+    obs = await observe(observeInput(ctx, emptySnapshot));
   }
-  const plan = planAdd({ config, ifname: env.ifname, snapshot: obs.snapshot, host: obs.host });
+  const plan = planAdd({ config, ifname: env.ifname, ...obs });
   const cmds = commandLines(env.netns, plan.ops);
   if (cmds.length === 0) lines.push("# no route changes needed");
   plan.ops.forEach((op, i) => lines.push(`${cmds[i]}  # ${op.reason}`));

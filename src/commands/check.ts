@@ -1,8 +1,9 @@
 /** CHECK: the routes the plugin is responsible for are in place (unless `skipcheck`). */
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { netnsExists } from "../ip.ts";
+import { netnsExists, readPod } from "../ip.ts";
+import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
-import { type Context, observe, type Output } from "./context.ts";
+import type { Context, Output } from "./context.ts";
 
 /** Runs CHECK; code 101 naming the first wrong route, all of them in details. */
 export async function cmdCheck(ctx: Context): Promise<Output> {
@@ -14,8 +15,14 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
   if (!netnsExists(env.netns)) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
-  const { snapshot, host } = await observe(ctx);
-  const problems = planCheck({ config, ifname: env.ifname, snapshot, host });
+  const obs = await observe({
+    config,
+    ifname: env.ifname,
+    log,
+    read: () => readPod(env.netns),
+    waitSeconds: config.hostRoute.timeoutSeconds,
+  });
+  const problems = planCheck({ config, ifname: env.ifname, ...obs });
   if (problems.length > 0) {
     const first = problems[0];
     throw new CniError(
