@@ -3,8 +3,9 @@
  * `args.cni` override the top-level ones; unknown keys are ignored, as CNI plugins do.
  */
 import { type Cidr, cidrText, type Ip, networkOf, parseCidr, parseIp } from "./address.ts";
-import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
+import { invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
+import { configVersion } from "./cni/version.ts";
 import type { LogLevel } from "./log.ts";
 import { tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
@@ -70,35 +71,6 @@ export const DEFAULT_STATE_DIR = "/var/lib/cni/seamless-static-route";
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
-
-/** Decodes stdin: code 6 when it is not a JSON object. */
-export function decodeStdin(text: string): Json {
-  if (text.trim() === "") {
-    throw new CniError(ErrorCode.DecodingFailure, "no network configuration on stdin");
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new CniError(
-      ErrorCode.DecodingFailure,
-      "network configuration on stdin is not valid JSON",
-      e instanceof Error ? e.message : String(e),
-    );
-  }
-  if (!isObject(value)) {
-    throw new CniError(ErrorCode.DecodingFailure, "network configuration must be a JSON object");
-  }
-  return value;
-}
-
-/** The config's cniVersion ("0.1.0" when absent, as libcni reads it). */
-export function configVersion(raw: Json): string {
-  const v = raw.cniVersion;
-  if (v === undefined) return "0.1.0";
-  if (typeof v !== "string") throw invalidConfig("cniVersion", v, "must be a string");
-  return v;
-}
 
 function bool(v: unknown, key: string, dflt: boolean): boolean {
   if (v === undefined || v === null) return dflt;
@@ -216,9 +188,11 @@ const OVERRIDABLE = [
   "hostRoute",
 ];
 
-/** Validates a decoded network configuration into a PluginConfig. */
-export function parseConfig(raw: Json): PluginConfig {
-  const cniVersion = configVersion(raw);
+/**
+ * Validates a decoded network configuration into a PluginConfig. `cniVersion` is the config's
+ * version when the caller has read it already (the CNI skeleton does, to negotiate).
+ */
+export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)): PluginConfig {
   if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
   }

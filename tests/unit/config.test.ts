@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { CniError } from "../../src/cni/errors.ts";
-import { decodeStdin, DEFAULT_STATE_DIR, parseConfig } from "../../src/config.ts";
+import { decodeStdin } from "../../src/cni/skel.ts";
+import { DEFAULT_STATE_DIR, parseConfig } from "../../src/config.ts";
 
 const seamless = { cniVersion: "1.0.0", name: "net", type: "seamless-static-route" };
 const override = { cniVersion: "1.0.0", name: "net", type: "route-override" };
