@@ -94,6 +94,15 @@ function absPath(v: unknown, key: string): string | undefined {
   return v;
 }
 
+/** The numeric keys of a route request and their ranges, in the order they are checked. */
+const REQUEST_NUMBERS = [
+  ["mtu", 68, 65535],
+  ["advmss", 1, 65535],
+  ["priority", 0, 4294967295],
+  ["table", 1, 4294967295],
+  ["scope", 0, 255],
+] as const;
+
 /** Validates one CNI route of `addroutes`/`delroutes`. */
 export function parseRouteRequest(v: unknown, key: string): RouteRequest {
   if (!isObject(v)) throw invalidConfig(key, v, "must be an object with dst");
@@ -109,13 +118,9 @@ export function parseRouteRequest(v: unknown, key: string): RouteRequest {
     }
     req.gw = gw;
   }
-  req.mtu = intIn(v.mtu, `${key}.mtu`, 68, 65535);
-  req.advmss = intIn(v.advmss, `${key}.advmss`, 1, 65535);
-  req.priority = intIn(v.priority, `${key}.priority`, 0, 4294967295);
-  req.table = intIn(v.table, `${key}.table`, 1, 4294967295);
-  req.scope = intIn(v.scope, `${key}.scope`, 0, 255);
-  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
-    if (req[k] === undefined) delete req[k];
+  for (const [k, min, max] of REQUEST_NUMBERS) {
+    const n = intIn(v[k], `${key}.${k}`, min, max);
+    if (n !== undefined) req[k] = n;
   }
   return req;
 }
@@ -186,7 +191,7 @@ const OVERRIDABLE = [
   "addroutes",
   "skipcheck",
   "hostRoute",
-];
+] as const;
 
 /**
  * Validates a decoded network configuration into a PluginConfig. `cniVersion` is the config's
@@ -203,8 +208,10 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
 
   // args.cni overrides the top-level keys (per pod, e.g. from a Multus network selection).
   const merged: Json = { ...raw };
-  const where: Record<string, string> = {};
-  for (const k of OVERRIDABLE) where[k] = k;
+  const where = Object.fromEntries(OVERRIDABLE.map((k) => [k, k])) as Record<
+    (typeof OVERRIDABLE)[number],
+    string
+  >;
   if (raw.args !== undefined && raw.args !== null) {
     if (!isObject(raw.args)) throw invalidConfig("args", raw.args, "must be an object");
     const cni = raw.args.cni;

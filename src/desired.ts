@@ -96,7 +96,8 @@ export function podAddress(
       const onIface = ip.interface === undefined || (index >= 0 && ip.interface === index);
       const cidr = parseCidr(ip.address);
       if (!onIface || !cidr || cidr.family !== family) continue;
-      return { cidr, gateway: parseIpFamily(ip.gateway) };
+      const gateway = parseIpFamily(ip.gateway);
+      return gateway ? { cidr, gateway } : { cidr };
     }
   }
   const fromKernel = (snapshot.addresses.get(iface) ?? []).find((c) => c.family === family);

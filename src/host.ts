@@ -20,7 +20,7 @@ export function defaultRouteInterface4(procNetRoute: string): string | null {
   for (const line of procNetRoute.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 8) continue;
-    const [iface, dest, , flags, , , metric, mask] = f;
+    const [iface = "", dest, , flags = "", , , metric = "", mask] = f;
     if (dest !== "00000000" || mask !== "00000000") continue;
     const fl = parseInt(flags, 16);
     if (!(fl & RTF_UP) || fl & RTF_REJECT) continue;
@@ -36,7 +36,7 @@ export function defaultRouteInterface6(procNetIpv6Route: string): string | null 
   for (const line of procNetIpv6Route.split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
-    const [dst, dstLen, , , , metric, , , flags, iface] = f;
+    const [dst = "", dstLen, , , , metric = "", , , flags = "", iface = ""] = f;
     if (!/^0{32}$/.test(dst) || dstLen !== "00" || iface === "lo") continue;
     const fl = parseInt(flags, 16);
     if (!(fl & RTF_UP) || fl & RTF_REJECT) continue;
@@ -64,7 +64,7 @@ export function primaryAddress(
 ): Ip | null {
   for (const a of addrs) {
     if (a.name !== iface || a.family !== (family === 4 ? "IPv4" : "IPv6")) continue;
-    const ip = parseIp(a.address.split("%")[0]);
+    const ip = parseIp(a.address.split("%")[0] ?? "");
     if (!ip) continue;
     if (family === 6 && isLinkLocal(hostCidr(ip))) continue;
     return ip;

@@ -11,9 +11,9 @@ import { parseSnapshot, type PodSnapshot, READ_BATCH } from "./snapshot.ts";
 const NETNS_NAME = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
 
 /** The argv prefix that runs `ip` inside the netns at `netnsPath`. */
-export function ipArgv(netnsPath: string): string[] {
+export function ipArgv(netnsPath: string): [string, ...string[]] {
   const m = NETNS_NAME.exec(netnsPath);
-  return m ? ["ip", "-n", m[1]] : ["nsenter", `--net=${netnsPath}`, "ip"];
+  return m?.[1] ? ["ip", "-n", m[1]] : ["nsenter", `--net=${netnsPath}`, "ip"];
 }
 
 /** True when the netns path exists. */
@@ -38,7 +38,7 @@ interface Output {
  * private temp file, whose path is appended to `argv`, and `ip` runs with `outputSync`: no pipes or
  * web streams to set up, which is a measurable part of a plugin that lives for ~25 ms.
  */
-function runIp(argv: readonly string[], batch: string): Output {
+function runIp(argv: readonly [string, ...string[]], batch: string): Output {
   let file: string;
   try {
     file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });

@@ -10,7 +10,7 @@ const RANK: Record<LogLevel, number> = { error: 0, info: 1, debug: 2 };
 /** A leveled logger tagged with the attachment it works for. */
 export class Logger {
   level: LogLevel;
-  file?: string;
+  file: string | undefined;
   tag: string;
   private readonly start = performance.now();
 

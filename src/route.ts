@@ -133,16 +133,20 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
   };
   const gw = str(raw.gateway);
   if (gw) r.gateway = kernelAddress(gw, family) ?? parseIp(gw)?.address ?? gw;
-  if (str(raw.dev)) r.dev = str(raw.dev);
-  if (str(raw.prefsrc)) r.prefsrc = str(raw.prefsrc);
+  const dev = str(raw.dev);
+  if (dev) r.dev = dev;
+  const prefsrc = str(raw.prefsrc);
+  if (prefsrc) r.prefsrc = prefsrc;
   const flags = Array.isArray(raw.flags) ? raw.flags : [];
   if (flags.includes("onlink")) r.onlink = true;
   if (Array.isArray(raw.metrics)) {
     for (const m of raw.metrics) {
       if (m && typeof m === "object") {
         const rec = m as Record<string, unknown>;
-        if (num(rec.mtu) !== undefined) r.mtu = num(rec.mtu);
-        if (num(rec.advmss) !== undefined) r.advmss = num(rec.advmss);
+        const mtu = num(rec.mtu);
+        if (mtu !== undefined) r.mtu = mtu;
+        const advmss = num(rec.advmss);
+        if (advmss !== undefined) r.advmss = advmss;
       }
     }
   }
@@ -150,9 +154,12 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
     r.nexthops = raw.nexthops.filter((n) => n && typeof n === "object").map((n) => {
       const rec = n as Record<string, unknown>;
       const hop: Nexthop = {};
-      if (str(rec.gateway)) hop.gateway = str(rec.gateway);
-      if (str(rec.dev)) hop.dev = str(rec.dev);
-      if (num(rec.weight) !== undefined) hop.weight = num(rec.weight);
+      const gateway = str(rec.gateway);
+      if (gateway) hop.gateway = gateway;
+      const dev = str(rec.dev);
+      if (dev) hop.dev = dev;
+      const weight = num(rec.weight);
+      if (weight !== undefined) hop.weight = weight;
       return hop;
     });
   }

@@ -25,19 +25,20 @@ export const READ_BATCH = "route show table all root 0.0.0.0/0\n" +
 /** Parses the output of READ_BATCH (three JSON arrays, one per line). */
 export function parseSnapshot(stdout: string): PodSnapshot {
   const arrays = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
-  if (arrays.length !== 3 || !arrays.every(Array.isArray)) {
+  const [v4, v6, links] = arrays;
+  if (arrays.length !== 3 || !Array.isArray(v4) || !Array.isArray(v6) || !Array.isArray(links)) {
     throw new Error(`unexpected ip -j output (${arrays.length} parts)`);
   }
   const routes: Route[] = [];
-  for (const [i, fam] of [[0, 4], [1, 6]] as [number, Family][]) {
-    for (const raw of arrays[i]) {
+  for (const [list, fam] of [[v4, 4], [v6, 6]] as [unknown[], Family][]) {
+    for (const raw of list as Record<string, unknown>[]) {
       if (raw?.table === "local") continue; // local/broadcast addresses: never the plugin's
       const r = routeFromJson(raw, fam);
       if (r) routes.push(r);
     }
   }
   const addresses = new Map<string, Cidr[]>();
-  for (const link of arrays[2]) {
+  for (const link of links) {
     const list: Cidr[] = [];
     for (const a of link.addr_info ?? []) {
       if (a.scope !== "global") continue;

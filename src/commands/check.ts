@@ -23,8 +23,8 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
     waitSeconds: config.hostRoute.timeoutSeconds,
   });
   const problems = planCheck({ config, ifname: env.ifname, ...obs });
-  if (problems.length > 0) {
-    const first = problems[0];
+  const first = problems[0];
+  if (first) {
     throw new CniError(
       ErrorCode.CheckFailed,
       `route ${first.route}: ${first.problem}`,

@@ -162,7 +162,7 @@ Deno.test("plan: hostRoute gateway modes", () => {
     });
   const gwOf = (hostRoute: unknown, prev?: unknown) =>
     planAdd({ config: mk(hostRoute, prev), ifname: "eth0", snapshot: snapshot(), host }).ops[0]
-      .route.gateway;
+      ?.route.gateway;
   assert.equal(gwOf({ gateway: "prevResult" }), "10.131.0.1");
   assert.equal(gwOf({ gateway: "10.131.0.254" }), "10.131.0.254");
   assert.equal(gwOf({ hostIP: "198.51.100.7" }), "10.131.0.1");
@@ -219,10 +219,11 @@ Deno.test("plan: an addroute on the host route's destination is refused (code 7)
 });
 
 Deno.test("planRevert: deletes what was added, restores what was deleted, link routes first", () => {
-  const added = [route("192.168.100.10/32", { gateway: "10.131.0.1" })];
+  const hostRoute = route("192.168.100.10/32", { gateway: "10.131.0.1" });
+  const added = [hostRoute];
   const linkRoute = route("10.200.0.0/16", { scope: "link" });
   const deleted = [dflt, linkRoute];
-  const now = snapshot([connected, added[0]]);
+  const now = snapshot([connected, hostRoute]);
   assert.deepEqual(planRevert(added, deleted, now, "DEL").map((op) => routeOpArgs(op).join(" ")), [
     "route del 192.168.100.10/32 via 10.131.0.1 dev eth0 metric 0",
     "route add 10.200.0.0/16 dev eth0",
