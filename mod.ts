@@ -24,7 +24,7 @@ Options (by hand):
 `;
 
 /** The plugin as the CNI skeleton runs it. */
-export const PLUGIN: Plugin<PluginConfig> = {
+const PLUGIN: Plugin<PluginConfig> = {
   name: PLUGIN_NAME,
   version: PLUGIN_VERSION,
   usage: USAGE,

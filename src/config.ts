@@ -7,7 +7,7 @@ import { invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
 import { configVersion } from "./cni/version.ts";
 import type { LogLevel } from "./log.ts";
-import { tableName } from "./route.ts";
+import { defaultMetric, tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
 
 /** The two plugin types this binary serves. */
@@ -68,7 +68,7 @@ export interface PluginConfig {
 /** Default directory of the per-attachment state files. */
 export const DEFAULT_STATE_DIR = "/var/lib/cni/seamless-static-route";
 /** Default wait for the host default route / pod address, in seconds. */
-export const DEFAULT_TIMEOUT_SECONDS = 10;
+const DEFAULT_TIMEOUT_SECONDS = 10;
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 
@@ -104,7 +104,7 @@ const REQUEST_NUMBERS = [
 ] as const;
 
 /** Validates one CNI route of `addroutes`/`delroutes`. */
-export function parseRouteRequest(v: unknown, key: string): RouteRequest {
+function parseRouteRequest(v: unknown, key: string): RouteRequest {
   if (!isObject(v)) throw invalidConfig(key, v, "must be an object with dst");
   if (typeof v.dst !== "string") throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR");
   const dst = parseCidr(v.dst);
@@ -133,7 +133,7 @@ function routeList(v: unknown, key: string): RouteRequest[] {
 
 /** The identity a request will have in the kernel (for duplicate detection). */
 function requestKey(r: RouteRequest): string {
-  const metric = r.priority ?? (r.dst.family === 4 ? 0 : 1024);
+  const metric = r.priority ?? defaultMetric(r.dst.family);
   return `${tableName(r.table)}|${cidrText(r.dst)}|${metric}`;
 }
 

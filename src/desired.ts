@@ -105,7 +105,7 @@ export function podAddress(
 }
 
 /** The gateway of the host route for a pod address, per `hostRoute.gateway`. */
-export function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string): Ip {
+function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string): Ip {
   const mode = config.hostRoute.gateway;
   const podText = cidrText(pod.cidr);
   let gw: Ip | null;
@@ -151,7 +151,7 @@ function minAddressOrFail(config: PluginConfig, pod: PodAddress, iface: string):
 }
 
 /** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
-export function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
+function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
   const family = req.dst.family;
   const r: Route = {
     family,
@@ -236,7 +236,7 @@ export function desiredRoutes(
 }
 
 /** A RouteRequest as the CNI route it came from (for results). */
-export function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
+function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
   const out: CniRoute = { dst: cidrText(r.dst) };
   const via = r.gw ?? gw;
   if (via) out.gw = via.address;

@@ -48,7 +48,7 @@ function onPod(r: Route, ifaces: Set<string>): boolean {
  * What `flushroutes` deletes, as route-override does: default routes, and routes through a
  * gateway to a non-link-local destination — never kernel-made, link-scope or on-link routes.
  */
-export function flushable(r: Route): boolean {
+function flushable(r: Route): boolean {
   if (r.protocol === "kernel" || r.scope === "link" || r.scope === "host") return false;
   const dst = dstCidr(r);
   if (dst.prefix === 0) return true;
@@ -86,7 +86,7 @@ function deletedByRequest(cr: CniRoute, reqs: ReadonlyMap<string, RouteRequest[]
 }
 
 /** True when a kernel route is what a `delroutes` entry names (dst, and gw/table/priority if set). */
-export function matchesDelroute(req: RouteRequest, r: Route): boolean {
+function matchesDelroute(req: RouteRequest, r: Route): boolean {
   return r.family === req.dst.family && r.dst === cidrText(req.dst) &&
     r.table === tableName(req.table) &&
     (req.priority === undefined || r.metric === req.priority) &&

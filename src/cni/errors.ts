@@ -66,7 +66,7 @@ export function invalidConfig(key: string, value: unknown, why: string): CniErro
 }
 
 /** A value as it appears in a message: JSON, cut short when long. */
-export function showValue(value: unknown): string {
+function showValue(value: unknown): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);

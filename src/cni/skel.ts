@@ -87,7 +87,7 @@ export function decodeStdin(text: string): Json {
 }
 
 /** The VERSION answer for the version the caller named (or the latest). */
-export function versionInfo(cniVersion?: string): Record<string, unknown> {
+function versionInfo(cniVersion?: string): Record<string, unknown> {
   return { cniVersion: cniVersion ?? LATEST_VERSION, supportedVersions: [...SUPPORTED_VERSIONS] };
 }
 

@@ -260,3 +260,18 @@ Deno.test("planCheck: missing, wrong-gateway and undeleted routes are reported",
   ];
   assert.deepEqual(planCheck({ config, ifname: "eth0", snapshot: snapshot(good), host }), []);
 });
+
+Deno.test("planAdd: the host route uses the pod address observe() found, not one derived again", () => {
+  // No prevResult and nothing in the table: the only pod address is the one passed in.
+  const config = parseConfig({ cniVersion: "1.0.0", name: "n", type: "seamless-static-route" });
+  const empty: PodSnapshot = { routes: [], addresses: new Map() };
+  const cidr = parseCidr("10.77.0.9/24");
+  assert.ok(cidr);
+  const plan = planAdd({ config, ifname: "eth0", snapshot: empty, host, pod: { v4: { cidr } } });
+  assert.deepEqual(lines(plan.ops), ["route add 192.168.100.10/32 via 10.77.0.1 dev eth0"]);
+  // Without it the same input has no pod address: code 11.
+  assert.throws(
+    () => planAdd({ config, ifname: "eth0", snapshot: empty, host }),
+    (e) => e instanceof CniError && e.code === 11,
+  );
+});
