@@ -22,7 +22,7 @@ export interface CniEnv {
   path: string[];
 }
 
-/** Reads one variable; a function so tests and `mod.ts` can pass their own source. */
+/** Reads one variable; a function so tests and `cni/skel.ts` can pass their own source. */
 export type EnvSource = (name: string) => string | undefined;
 
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;

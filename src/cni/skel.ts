@@ -140,6 +140,7 @@ export async function pluginMain<C extends BaseConfig>(
     });
     if (getEnv("CNI_COMMAND") === "VERSION") return _versionAnswer(stdin);
     const env = readCniEnv(getEnv);
+    if (env.command === "VERSION") return _versionAnswer(stdin); // answered above: narrows type
     const raw = decodeStdin(stdin);
     const asked = configVersion(raw);
     requireSupported(asked);
@@ -152,7 +153,6 @@ export async function pluginMain<C extends BaseConfig>(
       `${env.command} ${env.containerId}/${env.ifname}`,
     );
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
-    if (env.command === "VERSION") return _versionAnswer(stdin); // read as VERSION above
     const handler = await plugin.handlers[env.command]();
     const out = await handler({ env, config, log, dryRun });
     log.debug("done");
