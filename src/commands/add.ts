@@ -5,21 +5,14 @@ import { applyOps, commandLines, netnsExists, readPod } from "../ip.ts";
 import { planAdd, planRevert } from "../plan.ts";
 import type { Route } from "../route.ts";
 import { readState, removeState, statePath, writeState } from "../state.ts";
-import { observe, type ObserveInput } from "../observe.ts";
-import { emptySnapshot, type PodSnapshot } from "../snapshot.ts";
-import { type Context, logOps, type Output } from "./context.ts";
+import { observe } from "../observe.ts";
+import { emptySnapshot } from "../snapshot.ts";
+import { type Context, logOps, observeInput, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];
   const seen = new Set(a.map((r) => JSON.stringify(r)));
   return [...a, ...b.filter((r) => !seen.has(JSON.stringify(r)))];
-}
-
-/** What `observe` needs for this invocation; a dry run never waits. */
-function observeInput(ctx: Context, read: () => PodSnapshot): ObserveInput {
-  const { config, env, log } = ctx;
-  const waitSeconds = ctx.dryRun ? 0 : config.hostRoute.timeoutSeconds;
-  return { config, ifname: env.ifname, log, read, waitSeconds };
 }
 
 /** Runs ADD and returns the result to print. */

@@ -3,7 +3,7 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import { netnsExists, readPod } from "../ip.ts";
 import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
-import type { Context, Output } from "./context.ts";
+import { type Context, observeInput, type Output } from "./context.ts";
 
 /** Runs CHECK; code 101 naming the first wrong route, all of them in details. */
 export async function cmdCheck(ctx: Context): Promise<Output> {
@@ -15,13 +15,7 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
   if (!netnsExists(env.netns)) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
-  const obs = await observe({
-    config,
-    ifname: env.ifname,
-    log,
-    read: () => readPod(env.netns),
-    waitSeconds: config.hostRoute.timeoutSeconds,
-  });
+  const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
   const problems = planCheck({ config, ifname: env.ifname, ...obs });
   const first = problems[0];
   if (first) {

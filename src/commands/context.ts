@@ -1,8 +1,13 @@
-/** What every command handler gets and returns, and the one way handlers log planned changes. */
+/**
+ * What every command handler gets and returns, how handlers ask `observe` for the facts, and the
+ * one way they log planned changes.
+ */
 import type { Invocation, Output as HandlerOutput } from "../cni/skel.ts";
 import type { PluginConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { ObserveInput } from "../observe.ts";
 import { describeRoute, type RouteOp } from "../route.ts";
+import type { PodSnapshot } from "../snapshot.ts";
 
 /** One invocation: validated environment and config, logger, and the `--dry-run` flag. */
 export type Context = Invocation<PluginConfig>;
@@ -14,4 +19,11 @@ export type Output = HandlerOutput;
 export function logOps(log: Logger, ops: readonly RouteOp[]): void {
   if (!log.enabled("info")) return;
   for (const op of ops) log.info(`${op.action} ${describeRoute(op.route)} (${op.reason})`);
+}
+
+/** What `observe` needs for this invocation, reading the pod with `read`; a dry run never waits. */
+export function observeInput(ctx: Context, read: () => PodSnapshot): ObserveInput {
+  const { config, env, log } = ctx;
+  const waitSeconds = ctx.dryRun ? 0 : config.hostRoute.timeoutSeconds;
+  return { config, ifname: env.ifname, log, read, waitSeconds };
 }
