@@ -83,7 +83,7 @@ export function podInterfaces(config: PluginConfig, ifname: string): Set<string>
  * The pod's address of `family` on `iface`: from prevResult's ips on that interface (or on no
  * interface, as 0.2.0 results have), else from the addresses read in the netns; null if none.
  */
-export function podAddress(
+function podAddress(
   config: PluginConfig,
   snapshot: PodSnapshot,
   iface: string,

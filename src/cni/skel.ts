@@ -56,7 +56,9 @@ export type HandlerTable<C extends BaseConfig> = Record<
 
 /** What a plugin gives the skeleton. */
 export interface Plugin<C extends BaseConfig> {
+  /** The plugin's name, as `--version` and the banner print it. */
   name: string;
+  /** The plugin's release version. */
   version: string;
   /** The `--help` text. */
   usage: string;
