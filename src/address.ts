@@ -99,7 +99,7 @@ export function networkOf(c: Cidr): Cidr {
   const bytes = bytesOf(c);
   for (let i = 0; i < bytes.length; i++) {
     const bitsHere = Math.max(0, Math.min(8, c.prefix - i * 8));
-    bytes[i] &= (0xff << (8 - bitsHere)) & 0xff;
+    bytes[i] = (bytes[i] ?? 0) & (0xff << (8 - bitsHere)) & 0xff;
   }
   return { ...fromBytes(bytes), prefix: c.prefix };
 }
@@ -116,7 +116,7 @@ export function minAddress(c: Cidr): Ip | null {
   if (c.prefix === bits - 1) return { address: net.address, family: net.family };
   const bytes = bytesOf(net);
   for (let i = bytes.length - 1; i >= 0; i--) {
-    bytes[i] = (bytes[i] + 1) & 0xff;
+    bytes[i] = ((bytes[i] ?? 0) + 1) & 0xff;
     if (bytes[i] !== 0) break;
   }
   return fromBytes(bytes);

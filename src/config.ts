@@ -3,10 +3,12 @@
  * `args.cni` override the top-level ones; unknown keys are ignored, as CNI plugins do.
  */
 import { type Cidr, cidrText, type Ip, networkOf, parseCidr, parseIp } from "./address.ts";
-import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
-import { hasControlChars, isValidIfname } from "./cni/env.ts";
-import { type CniResult, type CniRoute, resultFromJson } from "./cni/result.ts";
-import { tableName } from "./route.ts";
+import { invalidConfig } from "./cni/errors.ts";
+import { type CniResult, resultFromJson } from "./cni/result.ts";
+import { configVersion } from "./cni/version.ts";
+import type { LogLevel } from "./log.ts";
+import { defaultMetric, tableName } from "./route.ts";
+import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
 
 /** The two plugin types this binary serves. */
 export type PluginType = "seamless-static-route" | "route-override";
@@ -38,9 +40,6 @@ export interface HostRouteConfig {
   timeoutSeconds: number;
 }
 
-/** Log verbosity. */
-export type LogLevel = "error" | "info" | "debug";
-
 /** One attachment GC must keep. */
 export interface Attachment {
   containerID: string;
@@ -69,44 +68,9 @@ export interface PluginConfig {
 /** Default directory of the per-attachment state files. */
 export const DEFAULT_STATE_DIR = "/var/lib/cni/seamless-static-route";
 /** Default wait for the host default route / pod address, in seconds. */
-export const DEFAULT_TIMEOUT_SECONDS = 10;
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+const DEFAULT_TIMEOUT_SECONDS = 10;
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
-
-/** Decodes stdin: code 6 when it is not a JSON object. */
-export function decodeStdin(text: string): Json {
-  if (text.trim() === "") {
-    throw new CniError(ErrorCode.DecodingFailure, "no network configuration on stdin");
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new CniError(
-      ErrorCode.DecodingFailure,
-      "network configuration on stdin is not valid JSON",
-      e instanceof Error ? e.message : String(e),
-    );
-  }
-  if (!isObject(value)) {
-    throw new CniError(ErrorCode.DecodingFailure, "network configuration must be a JSON object");
-  }
-  return value;
-}
-
-/** The config's cniVersion ("0.1.0" when absent, as libcni reads it). */
-export function configVersion(raw: Json): string {
-  const v = raw.cniVersion;
-  if (v === undefined) return "0.1.0";
-  if (typeof v !== "string") throw invalidConfig("cniVersion", v, "must be a string");
-  return v;
-}
 
 function bool(v: unknown, key: string, dflt: boolean): boolean {
   if (v === undefined || v === null) return dflt;
@@ -130,8 +94,17 @@ function absPath(v: unknown, key: string): string | undefined {
   return v;
 }
 
+/** The numeric keys of a route request and their ranges, in the order they are checked. */
+const REQUEST_NUMBERS = [
+  ["mtu", 68, 65535],
+  ["advmss", 1, 65535],
+  ["priority", 0, 4294967295],
+  ["table", 1, 4294967295],
+  ["scope", 0, 255],
+] as const;
+
 /** Validates one CNI route of `addroutes`/`delroutes`. */
-export function parseRouteRequest(v: unknown, key: string): RouteRequest {
+function parseRouteRequest(v: unknown, key: string): RouteRequest {
   if (!isObject(v)) throw invalidConfig(key, v, "must be an object with dst");
   if (typeof v.dst !== "string") throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR");
   const dst = parseCidr(v.dst);
@@ -145,13 +118,9 @@ export function parseRouteRequest(v: unknown, key: string): RouteRequest {
     }
     req.gw = gw;
   }
-  req.mtu = intIn(v.mtu, `${key}.mtu`, 68, 65535);
-  req.advmss = intIn(v.advmss, `${key}.advmss`, 1, 65535);
-  req.priority = intIn(v.priority, `${key}.priority`, 0, 4294967295);
-  req.table = intIn(v.table, `${key}.table`, 1, 4294967295);
-  req.scope = intIn(v.scope, `${key}.scope`, 0, 255);
-  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
-    if (req[k] === undefined) delete req[k];
+  for (const [k, min, max] of REQUEST_NUMBERS) {
+    const n = intIn(v[k], `${key}.${k}`, min, max);
+    if (n !== undefined) req[k] = n;
   }
   return req;
 }
@@ -164,7 +133,7 @@ function routeList(v: unknown, key: string): RouteRequest[] {
 
 /** The identity a request will have in the kernel (for duplicate detection). */
 function requestKey(r: RouteRequest): string {
-  const metric = r.priority ?? (r.dst.family === 4 ? 0 : 1024);
+  const metric = r.priority ?? defaultMetric(r.dst.family);
   return `${tableName(r.table)}|${cidrText(r.dst)}|${metric}`;
 }
 
@@ -222,11 +191,13 @@ const OVERRIDABLE = [
   "addroutes",
   "skipcheck",
   "hostRoute",
-];
+] as const;
 
-/** Validates a decoded network configuration into a PluginConfig. */
-export function parseConfig(raw: Json): PluginConfig {
-  const cniVersion = configVersion(raw);
+/**
+ * Validates a decoded network configuration into a PluginConfig. `cniVersion` is the config's
+ * version when the caller has read it already (the CNI skeleton does, to negotiate).
+ */
+export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)): PluginConfig {
   if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
   }
@@ -237,8 +208,10 @@ export function parseConfig(raw: Json): PluginConfig {
 
   // args.cni overrides the top-level keys (per pod, e.g. from a Multus network selection).
   const merged: Json = { ...raw };
-  const where: Record<string, string> = {};
-  for (const k of OVERRIDABLE) where[k] = k;
+  const where = Object.fromEntries(OVERRIDABLE.map((k) => [k, k])) as Record<
+    (typeof OVERRIDABLE)[number],
+    string
+  >;
   if (raw.args !== undefined && raw.args !== null) {
     if (!isObject(raw.args)) throw invalidConfig("args", raw.args, "must be an object");
     const cni = raw.args.cni;
@@ -318,15 +291,4 @@ export function parseConfig(raw: Json): PluginConfig {
     });
   }
   return config;
-}
-
-/** A RouteRequest as the CNI route it came from (for results). */
-export function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
-  const out: CniRoute = { dst: cidrText(r.dst) };
-  const via = r.gw ?? gw;
-  if (via) out.gw = via.address;
-  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
-    if (r[k] !== undefined) out[k] = r[k];
-  }
-  return out;
 }

@@ -20,7 +20,7 @@ export function defaultRouteInterface4(procNetRoute: string): string | null {
   for (const line of procNetRoute.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 8) continue;
-    const [iface, dest, , flags, , , metric, mask] = f;
+    const [iface = "", dest, , flags = "", , , metric = "", mask] = f;
     if (dest !== "00000000" || mask !== "00000000") continue;
     const fl = parseInt(flags, 16);
     if (!(fl & RTF_UP) || fl & RTF_REJECT) continue;
@@ -36,7 +36,7 @@ export function defaultRouteInterface6(procNetIpv6Route: string): string | null 
   for (const line of procNetIpv6Route.split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
-    const [dst, dstLen, , , , metric, , , flags, iface] = f;
+    const [dst = "", dstLen, , , , metric = "", , , flags = "", iface = ""] = f;
     if (!/^0{32}$/.test(dst) || dstLen !== "00" || iface === "lo") continue;
     const fl = parseInt(flags, 16);
     if (!(fl & RTF_UP) || fl & RTF_REJECT) continue;
@@ -64,7 +64,7 @@ export function primaryAddress(
 ): Ip | null {
   for (const a of addrs) {
     if (a.name !== iface || a.family !== (family === 4 ? "IPv4" : "IPv6")) continue;
-    const ip = parseIp(a.address.split("%")[0]);
+    const ip = parseIp(a.address.split("%")[0] ?? "");
     if (!ip) continue;
     if (family === 6 && isLinkLocal(hostCidr(ip))) continue;
     return ip;
@@ -89,25 +89,16 @@ function readOnce(family: Family): HostAddress | null {
 
 /**
  * The node's primary address of `family`: the address of the interface that carries the default
- * route. Waits up to `timeoutSeconds` for it to appear; then code 11 (try again later) when
- * `required`, or null when not.
+ * route. Polls until `deadline` (a `Date.now()` time) for it to appear; null when it does not.
  */
 export async function hostPrimaryAddress(
   family: Family,
-  timeoutSeconds: number,
-  required = true,
+  deadline: number,
 ): Promise<HostAddress | null> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
   while (true) {
     const found = readOnce(family);
     if (found) return found;
-    if (!required || Date.now() >= deadline) break;
+    if (Date.now() >= deadline) return null;
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (!required) return null;
-  throw new CniError(
-    ErrorCode.TryAgainLater,
-    `no IPv${family} default route with an address on this node after ${timeoutSeconds}s ` +
-      `(host route needs the node's primary address; set hostRoute.hostIP to skip discovery)`,
-  );
 }

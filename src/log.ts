@@ -2,14 +2,15 @@
  * Logging to stderr or to `logFile`, never to stdout (stdout carries only the result or the error
  * JSON). A log that cannot be written is dropped: logging never fails the plugin.
  */
-import type { LogLevel } from "./config.ts";
+/** Log verbosity. */
+export type LogLevel = "error" | "info" | "debug";
 
 const RANK: Record<LogLevel, number> = { error: 0, info: 1, debug: 2 };
 
 /** A leveled logger tagged with the attachment it works for. */
 export class Logger {
   level: LogLevel;
-  file?: string;
+  file: string | undefined;
   tag: string;
   private readonly start = performance.now();
 

@@ -1,24 +1,14 @@
 /**
- * PURE planning: (config, pod snapshot, host facts) → the ordered route operations and the
- * result to print. Nothing here reads the system or runs a process, so every decision the plugin
- * makes is testable in isolation and printable by `--dry-run`.
+ * PURE planning: the desired routes (`desired.ts`) against the pod's table → the ordered route
+ * operations and the result to print (ADD), the undo of a recorded plan (DEL, rollback), and the
+ * problems CHECK reports. Nothing here reads the system or runs a process, so every decision the
+ * plugin makes is testable in isolation and printable by `--dry-run`.
  */
-import {
-  type Cidr,
-  cidrText,
-  type Family,
-  hostCidr,
-  type Ip,
-  isLinkLocal,
-  minAddress,
-  parseCidr,
-} from "./address.ts";
-import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
+import { type Cidr, cidrText, type Family, isLinkLocal, parseCidr } from "./address.ts";
 import type { CniResult, CniRoute } from "./cni/result.ts";
-import { type PluginConfig, requestToCniRoute, type RouteRequest } from "./config.ts";
-import type { PodSnapshot } from "./netns.ts";
+import type { PluginConfig, RouteRequest } from "./config.ts";
+import { desiredRoutes, type HostFacts, type PodFacts, podInterfaces } from "./desired.ts";
 import {
-  defaultMetric,
   describeRoute,
   type Route,
   routeKey,
@@ -26,18 +16,7 @@ import {
   sameRoute,
   tableName,
 } from "./route.ts";
-
-/** The pod's address on an interface and the gateway prevResult gives for it. */
-export interface PodAddress {
-  cidr: Cidr;
-  gateway?: Ip;
-}
-
-/** Host addresses per family, as discovered or configured. */
-export interface HostFacts {
-  v4?: Ip;
-  v6?: Ip;
-}
+import type { PodSnapshot } from "./snapshot.ts";
 
 /** What planning needs. */
 export interface PlanInput {
@@ -46,14 +25,8 @@ export interface PlanInput {
   ifname: string;
   snapshot: PodSnapshot;
   host: HostFacts;
-}
-
-/** A route the plugin is responsible for, with the CNI route it shows in the result. */
-export interface DesiredRoute {
-  route: Route;
-  cni: CniRoute;
-  /** Where it comes from, e.g. `addroutes[0]` or `hostRoute`. */
-  source: string;
+  /** The pod addresses `observe()` found; derived from `snapshot` when absent. */
+  pod?: PodFacts;
 }
 
 /** The plan of an ADD. */
@@ -66,176 +39,6 @@ export interface Plan {
   deleted: Route[];
 }
 
-function parseIpFamily(text: string | undefined): Ip | undefined {
-  if (!text) return undefined;
-  const c = parseCidr(text.includes("/") ? text : `${text}/${text.includes(":") ? 128 : 32}`);
-  return c ? { address: c.address, family: c.family } : undefined;
-}
-
-/** Names of the pod's interfaces: prevResult's interfaces inside a sandbox, and CNI_IFNAME. */
-export function podInterfaces(config: PluginConfig, ifname: string): Set<string> {
-  const names = new Set<string>([ifname]);
-  for (const i of config.prevResult?.interfaces ?? []) {
-    if (i.sandbox && typeof i.name === "string") names.add(i.name);
-  }
-  if (config.hostRoute.interface) names.add(config.hostRoute.interface);
-  return names;
-}
-
-/**
- * The pod's address of `family` on `iface`: from prevResult's ips on that interface (or on no
- * interface, as 0.2.0 results have), else from the addresses read in the netns; null if none.
- */
-export function podAddress(
-  config: PluginConfig,
-  snapshot: PodSnapshot,
-  iface: string,
-  family: Family,
-): PodAddress | null {
-  const prev = config.prevResult;
-  if (prev?.ips) {
-    const index = (prev.interfaces ?? []).findIndex((i) => i.name === iface);
-    for (const ip of prev.ips) {
-      const onIface = ip.interface === undefined || (index >= 0 && ip.interface === index);
-      const cidr = parseCidr(ip.address);
-      if (!onIface || !cidr || cidr.family !== family) continue;
-      return { cidr, gateway: parseIpFamily(ip.gateway) };
-    }
-  }
-  const fromKernel = (snapshot.addresses.get(iface) ?? []).find((c) => c.family === family);
-  return fromKernel ? { cidr: fromKernel } : null;
-}
-
-/** The gateway of the host route for a pod address, per `hostRoute.gateway`. */
-export function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string): Ip {
-  const mode = config.hostRoute.gateway;
-  const podText = cidrText(pod.cidr);
-  let gw: Ip | null;
-  if (mode === "minaddr") {
-    gw = minAddress(pod.cidr);
-    if (!gw) {
-      throw invalidConfig(
-        "hostRoute.gateway",
-        "minaddr",
-        `no gateway can be derived from the /${pod.cidr.prefix} address ${podText} on ${iface}; ` +
-          "set hostRoute.gateway to an IP address",
-      );
-    }
-  } else if (mode === "prevResult") {
-    gw = pod.gateway ?? null;
-    if (!gw) {
-      throw invalidConfig(
-        "hostRoute.gateway",
-        "prevResult",
-        `prevResult has no gateway for ${podText} on ${iface}`,
-      );
-    }
-  } else {
-    if (mode.family !== pod.cidr.family) return minAddressOrFail(config, pod, iface);
-    gw = mode;
-  }
-  if (gw.address === pod.cidr.address) {
-    throw invalidConfig(
-      "hostRoute.gateway",
-      typeof mode === "string" ? mode : mode.address,
-      `the gateway ${gw.address} is the pod's own address on ${iface}; set hostRoute.gateway`,
-    );
-  }
-  return gw;
-}
-
-function minAddressOrFail(config: PluginConfig, pod: PodAddress, iface: string): Ip {
-  return hostRouteGateway(
-    { ...config, hostRoute: { ...config.hostRoute, gateway: "minaddr" } },
-    pod,
-    iface,
-  );
-}
-
-const SCOPE_NAMES: Record<number, string> = { 0: "global", 200: "site", 253: "link", 254: "host" };
-
-/** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
-export function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
-  const family = req.dst.family;
-  const r: Route = {
-    family,
-    dst: cidrText(req.dst),
-    dev,
-    table: tableName(req.table),
-    metric: req.priority ?? defaultMetric(family),
-  };
-  const gw = req.gw ?? (fallbackGw?.family === family ? fallbackGw : undefined);
-  if (gw) r.gateway = gw.address;
-  if (req.mtu !== undefined) r.mtu = req.mtu;
-  if (req.advmss !== undefined) r.advmss = req.advmss;
-  if (req.scope !== undefined) r.scope = SCOPE_NAMES[req.scope] ?? String(req.scope);
-  return r;
-}
-
-/**
- * The routes the plugin is responsible for: every `addroutes` entry, then the host route(s).
- * Throws code 7 when an addroute collides with the host route.
- */
-export function desiredRoutes(
-  config: PluginConfig,
-  ifname: string,
-  snapshot: PodSnapshot,
-  host: HostFacts,
-): DesiredRoute[] {
-  const out: DesiredRoute[] = [];
-  const gateways = new Map<Family, Ip | undefined>();
-  const gatewayOf = (family: Family): Ip | undefined => {
-    if (!gateways.has(family)) {
-      gateways.set(family, podAddress(config, snapshot, ifname, family)?.gateway);
-    }
-    return gateways.get(family);
-  };
-  config.addroutes.forEach((req, i) => {
-    const gw = gatewayOf(req.dst.family);
-    const route = requestRoute(req, ifname, gw);
-    const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
-    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
-  });
-  if (!config.hostRoute.enabled) return out;
-  const iface = config.hostRoute.interface ?? ifname;
-  const families: Family[] = config.hostRoute.ipv6 ? [4, 6] : [4];
-  for (const family of families) {
-    const hostIp = family === 4 ? host.v4 : host.v6;
-    const pod = podAddress(config, snapshot, iface, family);
-    if (!hostIp || !pod) {
-      if (family === 4) {
-        throw new CniError(
-          ErrorCode.TryAgainLater,
-          `host route: ${
-            hostIp ? `no IPv4 address on pod interface ${iface}` : "no node IPv4 address"
-          }`,
-        );
-      }
-      continue; // IPv6 host route only when both the node and the pod have an IPv6 address.
-    }
-    const gw = hostRouteGateway(config, pod, iface);
-    const dst = hostCidr(hostIp);
-    const route: Route = {
-      family,
-      dst: cidrText(dst),
-      gateway: gw.address,
-      dev: iface,
-      table: "main",
-      metric: defaultMetric(family),
-    };
-    const clash = out.find((d) => routeKey(d.route) === routeKey(route));
-    if (clash) {
-      throw invalidConfig(
-        `${clash.source}.dst`,
-        route.dst,
-        "is the host route's destination; drop it or set hostRoute: false",
-      );
-    }
-    out.push({ route, cni: { dst: route.dst, gw: gw.address }, source: "hostRoute" });
-  }
-  return out;
-}
-
 function onPod(r: Route, ifaces: Set<string>): boolean {
   if (r.dev && ifaces.has(r.dev)) return true;
   return (r.nexthops ?? []).some((h) => h.dev !== undefined && ifaces.has(h.dev));
@@ -245,7 +48,7 @@ function onPod(r: Route, ifaces: Set<string>): boolean {
  * What `flushroutes` deletes, as route-override does: default routes, and routes through a
  * gateway to a non-link-local destination — never kernel-made, link-scope or on-link routes.
  */
-export function flushable(r: Route): boolean {
+function flushable(r: Route): boolean {
   if (r.protocol === "kernel" || r.scope === "link" || r.scope === "host") return false;
   const dst = dstCidr(r);
   if (dst.prefix === 0) return true;
@@ -283,7 +86,7 @@ function deletedByRequest(cr: CniRoute, reqs: ReadonlyMap<string, RouteRequest[]
 }
 
 /** True when a kernel route is what a `delroutes` entry names (dst, and gw/table/priority if set). */
-export function matchesDelroute(req: RouteRequest, r: Route): boolean {
+function matchesDelroute(req: RouteRequest, r: Route): boolean {
   return r.family === req.dst.family && r.dst === cidrText(req.dst) &&
     r.table === tableName(req.table) &&
     (req.priority === undefined || r.metric === req.priority) &&
@@ -294,7 +97,7 @@ export function matchesDelroute(req: RouteRequest, r: Route): boolean {
 export function planAdd(input: PlanInput): Plan {
   const { config, ifname, snapshot } = input;
   const ifaces = podInterfaces(config, ifname);
-  const desired = desiredRoutes(config, ifname, snapshot, input.host);
+  const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
   // The table as it will be: the routes by identity and by destination (so lookups stay O(1)
   // for long lists), minus those planned for deletion (`gone`), plus those planned to be added.
   const byKey = indexBy(snapshot.routes, routeKey);
@@ -406,7 +209,7 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const ifaces = podInterfaces(config, ifname);
   const problems: CheckProblem[] = [];
   const table = indexBy(snapshot.routes, routeKey);
-  for (const d of desiredRoutes(config, ifname, snapshot, input.host)) {
+  for (const d of desiredRoutes(config, ifname, snapshot, input.host, input.pod)) {
     const same = table.get(routeKey(d.route)) ?? [];
     if (same.some((r) => sameRoute(d.route, r))) continue;
     const other = same[0];

@@ -3,7 +3,7 @@
  * becomes one, and how one becomes the tokens of an `ip route add|del` batch line.
  */
 import { type Family, kernelAddress, kernelDst, parseCidr, parseIp } from "./address.ts";
-import { isValidIfname } from "./cni/env.ts";
+import { isValidIfname } from "./validate.ts";
 
 /** One nexthop of a multipath route. */
 export interface Nexthop {
@@ -46,6 +46,13 @@ export function defaultMetric(family: Family): number {
 }
 
 const TABLE_NAMES: Record<string, string> = { "254": "main", "255": "local", "253": "default" };
+
+const SCOPE_NAMES: Record<number, string> = { 0: "global", 200: "site", 253: "link", 254: "host" };
+
+/** A scope number in the form `ip -j` prints it ("link" for 253). */
+export function scopeName(scope: number): string {
+  return SCOPE_NAMES[scope] ?? String(scope);
+}
 
 /** A table number or name in the form `ip -j` prints it ("main" for 254). */
 export function tableName(table: number | string | undefined): string {
@@ -126,16 +133,20 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
   };
   const gw = str(raw.gateway);
   if (gw) r.gateway = kernelAddress(gw, family) ?? parseIp(gw)?.address ?? gw;
-  if (str(raw.dev)) r.dev = str(raw.dev);
-  if (str(raw.prefsrc)) r.prefsrc = str(raw.prefsrc);
+  const dev = str(raw.dev);
+  if (dev) r.dev = dev;
+  const prefsrc = str(raw.prefsrc);
+  if (prefsrc) r.prefsrc = prefsrc;
   const flags = Array.isArray(raw.flags) ? raw.flags : [];
   if (flags.includes("onlink")) r.onlink = true;
   if (Array.isArray(raw.metrics)) {
     for (const m of raw.metrics) {
       if (m && typeof m === "object") {
         const rec = m as Record<string, unknown>;
-        if (num(rec.mtu) !== undefined) r.mtu = num(rec.mtu);
-        if (num(rec.advmss) !== undefined) r.advmss = num(rec.advmss);
+        const mtu = num(rec.mtu);
+        if (mtu !== undefined) r.mtu = mtu;
+        const advmss = num(rec.advmss);
+        if (advmss !== undefined) r.advmss = advmss;
       }
     }
   }
@@ -143,9 +154,12 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
     r.nexthops = raw.nexthops.filter((n) => n && typeof n === "object").map((n) => {
       const rec = n as Record<string, unknown>;
       const hop: Nexthop = {};
-      if (str(rec.gateway)) hop.gateway = str(rec.gateway);
-      if (str(rec.dev)) hop.dev = str(rec.dev);
-      if (num(rec.weight) !== undefined) hop.weight = num(rec.weight);
+      const gateway = str(rec.gateway);
+      if (gateway) hop.gateway = gateway;
+      const dev = str(rec.dev);
+      if (dev) hop.dev = dev;
+      const weight = num(rec.weight);
+      if (weight !== undefined) hop.weight = weight;
       return hop;
     });
   }

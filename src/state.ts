@@ -91,7 +91,9 @@ export async function listStates(stateDir: string, network: string): Promise<Sta
   try {
     for await (const e of Deno.readDir(dir)) {
       const m = /^(.+)@([^@]+)\.json$/.exec(e.name);
-      if (e.isFile && m) out.push({ containerId: m[1], ifname: m[2], path: `${dir}/${e.name}` });
+      if (e.isFile && m?.[1] && m[2]) {
+        out.push({ containerId: m[1], ifname: m[2], path: `${dir}/${e.name}` });
+      }
     }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];

@@ -1,5 +1,6 @@
 /** The CNI_* environment: read, required per command, validated before anything uses it. */
 import { CniError, ErrorCode } from "./errors.ts";
+import { isValidIfname, isValidNetnsPath } from "../validate.ts";
 
 /** The commands of the CNI protocol. */
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
@@ -21,33 +22,10 @@ export interface CniEnv {
   path: string[];
 }
 
-/** Reads one variable; a function so tests and `mod.ts` can pass their own source. */
+/** Reads one variable; a function so tests and `cni/skel.ts` can pass their own source. */
 export type EnvSource = (name: string) => string | undefined;
 
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
-const IFNAME = /^[a-zA-Z0-9_][a-zA-Z0-9_.\-]{0,14}$/;
-
-/**
- * True for an interface name that is safe to hand to `ip`: 1–15 characters of letters, digits,
- * `_`, `.` and `-`, not starting with `-` or `.` (so never an option, a path or two words).
- */
-export function isValidIfname(name: string): boolean {
-  return IFNAME.test(name) && name !== "." && name !== "..";
-}
-
-/** True when `text` holds a control character (newline, NUL, ESC, DEL...). */
-export function hasControlChars(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
-}
-
-/** True for a netns path the plugin accepts: absolute, printable, no `..` segments. */
-export function isValidNetnsPath(path: string): boolean {
-  return path.startsWith("/") && !hasControlChars(path) && !path.split("/").includes("..");
-}
 
 function fail(name: string, why: string): CniError {
   return new CniError(ErrorCode.InvalidEnvironment, `${name} ${why}`);

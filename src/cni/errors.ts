@@ -36,7 +36,7 @@ export const ErrorCode = {
 /** A CNI error code. */
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** The one error the plugin throws; `mod.ts` prints it as the spec's error JSON. */
+/** The one error the plugin throws; `cni/skel.ts` prints it as the spec's error JSON. */
 export class CniError extends Error {
   readonly code: ErrorCodeValue;
   readonly details: string;
@@ -66,7 +66,7 @@ export function invalidConfig(key: string, value: unknown, why: string): CniErro
 }
 
 /** A value as it appears in a message: JSON, cut short when long. */
-export function showValue(value: unknown): string {
+function showValue(value: unknown): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);

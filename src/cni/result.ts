@@ -5,6 +5,7 @@
 import { parseCidr, parseIp } from "../address.ts";
 import { compareVersions } from "./version.ts";
 import { invalidConfig } from "./errors.ts";
+import { isObject, type Json } from "../validate.ts";
 
 /** A route of a CNI result (1.1.0 adds mtu, advmss, priority, table and scope). */
 export interface CniRoute {
@@ -39,12 +40,6 @@ export interface CniResult {
   ips?: CniIpConfig[];
   routes?: CniRoute[];
   dns?: unknown;
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function readRoutes(raw: unknown, key: string): CniRoute[] {

@@ -1,5 +1,5 @@
 /** CNI spec versions: the supported list, comparison, and the result shape each one uses. */
-import { CniError, ErrorCode } from "./errors.ts";
+import { CniError, ErrorCode, invalidConfig } from "./errors.ts";
 
 /** Every CNI spec version the plugin reads and writes, oldest first. */
 export const SUPPORTED_VERSIONS: readonly string[] = [
@@ -48,4 +48,12 @@ export function requireCommandInVersion(command: string, version: string): void 
       `config version "${version}" does not allow ${command} (needs ${min} or later)`,
     );
   }
+}
+
+/** The config's cniVersion ("0.1.0" when absent, as libcni reads it); code 7 if not a string. */
+export function configVersion(raw: Record<string, unknown>): string {
+  const v = raw.cniVersion;
+  if (v === undefined) return "0.1.0";
+  if (typeof v !== "string") throw invalidConfig("cniVersion", v, "must be a string");
+  return v;
 }

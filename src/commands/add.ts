@@ -1,11 +1,13 @@
 /** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { resultToJson } from "../cni/result.ts";
-import { applyOps, commandLines, netnsExists, readPod } from "../netns.ts";
+import { applyOps, commandLines, netnsExists, readPod } from "../ip.ts";
 import { planAdd, planRevert } from "../plan.ts";
 import type { Route } from "../route.ts";
 import { readState, removeState, statePath, writeState } from "../state.ts";
-import { type Context, emptySnapshot, logOps, observe, type Output } from "./context.ts";
+import { observe } from "../observe.ts";
+import { emptySnapshot } from "../snapshot.ts";
+import { type Context, logOps, observeInput, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];
@@ -21,8 +23,8 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   if (!exists) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
-  const { snapshot, host } = await observe(ctx);
-  const plan = planAdd({ config, ifname: env.ifname, snapshot, host });
+  const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
+  const plan = planAdd({ config, ifname: env.ifname, ...obs });
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
@@ -87,7 +89,7 @@ async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
   let obs;
   if (exists) {
     try {
-      obs = await observe(ctx);
+      obs = await observe(observeInput(ctx, () => readPod(env.netns)));
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
       readable = false;
@@ -95,9 +97,9 @@ async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
   }
   if (!readable || !obs) {
     lines.push(`# pod netns ${env.netns} cannot be read: planning against an empty table`);
-    obs = await observe(ctx, emptySnapshot);
+    obs = await observe(observeInput(ctx, emptySnapshot));
   }
-  const plan = planAdd({ config, ifname: env.ifname, snapshot: obs.snapshot, host: obs.host });
+  const plan = planAdd({ config, ifname: env.ifname, ...obs });
   const cmds = commandLines(env.netns, plan.ops);
   if (cmds.length === 0) lines.push("# no route changes needed");
   plan.ops.forEach((op, i) => lines.push(`${cmds[i]}  # ${op.reason}`));

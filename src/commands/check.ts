@@ -1,8 +1,9 @@
 /** CHECK: the routes the plugin is responsible for are in place (unless `skipcheck`). */
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { netnsExists } from "../netns.ts";
+import { netnsExists, readPod } from "../ip.ts";
+import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
-import { type Context, observe, type Output } from "./context.ts";
+import { type Context, observeInput, type Output } from "./context.ts";
 
 /** Runs CHECK; code 101 naming the first wrong route, all of them in details. */
 export async function cmdCheck(ctx: Context): Promise<Output> {
@@ -14,10 +15,10 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
   if (!netnsExists(env.netns)) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
-  const { snapshot, host } = await observe(ctx);
-  const problems = planCheck({ config, ifname: env.ifname, snapshot, host });
-  if (problems.length > 0) {
-    const first = problems[0];
+  const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
+  const problems = planCheck({ config, ifname: env.ifname, ...obs });
+  const first = problems[0];
+  if (first) {
     throw new CniError(
       ErrorCode.CheckFailed,
       `route ${first.route}: ${first.problem}`,

@@ -1,6 +1,6 @@
 /** DEL: undo what ADD recorded. Idempotent; succeeds when the netns or the state file is gone. */
 import { CniError } from "../cni/errors.ts";
-import { applyOps, netnsExists, readPod } from "../netns.ts";
+import { applyOps, netnsExists, readPod } from "../ip.ts";
 import { planRevert } from "../plan.ts";
 import { describeRoute } from "../route.ts";
 import { readState, removeState, statePath } from "../state.ts";

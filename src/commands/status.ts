@@ -1,6 +1,6 @@
 /** STATUS: ready when `ip` can be run. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { ipRunnable } from "../netns.ts";
+import { ipRunnable } from "../ip.ts";
 import type { Context, Output } from "./context.ts";
 
 /** Runs STATUS; code 50 when `ip` cannot be run. */

@@ -3,8 +3,9 @@
  * either a valid result or a CNI error (cniVersion, code, msg[, details]) — never a crash, an
  * "internal error" (code 199) or a stack trace on stdout.
  *
- * Most runs go through the plugin's pure modules in-process, in the order `mod.ts` calls them
- * (decode → version → parse → plan → result → batch lines) against a real pod table snapshot.
+ * Most runs go through the plugin's pure modules in-process, in the order `src/cni/skel.ts` and
+ * ADD call them (decode → version → parse → plan → result → batch lines) against a real pod
+ * table snapshot.
  * A smaller sample runs the real executable (ADD, then DEL when ADD succeeded) in a throwaway
  * pod; there the table must be unchanged after a failed ADD and after ADD + DEL.
  */
@@ -12,9 +13,11 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CniError } from "../../src/cni/errors.ts";
 import { resultToJson } from "../../src/cni/result.ts";
-import { requireSupported, SUPPORTED_VERSIONS } from "../../src/cni/version.ts";
-import { configVersion, decodeStdin, parseConfig } from "../../src/config.ts";
-import { batchLines, parseSnapshot } from "../../src/netns.ts";
+import { configVersion, requireSupported, SUPPORTED_VERSIONS } from "../../src/cni/version.ts";
+import { parseConfig } from "../../src/config.ts";
+import { decodeStdin } from "../../src/cni/skel.ts";
+import { batchLines } from "../../src/ip.ts";
+import { parseSnapshot } from "../../src/snapshot.ts";
 import { planAdd } from "../../src/plan.ts";
 import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
 import { BinDir, runPlugin } from "../support/plugin.ts";
@@ -288,7 +291,7 @@ function addInProcess(text: string): Outcome {
     const raw = decodeStdin(text);
     const version = configVersion(raw);
     requireSupported(version);
-    const config = parseConfig(raw);
+    const config = parseConfig(raw, version);
     const plan = planAdd({
       config,
       ifname: "eth0",

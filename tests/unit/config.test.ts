@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { CniError } from "../../src/cni/errors.ts";
-import { decodeStdin, DEFAULT_STATE_DIR, parseConfig } from "../../src/config.ts";
+import { decodeStdin } from "../../src/cni/skel.ts";
+import { DEFAULT_STATE_DIR, parseConfig } from "../../src/config.ts";
 
 const seamless = { cniVersion: "1.0.0", name: "net", type: "seamless-static-route" };
 const override = { cniVersion: "1.0.0", name: "net", type: "route-override" };
@@ -68,8 +69,8 @@ Deno.test("config: args.cni overrides top-level keys", () => {
   });
   assert.equal(c.flushroutes, true);
   assert.equal(c.addroutes.length, 1);
-  assert.equal(c.addroutes[0].dst.address, "10.2.0.0");
-  assert.equal(c.addroutes[0].gw?.address, "10.131.0.9");
+  assert.equal(c.addroutes[0]?.dst.address, "10.2.0.0");
+  assert.equal(c.addroutes[0]?.gw?.address, "10.131.0.9");
 });
 
 Deno.test("config: args.cni errors name the args.cni key", () => {
@@ -87,7 +88,7 @@ Deno.test("config: args.cni errors name the args.cni key", () => {
 
 Deno.test("config: route dst is normalized to its network (as Go's ParseCIDR does)", () => {
   const c = parseConfig({ ...override, addroutes: [{ dst: "10.1.2.3/16" }] });
-  assert.equal(c.addroutes[0].dst.address, "10.1.0.0");
+  assert.equal(c.addroutes[0]?.dst.address, "10.1.0.0");
 });
 
 Deno.test("config: CNI 1.1 route attributes are read", () => {
@@ -103,6 +104,7 @@ Deno.test("config: CNI 1.1 route attributes are read", () => {
     }],
   });
   const r = c.addroutes[0];
+  assert.ok(r);
   assert.deepEqual([r.mtu, r.advmss, r.priority, r.table, r.scope], [1400, 1360, 50, 100, 0]);
 });
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { isValidIfname, parseCniArgs, readCniEnv } from "../../src/cni/env.ts";
+import { parseCniArgs, readCniEnv } from "../../src/cni/env.ts";
+import { isValidIfname } from "../../src/validate.ts";
 import { CniError } from "../../src/cni/errors.ts";
 
 const base: Record<string, string> = {

@@ -10,7 +10,7 @@ eth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
 Deno.test("defaultRouteInterface4 picks the default route with the lowest metric", () => {
   assert.equal(defaultRouteInterface4(ROUTE), "eth0");
   assert.equal(defaultRouteInterface4(ROUTE.split("\n").slice(0, 2).join("\n")), "eth1");
-  assert.equal(defaultRouteInterface4(ROUTE.split("\n")[0]), null);
+  assert.equal(defaultRouteInterface4(ROUTE.split("\n")[0] ?? ""), null);
 });
 
 Deno.test("defaultRouteInterface6 skips lo and reject routes", () => {

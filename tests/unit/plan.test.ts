@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseCidr } from "../../src/address.ts";
 import { CniError } from "../../src/cni/errors.ts";
 import { parseConfig } from "../../src/config.ts";
-import type { PodSnapshot } from "../../src/netns.ts";
+import type { PodSnapshot } from "../../src/snapshot.ts";
 import { planAdd, planCheck, planRevert } from "../../src/plan.ts";
 import { type Route, routeOpArgs } from "../../src/route.ts";
 
@@ -162,7 +162,7 @@ Deno.test("plan: hostRoute gateway modes", () => {
     });
   const gwOf = (hostRoute: unknown, prev?: unknown) =>
     planAdd({ config: mk(hostRoute, prev), ifname: "eth0", snapshot: snapshot(), host }).ops[0]
-      .route.gateway;
+      ?.route.gateway;
   assert.equal(gwOf({ gateway: "prevResult" }), "10.131.0.1");
   assert.equal(gwOf({ gateway: "10.131.0.254" }), "10.131.0.254");
   assert.equal(gwOf({ hostIP: "198.51.100.7" }), "10.131.0.1");
@@ -219,10 +219,11 @@ Deno.test("plan: an addroute on the host route's destination is refused (code 7)
 });
 
 Deno.test("planRevert: deletes what was added, restores what was deleted, link routes first", () => {
-  const added = [route("192.168.100.10/32", { gateway: "10.131.0.1" })];
+  const hostRoute = route("192.168.100.10/32", { gateway: "10.131.0.1" });
+  const added = [hostRoute];
   const linkRoute = route("10.200.0.0/16", { scope: "link" });
   const deleted = [dflt, linkRoute];
-  const now = snapshot([connected, added[0]]);
+  const now = snapshot([connected, hostRoute]);
   assert.deepEqual(planRevert(added, deleted, now, "DEL").map((op) => routeOpArgs(op).join(" ")), [
     "route del 192.168.100.10/32 via 10.131.0.1 dev eth0 metric 0",
     "route add 10.200.0.0/16 dev eth0",
@@ -258,4 +259,19 @@ Deno.test("planCheck: missing, wrong-gateway and undeleted routes are reported",
     route("192.168.100.10/32", { gateway: "10.131.0.1" }),
   ];
   assert.deepEqual(planCheck({ config, ifname: "eth0", snapshot: snapshot(good), host }), []);
+});
+
+Deno.test("planAdd: the host route uses the pod address observe() found, not one derived again", () => {
+  // No prevResult and nothing in the table: the only pod address is the one passed in.
+  const config = parseConfig({ cniVersion: "1.0.0", name: "n", type: "seamless-static-route" });
+  const empty: PodSnapshot = { routes: [], addresses: new Map() };
+  const cidr = parseCidr("10.77.0.9/24");
+  assert.ok(cidr);
+  const plan = planAdd({ config, ifname: "eth0", snapshot: empty, host, pod: { v4: { cidr } } });
+  assert.deepEqual(lines(plan.ops), ["route add 192.168.100.10/32 via 10.77.0.1 dev eth0"]);
+  // Without it the same input has no pod address: code 11.
+  assert.throws(
+    () => planAdd({ config, ifname: "eth0", snapshot: empty, host }),
+    (e) => e instanceof CniError && e.code === 11,
+  );
 });

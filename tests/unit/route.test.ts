@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { routeFromJson, routeOpArgs } from "../../src/route.ts";
-import { commandLines, ipArgv, parseSnapshot, READ_BATCH } from "../../src/netns.ts";
+import { commandLines, ipArgv } from "../../src/ip.ts";
+import { parseSnapshot, READ_BATCH } from "../../src/snapshot.ts";
 
 Deno.test("routeFromJson fills ip's omitted defaults", () => {
   assert.deepEqual(

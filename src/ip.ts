@@ -1,36 +1,19 @@
 /**
- * The only module that runs `ip`: one `ip -j -batch` call reads the pod's routes and addresses,
- * one `ip -batch` call applies a plan. A netns path becomes `ip -n NAME` for /var/run/netns and
- * /run/netns names, and `nsenter --net=PATH ip` for any other path (e.g. /proc/PID/ns/net).
+ * The only module that starts processes: the `ip` argv for a pod's netns, one `ip -j -batch`
+ * call that reads the pod's routes and addresses, one `ip -batch` call that applies a plan, and
+ * the STATUS probe. A netns path becomes `ip -n NAME` for /var/run/netns and /run/netns names,
+ * and `nsenter --net=PATH ip` for any other path (e.g. /proc/PID/ns/net). It decides no route.
  */
-import { type Cidr, type Family, parseCidr } from "./address.ts";
 import { CniError, ErrorCode } from "./cni/errors.ts";
-import { type Route, routeFromJson, type RouteOp, routeOpArgs } from "./route.ts";
-
-/** The pod's routing state as read in one `ip` call. */
-export interface PodSnapshot {
-  /** Every v4 and v6 route outside the local table. */
-  routes: Route[];
-  /** Addresses (global scope) per interface name. */
-  addresses: Map<string, Cidr[]>;
-}
-
-/** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
-export class RouteChangeError extends CniError {
-  /** Index in the op list of the refused operation (-1 when unknown). */
-  readonly failedIndex: number;
-  constructor(msg: string, details: string, failedIndex: number) {
-    super(ErrorCode.RouteRefused, msg, details);
-    this.failedIndex = failedIndex;
-  }
-}
+import { type RouteOp, routeOpArgs } from "./route.ts";
+import { parseSnapshot, type PodSnapshot, READ_BATCH } from "./snapshot.ts";
 
 const NETNS_NAME = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
 
 /** The argv prefix that runs `ip` inside the netns at `netnsPath`. */
-export function ipArgv(netnsPath: string): string[] {
+export function ipArgv(netnsPath: string): [string, ...string[]] {
   const m = NETNS_NAME.exec(netnsPath);
-  return m ? ["ip", "-n", m[1]] : ["nsenter", `--net=${netnsPath}`, "ip"];
+  return m?.[1] ? ["ip", "-n", m[1]] : ["nsenter", `--net=${netnsPath}`, "ip"];
 }
 
 /** True when the netns path exists. */
@@ -55,7 +38,7 @@ interface Output {
  * private temp file, whose path is appended to `argv`, and `ip` runs with `outputSync`: no pipes or
  * web streams to set up, which is a measurable part of a plugin that lives for ~25 ms.
  */
-function runIp(argv: readonly string[], batch: string): Output {
+function runIp(argv: readonly [string, ...string[]], batch: string): Output {
   let file: string;
   try {
     file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });
@@ -84,37 +67,6 @@ function runIp(argv: readonly string[], batch: string): Output {
       Deno.removeSync(file);
     } catch { /* already gone: nothing to clean */ }
   }
-}
-
-/** The batch that reads a pod: v4 routes, v6 routes, addresses. */
-export const READ_BATCH = "route show table all root 0.0.0.0/0\n" +
-  "route show table all root ::/0\naddr show\n";
-
-/** Parses the output of READ_BATCH (three JSON arrays, one per line). */
-export function parseSnapshot(stdout: string): PodSnapshot {
-  const arrays = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
-  if (arrays.length !== 3 || !arrays.every(Array.isArray)) {
-    throw new Error(`unexpected ip -j output (${arrays.length} parts)`);
-  }
-  const routes: Route[] = [];
-  for (const [i, fam] of [[0, 4], [1, 6]] as [number, Family][]) {
-    for (const raw of arrays[i]) {
-      if (raw?.table === "local") continue; // local/broadcast addresses: never the plugin's
-      const r = routeFromJson(raw, fam);
-      if (r) routes.push(r);
-    }
-  }
-  const addresses = new Map<string, Cidr[]>();
-  for (const link of arrays[2]) {
-    const list: Cidr[] = [];
-    for (const a of link.addr_info ?? []) {
-      if (a.scope !== "global") continue;
-      const c = parseCidr(`${a.local}/${a.prefixlen}`);
-      if (c) list.push(c);
-    }
-    addresses.set(String(link.ifname), list);
-  }
-  return { routes, addresses };
 }
 
 /** Reads the pod's routes and addresses with one `ip -j -batch` call. */
@@ -159,7 +111,7 @@ export function applyOps(netnsPath: string, ops: readonly RouteOp[]): void {
   const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ||
     out.stderr.split("\n")[0] || `ip exited with status ${out.code}`;
   const what = index >= 0 && index < lines.length ? `"${lines[index]}"` : "a route change";
-  throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
+  throw new CniError(ErrorCode.RouteRefused, `the kernel refused ${what}: ${why}`, out.stderr);
 }
 
 /** True when `ip` can be run (STATUS). */

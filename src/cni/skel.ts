@@ -1,0 +1,206 @@
+/**
+ * The CNI protocol as a library: command-line options, the CNI_* environment, stdin, version
+ * negotiation, VERSION, dispatch to a handler loaded on demand, and the error JSON — printed
+ * once, with the exit code. A plugin gives a `Plugin` (its config parser and handler table);
+ * `mod.ts` is the wiring.
+ */
+import { Logger, type LogLevel } from "../log.ts";
+import { isObject, type Json } from "../validate.ts";
+import { type CniCommand, type CniEnv, type EnvSource, readCniEnv } from "./env.ts";
+import { CniError, ErrorCode } from "./errors.ts";
+import {
+  configVersion,
+  LATEST_VERSION,
+  requireCommandInVersion,
+  requireSupported,
+  SUPPORTED_VERSIONS,
+} from "./version.ts";
+
+/** What one invocation prints and its exit code. */
+export interface Outcome {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** What a handler prints: a JSON object, plain lines (dry run), or nothing. */
+export interface Output {
+  json?: Record<string, unknown>;
+  lines?: string[];
+}
+
+/** The config fields the skeleton itself reads (for its log). */
+export interface BaseConfig {
+  name: string;
+  type: string;
+  logLevel: LogLevel;
+  logFile?: string;
+}
+
+/** One invocation: validated environment and config, logger, and the `--dry-run` flag. */
+export interface Invocation<C extends BaseConfig> {
+  env: CniEnv;
+  config: C;
+  log: Logger;
+  dryRun: boolean;
+}
+
+/** Runs one command. */
+export type Handler<C extends BaseConfig> = (ctx: Invocation<C>) => Output | Promise<Output>;
+
+/** Per command, a loader of its handler: a dynamic import, so only the one needed is parsed. */
+export type HandlerTable<C extends BaseConfig> = Record<
+  Exclude<CniCommand, "VERSION">,
+  () => Promise<Handler<C>>
+>;
+
+/** What a plugin gives the skeleton. */
+export interface Plugin<C extends BaseConfig> {
+  /** The plugin's name, as `--version` and the banner print it. */
+  name: string;
+  /** The plugin's release version. */
+  version: string;
+  /** The `--help` text. */
+  usage: string;
+  /** Validates a decoded config whose `cniVersion` is `cniVersion` (already supported). */
+  parseConfig(raw: Json, cniVersion: string): C;
+  handlers: HandlerTable<C>;
+}
+
+/** Decodes stdin: code 6 when it is not a JSON object. */
+export function decodeStdin(text: string): Json {
+  if (text.trim() === "") {
+    throw new CniError(ErrorCode.DecodingFailure, "no network configuration on stdin");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new CniError(
+      ErrorCode.DecodingFailure,
+      "network configuration on stdin is not valid JSON",
+      e instanceof Error ? e.message : String(e),
+    );
+  }
+  if (!isObject(value)) {
+    throw new CniError(ErrorCode.DecodingFailure, "network configuration must be a JSON object");
+  }
+  return value;
+}
+
+/** The VERSION answer for the version the caller named (or the latest). */
+function versionInfo(cniVersion?: string): Record<string, unknown> {
+  return { cniVersion: cniVersion ?? LATEST_VERSION, supportedVersions: [...SUPPORTED_VERSIONS] };
+}
+
+function _versionAnswer(stdin: string): Outcome {
+  // VERSION answers whatever config it gets, even none.
+  let asked: string | undefined;
+  try {
+    const v = JSON.parse(stdin)?.cniVersion;
+    if (typeof v === "string") asked = v;
+  } catch { /* no usable config: answer with the latest version */ }
+  return { stdout: JSON.stringify(versionInfo(asked)) + "\n", stderr: "", code: 0 };
+}
+
+function _printed(out: Output): string {
+  if (out.lines) return out.lines.join("\n") + "\n";
+  return out.json ? JSON.stringify(out.json) + "\n" : "";
+}
+
+/**
+ * Runs one invocation of `plugin`. `getEnv` reads a variable, `readStdin` reads all of stdin;
+ * both are parameters so tests can run the plugin in-process.
+ */
+export async function pluginMain<C extends BaseConfig>(
+  plugin: Plugin<C>,
+  args: readonly string[],
+  getEnv: EnvSource,
+  readStdin: () => Promise<string>,
+): Promise<Outcome> {
+  let dryRun = false;
+  for (const a of args) {
+    if (a === "--version" || a === "-v") {
+      return { stdout: `${plugin.name} ${plugin.version}\n`, stderr: "", code: 0 };
+    }
+    if (a === "--help" || a === "-h") return { stdout: plugin.usage, stderr: "", code: 0 };
+    if (a === "--dry-run") dryRun = true;
+    else return { stdout: "", stderr: `unknown option ${a}\n${plugin.usage}`, code: 2 };
+  }
+  if (!getEnv("CNI_COMMAND")) {
+    const banner = `${plugin.name} ${plugin.version} CNI plugin; supported CNI versions: ${
+      SUPPORTED_VERSIONS.join(", ")
+    }\n`;
+    return { stdout: banner, stderr: "", code: 0 };
+  }
+
+  let version = LATEST_VERSION;
+  let log = new Logger("error");
+  try {
+    const stdin = await readStdin().catch((e) => {
+      throw new CniError(ErrorCode.IoFailure, "cannot read stdin", String(e));
+    });
+    if (getEnv("CNI_COMMAND") === "VERSION") return _versionAnswer(stdin);
+    const env = readCniEnv(getEnv);
+    if (env.command === "VERSION") return _versionAnswer(stdin); // answered above: narrows type
+    const raw = decodeStdin(stdin);
+    const asked = configVersion(raw);
+    requireSupported(asked);
+    version = asked;
+    requireCommandInVersion(env.command, version);
+    const config = plugin.parseConfig(raw, version);
+    log = new Logger(
+      config.logLevel,
+      config.logFile,
+      `${env.command} ${env.containerId}/${env.ifname}`,
+    );
+    log.debug(`config ${config.name} type ${config.type} version ${version}`);
+    const handler = await plugin.handlers[env.command]();
+    const out = await handler({ env, config, log, dryRun });
+    log.debug("done");
+    return { stdout: _printed(out), stderr: "", code: 0 };
+  } catch (e) {
+    const err = e instanceof CniError ? e : new CniError(
+      ErrorCode.Internal,
+      `internal error: ${e instanceof Error ? e.message : String(e)}`,
+    );
+    log.error(`${err.message}${err.details ? ` (${err.details})` : ""}`);
+    if (!(e instanceof CniError)) log.error(e instanceof Error ? e.stack ?? "" : "");
+    return { stdout: JSON.stringify(err.toJSON(version)) + "\n", stderr: "", code: 1 };
+  }
+}
+
+/**
+ * All of stdin, read synchronously. A runtime sends a few kilobytes at most; reading them with
+ * `readSync` spares loading the web-streams machinery, a few milliseconds of every invocation.
+ */
+function _readStdinSync(): string {
+  const decoder = new TextDecoder();
+  const buf = new Uint8Array(64 * 1024);
+  let text = "";
+  for (let n = Deno.stdin.readSync(buf); n !== null && n > 0; n = Deno.stdin.readSync(buf)) {
+    text += decoder.decode(buf.subarray(0, n), { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+function _writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
+/**
+ * Runs `plugin` as this process: arguments, environment and stdin of the process; prints the
+ * outcome and exits with its code. The only place that writes to stdout or sets the exit code.
+ */
+export async function runPlugin<C extends BaseConfig>(plugin: Plugin<C>): Promise<never> {
+  const outcome = await pluginMain(
+    plugin,
+    Deno.args,
+    (name) => Deno.env.get(name),
+    () => new Promise((resolve) => resolve(_readStdinSync())),
+  );
+  if (outcome.stdout) _writeAll(Deno.stdout, outcome.stdout);
+  if (outcome.stderr) _writeAll(Deno.stderr, outcome.stderr);
+  Deno.exit(outcome.code);
+}

@@ -1,0 +1,247 @@
+/**
+ * PURE: what the config wants in the pod's table — the `addroutes` routes, the host route and its
+ * gateway policy, and the CNI routes they show in the result. Built from the config and the facts
+ * `observe()` found; nothing here reads the system, and nothing here compares with the table
+ * (that is `plan.ts`).
+ */
+import {
+  type Cidr,
+  cidrText,
+  type Family,
+  hostCidr,
+  type Ip,
+  minAddress,
+  parseCidr,
+} from "./address.ts";
+import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
+import type { CniRoute } from "./cni/result.ts";
+import type { PluginConfig, RouteRequest } from "./config.ts";
+import { defaultMetric, type Route, routeKey, scopeName, tableName } from "./route.ts";
+import type { PodSnapshot } from "./snapshot.ts";
+
+/** The pod's address on an interface and the gateway prevResult gives for it. */
+export interface PodAddress {
+  cidr: Cidr;
+  gateway?: Ip;
+}
+
+/** Host addresses per family, as discovered or configured. */
+export interface HostFacts {
+  v4?: Ip;
+  v6?: Ip;
+}
+
+/** A route the plugin is responsible for, with the CNI route it shows in the result. */
+export interface DesiredRoute {
+  route: Route;
+  cni: CniRoute;
+  /** Where it comes from, e.g. `addroutes[0]` or `hostRoute`. */
+  source: string;
+}
+
+/** The pod's addresses on the host route's interface, found once by `observe()`. */
+export interface PodFacts {
+  v4?: PodAddress;
+  v6?: PodAddress;
+}
+
+/** The interface the host route goes through: `hostRoute.interface`, else CNI_IFNAME. */
+export function hostRouteInterface(config: PluginConfig, ifname: string): string {
+  return config.hostRoute.interface ?? ifname;
+}
+
+/** The pod addresses the host route needs (IPv6 only when `hostRoute.ipv6`). */
+export function podFacts(config: PluginConfig, ifname: string, snapshot: PodSnapshot): PodFacts {
+  const iface = hostRouteInterface(config, ifname);
+  const facts: PodFacts = {};
+  const v4 = podAddress(config, snapshot, iface, 4);
+  if (v4) facts.v4 = v4;
+  if (config.hostRoute.ipv6) {
+    const v6 = podAddress(config, snapshot, iface, 6);
+    if (v6) facts.v6 = v6;
+  }
+  return facts;
+}
+
+function parseIpFamily(text: string | undefined): Ip | undefined {
+  if (!text) return undefined;
+  const c = parseCidr(text.includes("/") ? text : `${text}/${text.includes(":") ? 128 : 32}`);
+  return c ? { address: c.address, family: c.family } : undefined;
+}
+
+/** Names of the pod's interfaces: prevResult's interfaces inside a sandbox, and CNI_IFNAME. */
+export function podInterfaces(config: PluginConfig, ifname: string): Set<string> {
+  const names = new Set<string>([ifname]);
+  for (const i of config.prevResult?.interfaces ?? []) {
+    if (i.sandbox && typeof i.name === "string") names.add(i.name);
+  }
+  if (config.hostRoute.interface) names.add(config.hostRoute.interface);
+  return names;
+}
+
+/**
+ * The pod's address of `family` on `iface`: from prevResult's ips on that interface (or on no
+ * interface, as 0.2.0 results have), else from the addresses read in the netns; null if none.
+ */
+function podAddress(
+  config: PluginConfig,
+  snapshot: PodSnapshot,
+  iface: string,
+  family: Family,
+): PodAddress | null {
+  const prev = config.prevResult;
+  if (prev?.ips) {
+    const index = (prev.interfaces ?? []).findIndex((i) => i.name === iface);
+    for (const ip of prev.ips) {
+      const onIface = ip.interface === undefined || (index >= 0 && ip.interface === index);
+      const cidr = parseCidr(ip.address);
+      if (!onIface || !cidr || cidr.family !== family) continue;
+      const gateway = parseIpFamily(ip.gateway);
+      return gateway ? { cidr, gateway } : { cidr };
+    }
+  }
+  const fromKernel = (snapshot.addresses.get(iface) ?? []).find((c) => c.family === family);
+  return fromKernel ? { cidr: fromKernel } : null;
+}
+
+/** The gateway of the host route for a pod address, per `hostRoute.gateway`. */
+function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string): Ip {
+  const mode = config.hostRoute.gateway;
+  const podText = cidrText(pod.cidr);
+  let gw: Ip | null;
+  if (mode === "minaddr") {
+    gw = minAddress(pod.cidr);
+    if (!gw) {
+      throw invalidConfig(
+        "hostRoute.gateway",
+        "minaddr",
+        `no gateway can be derived from the /${pod.cidr.prefix} address ${podText} on ${iface}; ` +
+          "set hostRoute.gateway to an IP address",
+      );
+    }
+  } else if (mode === "prevResult") {
+    gw = pod.gateway ?? null;
+    if (!gw) {
+      throw invalidConfig(
+        "hostRoute.gateway",
+        "prevResult",
+        `prevResult has no gateway for ${podText} on ${iface}`,
+      );
+    }
+  } else {
+    if (mode.family !== pod.cidr.family) return minAddressOrFail(config, pod, iface);
+    gw = mode;
+  }
+  if (gw.address === pod.cidr.address) {
+    throw invalidConfig(
+      "hostRoute.gateway",
+      typeof mode === "string" ? mode : mode.address,
+      `the gateway ${gw.address} is the pod's own address on ${iface}; set hostRoute.gateway`,
+    );
+  }
+  return gw;
+}
+
+function minAddressOrFail(config: PluginConfig, pod: PodAddress, iface: string): Ip {
+  return hostRouteGateway(
+    { ...config, hostRoute: { ...config.hostRoute, gateway: "minaddr" } },
+    pod,
+    iface,
+  );
+}
+
+/** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
+function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
+  const family = req.dst.family;
+  const r: Route = {
+    family,
+    dst: cidrText(req.dst),
+    dev,
+    table: tableName(req.table),
+    metric: req.priority ?? defaultMetric(family),
+  };
+  const gw = req.gw ?? (fallbackGw?.family === family ? fallbackGw : undefined);
+  if (gw) r.gateway = gw.address;
+  if (req.mtu !== undefined) r.mtu = req.mtu;
+  if (req.advmss !== undefined) r.advmss = req.advmss;
+  if (req.scope !== undefined) r.scope = scopeName(req.scope);
+  return r;
+}
+
+/**
+ * The routes the plugin is responsible for: every `addroutes` entry, then the host route(s).
+ * Throws code 7 when an addroute collides with the host route.
+ */
+export function desiredRoutes(
+  config: PluginConfig,
+  ifname: string,
+  snapshot: PodSnapshot,
+  host: HostFacts,
+  pod: PodFacts = podFacts(config, ifname, snapshot),
+): DesiredRoute[] {
+  const out: DesiredRoute[] = [];
+  const gateways = new Map<Family, Ip | undefined>();
+  const iface = hostRouteInterface(config, ifname);
+  const gatewayOf = (family: Family): Ip | undefined => {
+    const known = iface === ifname ? (family === 4 ? pod.v4 : pod.v6) : undefined;
+    if (known) return known.gateway;
+    if (!gateways.has(family)) {
+      gateways.set(family, podAddress(config, snapshot, ifname, family)?.gateway);
+    }
+    return gateways.get(family);
+  };
+  config.addroutes.forEach((req, i) => {
+    const gw = gatewayOf(req.dst.family);
+    const route = requestRoute(req, ifname, gw);
+    const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
+    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
+  });
+  if (!config.hostRoute.enabled) return out;
+  const families: Family[] = config.hostRoute.ipv6 ? [4, 6] : [4];
+  for (const family of families) {
+    const hostIp = family === 4 ? host.v4 : host.v6;
+    const podIp = family === 4 ? pod.v4 : pod.v6;
+    if (!hostIp || !podIp) {
+      if (family === 4) {
+        throw new CniError(
+          ErrorCode.TryAgainLater,
+          `host route: ${
+            hostIp ? `no IPv4 address on pod interface ${iface}` : "no node IPv4 address"
+          }`,
+        );
+      }
+      continue; // IPv6 host route only when both the node and the pod have an IPv6 address.
+    }
+    const gw = hostRouteGateway(config, podIp, iface);
+    const dst = hostCidr(hostIp);
+    const route: Route = {
+      family,
+      dst: cidrText(dst),
+      gateway: gw.address,
+      dev: iface,
+      table: "main",
+      metric: defaultMetric(family),
+    };
+    const clash = out.find((d) => routeKey(d.route) === routeKey(route));
+    if (clash) {
+      throw invalidConfig(
+        `${clash.source}.dst`,
+        route.dst,
+        "is the host route's destination; drop it or set hostRoute: false",
+      );
+    }
+    out.push({ route, cni: { dst: route.dst, gw: gw.address }, source: "hostRoute" });
+  }
+  return out;
+}
+
+/** A RouteRequest as the CNI route it came from (for results). */
+function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
+  const out: CniRoute = { dst: cidrText(r.dst) };
+  const via = r.gw ?? gw;
+  if (via) out.gw = via.address;
+  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
+    if (r[k] !== undefined) out[k] = r[k];
+  }
+  return out;
+}

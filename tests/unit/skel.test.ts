@@ -1,0 +1,106 @@
+/** The CNI skeleton with a small plugin of its own: dispatch, loading on demand, error JSON. */
+import assert from "node:assert/strict";
+import { type BaseConfig, type Plugin, pluginMain } from "../../src/cni/skel.ts";
+import { CniError, ErrorCode } from "../../src/cni/errors.ts";
+import type { Json } from "../../src/validate.ts";
+
+interface TestConfig extends BaseConfig {
+  version: string;
+}
+
+const ENV: Record<string, string> = {
+  CNI_CONTAINERID: "c1",
+  CNI_NETNS: "/var/run/netns/pod",
+  CNI_IFNAME: "eth0",
+  CNI_PATH: "/opt/cni/bin",
+};
+
+/** A plugin whose handlers record which were loaded and which ran. */
+function testPlugin() {
+  const loaded: string[] = [];
+  const parsed: string[] = [];
+  const plugin: Plugin<TestConfig> = {
+    name: "t",
+    version: "9.9.9",
+    usage: "usage\n",
+    parseConfig: (raw: Json, version: string) => {
+      parsed.push(version);
+      return { name: String(raw.name), type: "t", logLevel: "error", version };
+    },
+    handlers: {
+      ADD: () => {
+        loaded.push("ADD");
+        return Promise.resolve((ctx) => ({
+          json: { added: ctx.env.ifname, v: ctx.config.version },
+        }));
+      },
+      DEL: () => {
+        loaded.push("DEL");
+        return Promise.resolve(() => ({}));
+      },
+      CHECK: () => {
+        loaded.push("CHECK");
+        return Promise.resolve(() => {
+          throw new CniError(ErrorCode.CheckFailed, "route 10.0.0.0/8: missing");
+        });
+      },
+      STATUS: () => {
+        loaded.push("STATUS");
+        return Promise.resolve(() => ({}));
+      },
+      GC: () => {
+        loaded.push("GC");
+        return Promise.resolve(() => ({}));
+      },
+    },
+  };
+  return { plugin, loaded, parsed };
+}
+
+function run(plugin: Plugin<TestConfig>, command: string, stdin: string, args: string[] = []) {
+  const env: Record<string, string> = { ...ENV, CNI_COMMAND: command };
+  return pluginMain(plugin, args, (k) => env[k], () => Promise.resolve(stdin));
+}
+
+Deno.test("skel: only the named handler is loaded; the config is parsed once at its version", async () => {
+  const { plugin, loaded, parsed } = testPlugin();
+  const out = await run(plugin, "ADD", '{"cniVersion":"0.4.0","name":"n"}');
+  assert.deepEqual(out, { stdout: '{"added":"eth0","v":"0.4.0"}\n', stderr: "", code: 0 });
+  assert.deepEqual(loaded, ["ADD"]);
+  assert.deepEqual(parsed, ["0.4.0"]);
+});
+
+Deno.test("skel: a handler's CniError is printed once as the error JSON, exit 1", async () => {
+  const { plugin } = testPlugin();
+  const out = await run(plugin, "CHECK", '{"cniVersion":"1.0.0","name":"n"}');
+  assert.equal(out.code, 1);
+  assert.equal(out.stdout.split("\n").length, 2);
+  assert.deepEqual(JSON.parse(out.stdout), {
+    cniVersion: "1.0.0",
+    code: 101,
+    msg: "route 10.0.0.0/8: missing",
+  });
+});
+
+Deno.test("skel: VERSION loads no handler and parses no config", async () => {
+  const { plugin, loaded, parsed } = testPlugin();
+  const out = await run(plugin, "VERSION", "");
+  assert.equal(out.code, 0);
+  assert.equal(JSON.parse(out.stdout).cniVersion, "1.1.0");
+  assert.deepEqual([loaded, parsed], [[], []]);
+});
+
+Deno.test("skel: an unsupported version fails before any handler loads (code 1)", async () => {
+  const { plugin, loaded } = testPlugin();
+  const out = await run(plugin, "ADD", '{"cniVersion":"9.0.0","name":"n"}');
+  assert.equal(JSON.parse(out.stdout).code, 1);
+  assert.deepEqual(loaded, []);
+});
+
+Deno.test("skel: --version and unknown options", async () => {
+  const { plugin } = testPlugin();
+  assert.equal((await run(plugin, "ADD", "", ["--version"])).stdout, "t 9.9.9\n");
+  const bad = await run(plugin, "ADD", "", ["--bogus"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown option --bogus/);
+});
