@@ -2,8 +2,9 @@
  * `ctr run --cni`: containerd's own client running go-cni/libcni without CRI, against a private
  * containerd (tests/support/containerd). One container on bridge + host-local + this plugin: the
  * pod's real table (entered through the task's PID), the result libcni cached, the plugin's state
- * file while it runs; after the task is killed, ctr's CNI DEL (sent with an empty CNI_NETNS)
- * succeeds and leaves no state file, no cached result, no lease and no task.
+ * file while it runs; after the task is killed, ctr's CNI DEL (sent with an empty CNI_NETNS and
+ * the cached prevResult) succeeds and leaves no state file, no cached result, no lease and no
+ * task.
  */
 import assert from "node:assert/strict";
 import { run, skipReason } from "../support/netns.ts";
@@ -106,7 +107,7 @@ Deno.test({
       assert.deepEqual(await stateFiles(cd.stateDir, NETWORK), [`${cniId}@eth0.json`]);
       assert.deepEqual(await cd.leases(), [FIRST_POD_IP]);
 
-      // The task ends; ctr runs DEL and removes the container.
+      // The task ends; ctr runs DEL (with an empty CNI_NETNS) and removes the container.
       const kill = await cd.ctr("-n", NS, "tasks", "kill", "-s", "SIGKILL", id);
       assert.equal(kill.code, 0, kill.stderr);
       const out = await ctrRun.output();
@@ -127,6 +128,9 @@ Deno.test({
       JSON.stringify(calls, null, 2),
     );
     assert.match(calls[0].env.CNI_NETNS, /^\/proc\/\d+\/ns\/net$/);
+    // ctr's DEL comes after the task died: no CNI_NETNS, the cached result as prevResult.
+    assert.equal(calls[1].env.CNI_NETNS, "");
+    assert.deepEqual(calls[1].config.prevResult, JSON.parse(calls[0].stdout));
     assert.deepEqual(await stateFiles(cd.stateDir, NETWORK), []);
     assert.deepEqual(await cd.cachedNames(), []);
     assert.deepEqual(await cd.leases(), []);
