@@ -78,9 +78,13 @@ Deno.test({
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    let exited = false;
+    const ctrOut = ctrRun.output();
+    let ctrDone = false;
+    ctrOut.then(() => ctrDone = true, () => ctrDone = true);
+    const ctrStderr = async () => new TextDecoder().decode((await ctrOut).stderr);
     try {
       const taskPid = await until("the task running", 30_000, async () => {
+        if (ctrDone) throw new Error(`ctr run exited early: ${await ctrStderr()}`);
         const ls = await cd.ctr("-n", NS, "tasks", "ls");
         const row = ls.stdout.split("\n").map((l) => l.trim().split(/\s+/))
           .find((f) => f[0] === id && f[2] === "RUNNING");
@@ -110,15 +114,11 @@ Deno.test({
       // The task ends; ctr runs DEL (with an empty CNI_NETNS) and removes the container.
       const kill = await cd.ctr("-n", NS, "tasks", "kill", "-s", "SIGKILL", id);
       assert.equal(kill.code, 0, kill.stderr);
-      const out = await ctrRun.output();
-      exited = true;
-      const stderr = new TextDecoder().decode(out.stderr);
+      const stderr = await ctrStderr();
       assert.doesNotMatch(stderr, /error|failed/i, stderr);
     } finally {
-      if (!exited) {
-        await cd.ctr("-n", NS, "tasks", "kill", "-s", "SIGKILL", id);
-        await ctrRun.output();
-      }
+      if (!ctrDone) await cd.ctr("-n", NS, "tasks", "kill", "-s", "SIGKILL", id);
+      await ctrOut;
     }
 
     const calls = await cd.calls();

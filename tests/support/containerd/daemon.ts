@@ -236,11 +236,8 @@ export class Containerd implements AsyncDisposable {
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const status = await Promise.race([
-        this.child!.status,
-        new Promise<null>((r) => setTimeout(() => r(null), 200)),
-      ]);
-      if (status !== null) {
+      if (await settlesWithin(this.child!.status, 200)) {
+        const status = await this.child!.status;
         const err = new TextDecoder().decode((await this.child!.output()).stderr);
         throw new Error(`containerd exited (${status.code}): ${err}${await this.logTail()}`);
       }
@@ -375,11 +372,7 @@ export class Containerd implements AsyncDisposable {
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
-      const done = await Promise.race([
-        child.status.then(() => true),
-        new Promise<false>((r) => setTimeout(() => r(false), 10_000)),
-      ]);
-      if (!done) {
+      if (!await settlesWithin(child.status, 10_000)) {
         try {
           child.kill("SIGKILL");
         } catch { /* already gone */ }
@@ -395,6 +388,19 @@ export class Containerd implements AsyncDisposable {
     }
     await removeCgroups(this.cgroupParent);
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** True when `p` settles within `ms` (the timer is cleared either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
