@@ -100,9 +100,11 @@ Deno.test({
       assert.equal(table.code, 0, table.stderr);
       assert.deepEqual(tableLines(table.stdout), expectedPodTable(FIRST_POD_IP));
 
-      // What libcni cached is the chain's final result: our routes are in it.
+      // What libcni cached is what the chain (ending with our plugin) printed, our routes in it.
       const cached = await cd.cachedResult(cniId);
       assert.ok(cached, `no cached result; cache holds ${await cd.cachedNames()}`);
+      const add = (await cd.calls()).find((c) => c.env.CNI_COMMAND === "ADD");
+      assert.deepEqual(cached.result, JSON.parse(add?.stdout ?? "null"));
       const result = cached.result as { routes: { dst: string; gw?: string }[] };
       assert.deepEqual(
         [...result.routes].sort((a, b) => a.dst.localeCompare(b.dst)),
