@@ -61,7 +61,10 @@ export interface PluginConfig {
   logFile?: string;
   logLevel: LogLevel;
   prevResult?: CniResult;
-  /** GC: `cni.dev/valid-attachments`. */
+  /**
+   * GC: the attachments to keep, from `cni.dev/valid-attachments` (or the older
+   * `cni.dev/attachments`); `null` is an empty list; undefined when neither key is present.
+   */
   validAttachments?: Attachment[];
 }
 
@@ -274,21 +277,29 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
   if (raw.prevResult !== undefined && raw.prevResult !== null) {
     config.prevResult = resultFromJson(raw.prevResult);
   }
-  const valid = raw["cni.dev/valid-attachments"];
-  if (valid !== undefined && valid !== null) {
-    if (!Array.isArray(valid)) {
-      throw invalidConfig("cni.dev/valid-attachments", valid, "must be a list");
-    }
-    config.validAttachments = valid.map((a, i) => {
-      if (!isObject(a) || typeof a.containerID !== "string" || typeof a.ifname !== "string") {
-        throw invalidConfig(
-          `cni.dev/valid-attachments[${i}]`,
-          a,
-          "must be {containerID, ifname}",
-        );
-      }
-      return { containerID: a.containerID, ifname: a.ifname };
-    });
-  }
+  const valid = validAttachments(raw);
+  if (valid) config.validAttachments = valid;
   return config;
+}
+
+/** The GC keys in the order they are read: the spec's name, then the name libcni also sends. */
+const GC_KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
+
+/**
+ * The attachments GC keeps, as libcni sends them: the first GC key present wins, `null` (how Go
+ * encodes an empty list) is an empty list, and no key at all gives undefined (libcni's nil GCArgs:
+ * no attachment is valid).
+ */
+function validAttachments(raw: Json): Attachment[] | undefined {
+  const key = GC_KEYS.find((k) => raw[k] !== undefined);
+  if (key === undefined) return undefined;
+  const list = raw[key];
+  if (list === null) return [];
+  if (!Array.isArray(list)) throw invalidConfig(key, list, "must be a list");
+  return list.map((a, i) => {
+    if (!isObject(a) || typeof a.containerID !== "string" || typeof a.ifname !== "string") {
+      throw invalidConfig(`${key}[${i}]`, a, "must be {containerID, ifname}");
+    }
+    return { containerID: a.containerID, ifname: a.ifname };
+  });
 }

@@ -31,7 +31,11 @@ function fail(name: string, why: string): CniError {
   return new CniError(ErrorCode.InvalidEnvironment, `${name} ${why}`);
 }
 
-/** Parses CNI_ARGS (`K=V;K2=V2`) into pairs; code 4 when a pair is malformed. */
+/**
+ * Parses CNI_ARGS (`K=V;K2=V2`) into pairs; code 4 when a pair is malformed. A repeated key
+ * (Multus sends `IgnoreUnknown=true;K8S_POD_NAME=a;IgnoreUnknown=1;K8S_POD_NAME=a`) keeps its
+ * last value, as libcni's LoadArgs does.
+ */
 export function parseCniArgs(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (!raw) return out;

@@ -1,16 +1,16 @@
-/** GC: remove state files of attachments the runtime no longer knows. */
-import { invalidConfig } from "../cni/errors.ts";
+/**
+ * GC: remove state files of attachments the runtime no longer knows, as libcni defines it. The
+ * runtime lists the attachments to keep; every other state file of the network goes. Without a
+ * list (libcni's nil GCArgs, as `cnitool gc` sends) no attachment is valid, so every state file of
+ * the network goes. Only state files are removed: GC never touches a pod's routes.
+ */
 import { listStates, removeState } from "../state.ts";
 import type { Context, Output } from "./context.ts";
 
 /** Runs GC over this network's state directory. */
 export async function cmdGc(ctx: Context): Promise<Output> {
   const { config, log } = ctx;
-  const valid = config.validAttachments;
-  if (!valid) {
-    throw invalidConfig("cni.dev/valid-attachments", undefined, "is required for GC");
-  }
-  const keep = new Set(valid.map((a) => `${a.containerID}@${a.ifname}`));
+  const keep = new Set((config.validAttachments ?? []).map((a) => `${a.containerID}@${a.ifname}`));
   for (const entry of await listStates(config.stateDir, config.name)) {
     if (keep.has(`${entry.containerId}@${entry.ifname}`)) continue;
     log.info(`GC: removing stale state ${entry.path}`);

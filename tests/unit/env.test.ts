@@ -68,3 +68,17 @@ Deno.test("isValidIfname", () => {
 Deno.test("parseCniArgs keeps = inside values", () => {
   assert.deepEqual(parseCniArgs("A=b=c;;D="), { A: "b=c", D: "" });
 });
+
+Deno.test("parseCniArgs accepts keys repeated as Multus sends them; the last value wins", () => {
+  const multus = "IgnoreUnknown=true;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=a;" +
+    "K8S_POD_INFRA_CONTAINER_ID=c1;K8S_POD_UID=u1;IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;" +
+    "K8S_POD_NAME=a;K8S_POD_INFRA_CONTAINER_ID=c1;K8S_POD_UID=u2";
+  assert.deepEqual(parseCniArgs(multus), {
+    IgnoreUnknown: "1",
+    K8S_POD_NAMESPACE: "ns",
+    K8S_POD_NAME: "a",
+    K8S_POD_INFRA_CONTAINER_ID: "c1",
+    K8S_POD_UID: "u2",
+  });
+  assert.equal(read({ CNI_ARGS: multus }).args.K8S_POD_NAME, "a");
+});

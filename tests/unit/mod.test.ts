@@ -45,8 +45,10 @@ Deno.test("main: codes for version, env and config problems", async () => {
   assert.equal((await call(JSON.stringify(valid), { CNI_IFNAME: undefined })).json.code, 4);
   assert.equal((await call(JSON.stringify(valid), { CNI_COMMAND: "GC" })).json.code, 1);
   assert.equal(
-    (await call(JSON.stringify({ ...valid, cniVersion: "1.1.0" }), { CNI_COMMAND: "GC" })).json
-      .code,
+    (await call(
+      JSON.stringify({ ...valid, cniVersion: "1.1.0", "cni.dev/valid-attachments": "all" }),
+      { CNI_COMMAND: "GC" },
+    )).json.code,
     7,
   );
   assert.equal((await call(JSON.stringify({ ...valid, type: 3 }))).json.code, 7);

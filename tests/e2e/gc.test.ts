@@ -1,0 +1,125 @@
+/**
+ * GC as libcni and CRI-O send it: `cni.dev/valid-attachments` as a list, as `null` (Go's empty
+ * list: CRI-O at start-up with no pods), missing (libcni's nil GCArgs, `cnitool gc`: nothing is
+ * valid), and under the older key `cni.dev/attachments`. Each asserts exactly which state files
+ * remain, in this network and in another one GC must not touch.
+ */
+import assert from "node:assert/strict";
+import { BinDir, runPlugin } from "../support/plugin.ts";
+import { TempDir } from "../support/fixtures.ts";
+import { stateFiles } from "../support/proof.ts";
+import { statePath, writeState } from "../../src/state.ts";
+
+const NETWORK = "gcnet";
+const OTHER = "othernet";
+
+/** The attachments seeded in both networks before each GC. */
+const SEEDED: readonly [string, string][] = [["keep1", "eth0"], ["keep1", "net1"], [
+  "gone1",
+  "eth0",
+]];
+
+/** Writes a state file (as ADD writes it) for every seeded attachment of `network`. */
+function seed(stateDir: string, network: string): void {
+  for (const [containerId, ifname] of SEEDED) {
+    writeState(statePath(stateDir, network, containerId, ifname), {
+      version: 1,
+      network,
+      containerId,
+      ifname,
+      netns: `/var/run/netns/${containerId}`,
+      added: [],
+      deleted: [],
+    });
+  }
+}
+
+const ALL = ["gone1@eth0.json", "keep1@eth0.json", "keep1@net1.json"];
+
+/** Seeds both networks, runs GC for NETWORK with `extra` keys; returns what remains of NETWORK. */
+async function gcWith(extra: Record<string, unknown>): Promise<string[]> {
+  await using bin = await BinDir.create();
+  await using state = await TempDir.create();
+  seed(state.path, NETWORK);
+  seed(state.path, OTHER);
+  const config = {
+    cniVersion: "1.1.0",
+    name: NETWORK,
+    type: "seamless-static-route",
+    stateDir: state.path,
+    ...extra,
+  };
+  const r = await runPlugin(bin, { command: "GC", config });
+  assert.deepEqual([r.code, r.stdout], [0, ""], r.stderr);
+  assert.deepEqual(await stateFiles(state.path, OTHER), ALL, "GC touched another network");
+  return await stateFiles(state.path, NETWORK);
+}
+
+Deno.test("GC: a non-empty cni.dev/valid-attachments keeps exactly those attachments", async () => {
+  const kept = await gcWith({
+    "cni.dev/valid-attachments": [
+      { containerID: "keep1", ifname: "eth0" },
+      { containerID: "keep1", ifname: "net1" },
+      { containerID: "notseeded", ifname: "eth0" },
+    ],
+  });
+  assert.deepEqual(kept, ["keep1@eth0.json", "keep1@net1.json"]);
+});
+
+Deno.test("GC: cni.dev/valid-attachments null (Go's empty list, CRI-O) removes every state", async () => {
+  assert.deepEqual(await gcWith({ "cni.dev/valid-attachments": null }), []);
+});
+
+Deno.test("GC: an empty cni.dev/valid-attachments list removes every state", async () => {
+  assert.deepEqual(await gcWith({ "cni.dev/valid-attachments": [] }), []);
+});
+
+Deno.test("GC: no list at all (libcni's nil GCArgs, cnitool gc) removes every state", async () => {
+  assert.deepEqual(await gcWith({}), []);
+});
+
+Deno.test("GC: the older key cni.dev/attachments is read when the spec's key is absent", async () => {
+  const old = await gcWith({ "cni.dev/attachments": [{ containerID: "gone1", ifname: "eth0" }] });
+  assert.deepEqual(old, ["gone1@eth0.json"]);
+  assert.deepEqual(await gcWith({ "cni.dev/attachments": null }), []);
+});
+
+Deno.test("GC: libcni sends both keys; cni.dev/valid-attachments wins", async () => {
+  const kept = await gcWith({
+    "cni.dev/valid-attachments": [{ containerID: "keep1", ifname: "net1" }],
+    "cni.dev/attachments": [{ containerID: "gone1", ifname: "eth0" }],
+  });
+  assert.deepEqual(kept, ["keep1@net1.json"]);
+});
+
+Deno.test("GC: a malformed list is code 7 naming the key, and no state file goes", async () => {
+  await using bin = await BinDir.create();
+  await using state = await TempDir.create();
+  seed(state.path, NETWORK);
+  const base = { cniVersion: "1.1.0", name: NETWORK, type: "route-override", stateDir: state.path };
+  const cases: [Record<string, unknown>, string][] = [
+    [{ "cni.dev/valid-attachments": "keep1" }, 'invalid cni.dev/valid-attachments "keep1"'],
+    [{ "cni.dev/attachments": [{ containerID: 1 }] }, "invalid cni.dev/attachments[0]"],
+  ];
+  for (const [extra, msg] of cases) {
+    const r = await runPlugin(bin, { command: "GC", config: { ...base, ...extra } });
+    assert.equal(r.code, 1);
+    assert.equal(r.json.code, 7);
+    assert.ok(r.json.msg.startsWith(msg), r.json.msg);
+    assert.deepEqual(await stateFiles(state.path, NETWORK), ALL);
+  }
+});
+
+Deno.test("GC: a network without a state directory is fine", async () => {
+  await using bin = await BinDir.create();
+  await using state = await TempDir.create();
+  const config = {
+    cniVersion: "1.1.0",
+    name: "empty",
+    type: "seamless-static-route",
+    stateDir: state.path,
+    "cni.dev/valid-attachments": null,
+  };
+  const r = await runPlugin(bin, { command: "GC", config });
+  assert.deepEqual([r.code, r.stdout], [0, ""], r.stderr);
+});
