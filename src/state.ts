@@ -1,10 +1,15 @@
 /**
  * The per-attachment state file that lets DEL revert ADD: the routes ADD added and the routes
- * it deleted, at `<stateDir>/<network name>/<container id>@<ifname>.json`. Written atomically
- * (temp file + rename) before routes change, so a DEL after a crashed ADD still knows what to undo.
+ * it deleted, at `<stateDir>/<network name>/<container id>@<ifname>.json`.
+ *
+ * Written before routes change, so a DEL after a crashed ADD still knows what to undo; written
+ * safely: a new temp file opened exclusively (never through a planted file or symlink), fsynced,
+ * renamed over the old one, and the directory fsynced. Read back as untrusted input: the
+ * directories must be real directories owned by this user and writable by nobody else, the file a
+ * regular file of bounded size, and every route must pass the checks of the `ip` boundary.
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
-import type { Route } from "./route.ts";
+import { type Route, routeFromRecord } from "./route.ts";
 
 /** What one attachment's ADD changed. */
 export interface AttachmentState {
@@ -17,6 +22,23 @@ export interface AttachmentState {
   deleted: Route[];
 }
 
+/** The attachment a state file belongs to. */
+export interface AttachmentId {
+  network: string;
+  containerId: string;
+  ifname: string;
+}
+
+/** A state file that exists but cannot be trusted or read: DEL logs it and goes on. */
+export class StateFileError extends CniError {
+  constructor(msg: string) {
+    super(ErrorCode.IoFailure, msg);
+  }
+}
+
+/** The largest state file read back (far above what the route limits allow ADD to write). */
+export const MAX_STATE_BYTES = 8 * 1024 * 1024;
+
 /** Path of the state file of one attachment (`@` appears in neither id nor ifname). */
 export function statePath(
   stateDir: string,
@@ -27,44 +49,135 @@ export function statePath(
   return `${stateDir}/${network}/${containerId}@${ifname}.json`;
 }
 
-function ioError(what: string, path: string, e: unknown): CniError {
-  const why = e instanceof Error ? e.message : String(e);
-  return new CniError(ErrorCode.IoFailure, `cannot ${what} state file ${path}: ${why}`);
+function why(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
-/** Reads a state file; null when there is none. */
-export function readState(path: string): AttachmentState | null {
+function dirOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+
+/**
+ * Checks that `dir` is a real directory (not a symlink) owned by this user and not writable by
+ * group or others: otherwise another user could plant or swap the files root reads and writes.
+ */
+function checkSafeDir(dir: string): void {
+  const st = Deno.lstatSync(dir);
+  const problem = st.isSymlink
+    ? "is a symbolic link"
+    : !st.isDirectory
+    ? "is not a directory"
+    : st.uid !== null && st.uid !== Deno.uid()
+    ? `is owned by uid ${st.uid}, not ${Deno.uid()}`
+    : st.mode !== null && (st.mode & 0o022) !== 0
+    ? `is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`
+    : null;
+  if (problem) {
+    throw new StateFileError(
+      `state directory ${dir} ${problem}; make it a directory owned by root with mode 0700`,
+    );
+  }
+}
+
+function parseState(text: string, expect: AttachmentId): AttachmentState {
+  const s: unknown = JSON.parse(text);
+  if (typeof s !== "object" || s === null || Array.isArray(s)) throw new Error("not an object");
+  const o = s as Record<string, unknown>;
+  if (o.version !== 1) throw new Error(`unknown version ${JSON.stringify(o.version)}`);
+  for (const k of ["network", "containerId", "ifname"] as const) {
+    if (o[k] !== expect[k]) {
+      throw new Error(`${k} ${JSON.stringify(o[k])} is not this attachment's (${expect[k]})`);
+    }
+  }
+  if (typeof o.netns !== "string") throw new Error("netns must be a string");
+  const routes = (key: string): Route[] => {
+    const list = o[key];
+    if (!Array.isArray(list)) throw new Error(`${key} must be a list`);
+    return list.map((r, i) => {
+      try {
+        return routeFromRecord(r);
+      } catch (e) {
+        throw new Error(`${key}[${i}]: ${why(e)}`);
+      }
+    });
+  };
+  return {
+    version: 1,
+    network: expect.network,
+    containerId: expect.containerId,
+    ifname: expect.ifname,
+    netns: o.netns,
+    added: routes("added"),
+    deleted: routes("deleted"),
+  };
+}
+
+/**
+ * Reads and validates a state file; null when there is none. Throws StateFileError (code 5)
+ * when it exists but is unsafe, unreadable or not a valid record of this attachment.
+ */
+export function readState(path: string, expect: AttachmentId): AttachmentState | null {
   let text: string;
   try {
+    const st = Deno.lstatSync(path);
+    checkSafeDir(dirOf(path));
+    if (!st.isFile) throw new Error("it is not a regular file");
+    if (st.uid !== null && st.uid !== Deno.uid()) throw new Error(`it is owned by uid ${st.uid}`);
+    if (st.size > MAX_STATE_BYTES) throw new Error(`it is larger than ${MAX_STATE_BYTES} bytes`);
     text = Deno.readTextFileSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
-    throw ioError("read", path, e);
+    if (e instanceof StateFileError) throw e;
+    throw new StateFileError(`cannot read state file ${path}: ${why(e)}`);
   }
   try {
-    const s = JSON.parse(text) as AttachmentState;
-    if (s.version !== 1 || !Array.isArray(s.added) || !Array.isArray(s.deleted)) {
-      throw new Error("unknown format");
-    }
-    return s;
+    return parseState(text, expect);
   } catch (e) {
-    throw ioError("parse", path, e);
+    throw new StateFileError(`state file ${path} is not valid: ${why(e)}`);
   }
 }
 
-/** Writes a state file atomically (0600, in a 0700 directory). */
+function syncDir(dir: string): void {
+  const d = Deno.openSync(dir, { read: true });
+  try {
+    d.syncSync();
+  } finally {
+    d.close();
+  }
+}
+
+/**
+ * Writes a state file atomically and durably: a new exclusive temp file (0600) in a checked
+ * 0700 directory, fsynced, renamed over `path`, then the directory fsynced.
+ */
 export function writeState(path: string, state: AttachmentState): void {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  const tmp = `${path}.${Deno.pid}.tmp`;
+  const dir = dirOf(path);
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  let created = false;
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    Deno.writeTextFileSync(tmp, JSON.stringify(state) + "\n", { mode: 0o600 });
-    Deno.renameSync(tmp, path);
-  } catch (e) {
+    checkSafeDir(dirOf(dir));
+    checkSafeDir(dir);
+    const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
+    created = true;
     try {
-      Deno.removeSync(tmp);
-    } catch { /* never created */ }
-    throw ioError("write", path, e);
+      let bytes = new TextEncoder().encode(JSON.stringify(state) + "\n");
+      while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+      file.syncSync();
+    } finally {
+      file.close();
+    }
+    Deno.renameSync(tmp, path);
+    created = false;
+    syncDir(dir);
+  } catch (e) {
+    if (created) {
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* already gone */ }
+    }
+    if (e instanceof StateFileError) throw e;
+    throw new CniError(ErrorCode.IoFailure, `cannot write state file ${path}: ${why(e)}`);
   }
 }
 
@@ -73,7 +186,9 @@ export function removeState(path: string): void {
   try {
     Deno.removeSync(path);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw ioError("remove", path, e);
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new CniError(ErrorCode.IoFailure, `cannot remove state file ${path}: ${why(e)}`);
+    }
   }
 }
 

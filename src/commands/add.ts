@@ -27,7 +27,11 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  const before = readState(path);
+  const before = readState(path, {
+    network: config.name,
+    containerId: env.containerId,
+    ifname: env.ifname,
+  });
   writeState(path, {
     version: 1,
     network: config.name,

@@ -3,14 +3,28 @@ import { CniError } from "../cni/errors.ts";
 import { applyOps, netnsExists, readPod } from "../netns.ts";
 import { planRevert } from "../plan.ts";
 import { describeRoute } from "../route.ts";
-import { readState, removeState, statePath } from "../state.ts";
+import { readState, removeState, StateFileError, statePath } from "../state.ts";
 import { type Context, logOps, type Output } from "./context.ts";
 
 /** Runs DEL. */
 export function cmdDel(ctx: Context): Output {
   const { env, config, log } = ctx;
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  const state = readState(path);
+  let state;
+  try {
+    state = readState(path, {
+      network: config.name,
+      containerId: env.containerId,
+      ifname: env.ifname,
+    });
+  } catch (e) {
+    if (!(e instanceof StateFileError)) throw e;
+    // DEL must be able to succeed: without a trustworthy record no route can be attributed to
+    // this attachment, so none is touched; the record goes, and the pod can terminate.
+    log.error(`${e.message}: no route is changed; the state file is removed`);
+    removeState(path);
+    return {};
+  }
   if (!state) {
     log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
     return {};
