@@ -5,6 +5,7 @@
  */
 import { type Cidr, type Family, parseCidr } from "./address.ts";
 import { CniError, ErrorCode } from "./cni/errors.ts";
+import type { NetnsId } from "./state.ts";
 import { type Route, routeFromJson, type RouteOp, routeOpArgs } from "./route.ts";
 
 /** The pod's routing state as read in one `ip` call. */
@@ -35,11 +36,16 @@ export function ipArgv(netnsPath: string): string[] {
 
 /** True when the netns path exists. */
 export function netnsExists(netnsPath: string): boolean {
+  return netnsIdentity(netnsPath) !== null;
+}
+
+/** The identity (nsfs device and inode) of the namespace at a netns path; null when it is gone. */
+export function netnsIdentity(netnsPath: string): NetnsId | null {
   try {
-    Deno.statSync(netnsPath);
-    return true;
+    const st = Deno.statSync(netnsPath);
+    return { dev: st.dev, ino: st.ino ?? 0 };
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound) return null;
     throw new CniError(ErrorCode.NetnsUnreachable, `cannot stat CNI_NETNS ${netnsPath}`, String(e));
   }
 }

@@ -11,6 +11,12 @@
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type Route, routeFromRecord } from "./route.ts";
 
+/** The identity of a network namespace: the device and inode of its nsfs file. */
+export interface NetnsId {
+  dev: number;
+  ino: number;
+}
+
 /** What one attachment's ADD changed. */
 export interface AttachmentState {
   version: 1;
@@ -18,6 +24,8 @@ export interface AttachmentState {
   containerId: string;
   ifname: string;
   netns: string;
+  /** The namespace ADD changed, so DEL never reverts inside another one at the same path. */
+  netnsId?: NetnsId;
   added: Route[];
   deleted: Route[];
 }
@@ -90,6 +98,15 @@ function parseState(text: string, expect: AttachmentId): AttachmentState {
     }
   }
   if (typeof o.netns !== "string") throw new Error("netns must be a string");
+  let netnsId: NetnsId | undefined;
+  if (o.netnsId !== undefined) {
+    const id = o.netnsId as Record<string, unknown> | null;
+    const whole = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+    if (typeof id !== "object" || id === null || !whole(id.dev) || !whole(id.ino)) {
+      throw new Error("netnsId must be {dev, ino} of whole numbers");
+    }
+    netnsId = { dev: id.dev as number, ino: id.ino as number };
+  }
   const routes = (key: string): Route[] => {
     const list = o[key];
     if (!Array.isArray(list)) throw new Error(`${key} must be a list`);
@@ -107,6 +124,7 @@ function parseState(text: string, expect: AttachmentId): AttachmentState {
     containerId: expect.containerId,
     ifname: expect.ifname,
     netns: o.netns,
+    ...(netnsId ? { netnsId } : {}),
     added: routes("added"),
     deleted: routes("deleted"),
   };

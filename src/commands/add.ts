@@ -1,7 +1,7 @@
 /** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { resultToJson } from "../cni/result.ts";
-import { applyOps, commandLines, netnsExists, readPod } from "../netns.ts";
+import { applyOps, commandLines, netnsIdentity, readPod } from "../netns.ts";
 import { planAdd, planRevert } from "../plan.ts";
 import type { Route } from "../route.ts";
 import { readState, removeState, statePath, writeState } from "../state.ts";
@@ -16,9 +16,9 @@ function union(a: readonly Route[], b: readonly Route[]): Route[] {
 /** Runs ADD and returns the result to print. */
 export async function cmdAdd(ctx: Context): Promise<Output> {
   const { env, config, log } = ctx;
-  const exists = netnsExists(env.netns);
-  if (ctx.dryRun) return dryRun(ctx, exists);
-  if (!exists) {
+  const netnsId = netnsIdentity(env.netns);
+  if (ctx.dryRun) return dryRun(ctx, netnsId !== null);
+  if (!netnsId) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
   const { snapshot, host } = await observe(ctx);
@@ -38,6 +38,7 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
     containerId: env.containerId,
     ifname: env.ifname,
     netns: env.netns,
+    netnsId,
     added: union(before?.added ?? [], plan.added),
     deleted: union(before?.deleted ?? [], plan.deleted),
   });

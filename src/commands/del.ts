@@ -1,6 +1,6 @@
 /** DEL: undo what ADD recorded. Idempotent; succeeds when the netns or the state file is gone. */
 import { CniError } from "../cni/errors.ts";
-import { applyOps, netnsExists, readPod } from "../netns.ts";
+import { applyOps, netnsExists, netnsIdentity, readPod } from "../netns.ts";
 import { planRevert } from "../plan.ts";
 import { describeRoute } from "../route.ts";
 import { readState, removeState, StateFileError, statePath } from "../state.ts";
@@ -29,8 +29,19 @@ export function cmdDel(ctx: Context): Output {
     log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
     return {};
   }
+  // containerd's second DEL (RemovePodSandbox) comes without CNI_NETNS: the recorded path is used
+  // only while it is still the namespace ADD changed (a /proc/PID path outlives its PID).
   const netns = env.netns || state.netns;
-  if (netns && netnsExists(netns)) {
+  const id = netns ? netnsIdentity(netns) : null;
+  const recorded = state.netnsId;
+  if (id && recorded && (id.dev !== recorded.dev || id.ino !== recorded.ino)) {
+    log.error(
+      `netns ${netns} is no longer the namespace ADD changed (inode ${recorded.ino}, now ` +
+        `${id.ino}): no route is changed; the state file is removed`,
+    );
+  } else if (id && !recorded && !env.netns) {
+    log.info("no CNI_NETNS and no recorded namespace identity: no route is changed");
+  } else if (id) {
     let now;
     try {
       now = readPod(netns);

@@ -3,7 +3,7 @@
  * symlink is never followed, and DEL still ends with exit 0 so the pod can terminate.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
+import { ipIn, IS_ROOT, Lab, must, tableText } from "../support/netns.ts";
 import { BinDir, runPlugin } from "../support/plugin.ts";
 import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
 import { statePath } from "../../src/state.ts";
@@ -69,5 +69,55 @@ Deno.test({
     assert.match(add.json.msg, /cannot read state file .*: it is not a regular file/);
     assert.deepEqual(await tableText(lab.pod), before);
     assert.equal(await Deno.readTextFile(victim), "precious\n");
+  },
+});
+
+Deno.test({
+  name: "state: DEL without CNI_NETNS leaves a new namespace at the recorded path alone",
+  ignore: !IS_ROOT,
+  async fn() {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using state = await TempDir.create();
+    const inv = await setup(lab, state.path);
+    const add = await runPlugin(bin, { ...inv, command: "ADD" });
+    assert.equal(add.code, 0, add.stdout);
+
+    // The pod goes; another namespace appears at the same path, with the same-looking host route
+    // (a reused /proc/PID path, or a name reused by a runtime).
+    await must(["ip", "netns", "del", lab.pod]);
+    await must(["ip", "netns", "add", lab.pod]);
+    await ipIn(lab.node, "link", "add", "reuse0", "type", "veth", "peer", "name", "eth0");
+    await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
+    await ipIn(lab.pod, "link", "set", "eth0", "up");
+    await ipIn(lab.pod, "addr", "add", "10.131.0.5/23", "dev", "eth0");
+    await ipIn(lab.pod, "route", "add", `${NODE_IP}/32`, "via", "10.131.0.1", "dev", "eth0");
+    const other = await tableText(lab.pod);
+
+    const del = await runPlugin(bin, { ...inv, netns: "", command: "DEL" });
+    assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
+    assert.match(del.stderr, /is no longer the namespace ADD changed/);
+    assert.deepEqual(await tableText(lab.pod), other);
+    assert.equal(await stateExists(state.path, NETWORK, inv.containerId, inv.ifname), false);
+  },
+});
+
+Deno.test({
+  name: "state: DEL without CNI_NETNS reverts in the recorded namespace while it is the same one",
+  ignore: !IS_ROOT,
+  async fn() {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using state = await TempDir.create();
+    const inv = await setup(lab, state.path);
+    const before = await tableText(lab.pod);
+    const add = await runPlugin(bin, { ...inv, command: "ADD" });
+    assert.equal(add.code, 0, add.stdout);
+    assert.notDeepEqual(await tableText(lab.pod), before);
+
+    const del = await runPlugin(bin, { ...inv, netns: "", command: "DEL" });
+    assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
+    assert.deepEqual(await tableText(lab.pod), before);
+    assert.equal(await stateExists(state.path, NETWORK, inv.containerId, inv.ifname), false);
   },
 });
