@@ -168,6 +168,43 @@ export function applyOps(netnsPath: string, ops: readonly RouteOp[]): void {
   throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
 }
 
+/** One batch line the kernel refused in a best-effort apply. */
+export interface RefusedOp {
+  op: RouteOp;
+  /** What `ip` said about it. */
+  why: string;
+}
+
+/**
+ * Applies a plan with one `ip -force -batch` call: every line is tried, whatever an earlier one
+ * did (DEL's best effort). Returns the refused operations with the kernel's reason.
+ */
+export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): RefusedOp[] {
+  if (ops.length === 0) return [];
+  const lines = batchLines(ops);
+  const out = runIp([...ipArgv(netnsPath), "-force", "-batch"], lines.join("\n") + "\n");
+  if (out.code === 0) return [];
+  const refused: RefusedOp[] = [];
+  let said: string[] = [];
+  for (const line of out.stderr.split("\n")) {
+    const m = /^Command failed batch:(\d+)$/.exec(line);
+    const op = m ? ops[Number(m[1]) - 1] : undefined;
+    if (!m) said.push(line.replace(/^Error: /, "").trim());
+    else if (op) {
+      refused.push({ op, why: said.filter((l) => l).join("; ") || "refused" });
+      said = [];
+    }
+  }
+  if (refused.length === 0) {
+    throw new RouteChangeError(
+      `ip exited with status ${out.code} without naming a refused route`,
+      out.stderr,
+      -1,
+    );
+  }
+  return refused;
+}
+
 /** True when `ip` can be run (STATUS). */
 export async function ipRunnable(): Promise<string | null> {
   try {

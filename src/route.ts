@@ -255,26 +255,24 @@ export function routeFromRecord(v: unknown): Route {
   if (v.family !== 4 && v.family !== 6) {
     throw new Error(`invalid family ${JSON.stringify(v.family)}`);
   }
-  const fields: [string, string][] = [
-    ["dst", "string"],
-    ["table", "string"],
-    ["metric", "number"],
-    ["gateway", "string?"],
-    ["dev", "string?"],
-    ["type", "string?"],
-    ["protocol", "string?"],
-    ["scope", "string?"],
-    ["prefsrc", "string?"],
-    ["mtu", "number?"],
-    ["advmss", "number?"],
-    ["onlink", "boolean?"],
+  const fields: [string, "string" | "number" | "boolean", boolean][] = [
+    ["dst", "string", true],
+    ["table", "string", true],
+    ["metric", "number", true],
+    ["gateway", "string", false],
+    ["dev", "string", false],
+    ["type", "string", false],
+    ["protocol", "string", false],
+    ["scope", "string", false],
+    ["prefsrc", "string", false],
+    ["mtu", "number", false],
+    ["advmss", "number", false],
+    ["onlink", "boolean", false],
   ];
-  for (const [k, type] of fields) {
-    const optional = type.endsWith("?");
-    if (optional && v[k] === undefined) continue;
-    if (typeof v[k] !== type.replace("?", "")) {
-      throw new Error(`route field ${k} must be a ${type.replace("?", "")}`);
-    }
+  for (const [k, type, required] of fields) {
+    if (!required && v[k] === undefined) continue;
+    const actual: string = typeof v[k];
+    if (actual !== type) throw new Error(`route field ${k} must be a ${type}`);
   }
   if (v.nexthops !== undefined) {
     if (!Array.isArray(v.nexthops) || v.nexthops.length > MAX_NEXTHOPS) {

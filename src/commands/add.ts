@@ -1,7 +1,7 @@
 /** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { resultToJson } from "../cni/result.ts";
-import { applyOps, commandLines, netnsIdentity, readPod } from "../netns.ts";
+import { applyOps, commandLines, netnsIdentity, readPod, RouteChangeError } from "../netns.ts";
 import { planAdd, planRevert } from "../plan.ts";
 import type { Route } from "../route.ts";
 import { readState, removeState, statePath, writeState } from "../state.ts";
@@ -48,7 +48,20 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   } catch (e) {
     // A failure to start ip changed nothing; anything else may have applied part of the batch.
     const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
-    if (started) rollback(ctx, plan.added, plan.deleted, e);
+    // ip stops at the refused line: only the lines before it changed the table, and only those
+    // are undone (a route another writer added meanwhile is not ours to delete). When ip cannot
+    // say which line failed, every planned change is a candidate.
+    const applied = e instanceof RouteChangeError && e.failedIndex >= 0
+      ? plan.ops.slice(0, e.failedIndex)
+      : plan.ops;
+    if (started) {
+      rollback(
+        ctx,
+        applied.filter((op) => op.action === "add").map((op) => op.route),
+        applied.filter((op) => op.action === "del").map((op) => op.route),
+        e,
+      );
+    }
     if (before) {
       writeState(path, before);
     } else {

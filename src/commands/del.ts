@@ -1,6 +1,6 @@
 /** DEL: undo what ADD recorded. Idempotent; succeeds when the netns or the state file is gone. */
-import { CniError } from "../cni/errors.ts";
-import { applyOps, netnsExists, netnsIdentity, readPod } from "../netns.ts";
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import { applyOpsBestEffort, netnsIdentity, readPod } from "../netns.ts";
 import { planRevert } from "../plan.ts";
 import { describeRoute } from "../route.ts";
 import { readState, removeState, StateFileError, statePath } from "../state.ts";
@@ -46,14 +46,20 @@ export function cmdDel(ctx: Context): Output {
     try {
       now = readPod(netns);
     } catch (e) {
-      // The namespace went away while we looked: its routes went with it.
-      if (!(e instanceof CniError) || netnsExists(netns)) throw e;
+      // Gone while we looked (its routes went with it), or not a namespace at all (a stale file):
+      // no route to revert. Failing to start ip at all is worth a retry: that error stands.
+      if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
+      log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
     }
     if (now) {
       const ops = planRevert(state.added, state.deleted, now, "DEL");
       logOps(log, ops);
       if (ctx.dryRun) return { lines: ops.map((op) => `${op.action} ${describeRoute(op.route)}`) };
-      applyOps(netns, ops);
+      // Best effort, as the spec asks of DEL: a route that can no longer be restored (its
+      // gateway is gone, another route took its place) is logged, and the rest still reverted.
+      for (const { op, why } of applyOpsBestEffort(netns, ops)) {
+        log.error(`DEL could not ${op.action} ${describeRoute(op.route)}: ${why}`);
+      }
     }
   } else {
     log.info(`netns ${netns || "(none)"} is gone: only the state file is removed`);

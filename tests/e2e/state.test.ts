@@ -10,7 +10,7 @@ import { statePath } from "../../src/state.ts";
 
 const NETWORK = "seamless";
 
-async function setup(lab: Lab, stateDir: string) {
+function setup(lab: Lab, stateDir: string) {
   const config = {
     cniVersion: "1.0.0",
     name: NETWORK,
@@ -28,7 +28,7 @@ Deno.test({
     await using lab = await Lab.create();
     await using bin = await BinDir.create();
     await using state = await TempDir.create();
-    const inv = await setup(lab, state.path);
+    const inv = setup(lab, state.path);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     assert.equal(add.code, 0, add.stdout);
     const afterAdd = await tableText(lab.pod);
@@ -56,7 +56,7 @@ Deno.test({
     await using lab = await Lab.create();
     await using bin = await BinDir.create();
     await using state = await TempDir.create();
-    const inv = await setup(lab, state.path);
+    const inv = setup(lab, state.path);
     const victim = `${state.path}/victim`;
     await Deno.writeTextFile(victim, "precious\n");
     await Deno.mkdir(`${state.path}/${NETWORK}`, { mode: 0o700 });
@@ -79,7 +79,7 @@ Deno.test({
     await using lab = await Lab.create();
     await using bin = await BinDir.create();
     await using state = await TempDir.create();
-    const inv = await setup(lab, state.path);
+    const inv = setup(lab, state.path);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     assert.equal(add.code, 0, add.stdout);
 
@@ -109,7 +109,7 @@ Deno.test({
     await using lab = await Lab.create();
     await using bin = await BinDir.create();
     await using state = await TempDir.create();
-    const inv = await setup(lab, state.path);
+    const inv = setup(lab, state.path);
     const before = await tableText(lab.pod);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     assert.equal(add.code, 0, add.stdout);

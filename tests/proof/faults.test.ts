@@ -288,3 +288,85 @@ Deno.test({
   ignore: !IS_ROOT,
   fn: () => killMidAdd(true),
 });
+
+Deno.test({
+  name: "proof: rollback undoes only the lines the kernel applied, not another writer's route",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    await using ip = await FaultyIp.create({ slowSeconds: 1 });
+    const cfg = {
+      cniVersion: "1.0.0",
+      name: NETWORK,
+      type: "route-override",
+      stateDir: tmp.path,
+      addroutes: [
+        { dst: "10.60.0.0/16", gw: "10.131.0.1" },
+        { dst: "10.70.0.0/16", gw: "192.0.2.1" }, // not on-link: the kernel refuses line 2
+        { dst: "10.61.0.0/16", gw: "10.131.0.1" },
+      ],
+      prevResult: prevResultFor(lab),
+    };
+    const before = await tableText(lab.pod);
+    const pending = add(bin, lab, cfg, { PATH: ip.path });
+    await ip.waitFor("started.1");
+    // Another writer adds the route of line 3 after the plugin read the table, before line 1 ran.
+    const other = "10.61.0.0/16 via 10.131.0.1 dev eth0";
+    await run(["ip", "-n", lab.pod, "route", "add", ...other.split(" ")]);
+    const r = await pending;
+    assertCniError(r, 100);
+    assert.match(r.json.msg, /route add 10\.70\.0\.0\/16 via 192\.0\.2\.1 dev eth0/);
+    assert.deepEqual(await tableText(lab.pod), sorted([...before, other]));
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+  },
+});
+
+Deno.test({
+  name: "proof: DEL that cannot restore a route logs it, reverts the rest and exits 0",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    const cfg = {
+      cniVersion: "1.0.0",
+      name: NETWORK,
+      type: "seamless-static-route",
+      stateDir: tmp.path,
+      flushgateway: true,
+      prevResult: prevResultFor(lab),
+    };
+    const before = await tableText(lab.pod);
+    assert.equal((await add(bin, lab, cfg)).code, 0);
+    // Someone else's default route now holds the place of the one ADD deleted.
+    const other = "default via 10.131.0.9 dev eth0";
+    await run(["ip", "-n", lab.pod, "route", "add", ...other.split(" ")]);
+    const d = await del(bin, lab, cfg);
+    assert.equal(d.code, 0, `${d.stdout} ${d.stderr}`);
+    assert.equal(d.stdout, "");
+    assert.match(
+      d.stderr,
+      /DEL could not add 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0: .*File exists/,
+    );
+    // The host route ADD added is gone all the same; the other writer's route is untouched.
+    const after = await tableText(lab.pod);
+    assert.deepEqual(after, sorted([...before.filter((l) => !l.startsWith("default")), other]));
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    // A stale file (not a namespace) at CNI_NETNS: nothing to revert, DEL still ends in 0.
+    assert.equal((await add(bin, lab, { ...cfg, flushgateway: false })).code, 0);
+    const stale = `${tmp.path}/stale-netns`;
+    await Deno.writeTextFile(stale, "");
+    const d2 = await runPlugin(bin, {
+      command: "DEL",
+      containerId: ID,
+      netns: stale,
+      ifname: "eth0",
+      nodeNs: lab.node,
+      config: cfg,
+    });
+    assert.equal(d2.code, 0, `${d2.stdout} ${d2.stderr}`);
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+  },
+});

@@ -8,7 +8,7 @@ import {
   statePath,
   writeState,
 } from "../../src/state.ts";
-import { routeOpArgs } from "../../src/route.ts";
+import { type Route, routeOpArgs } from "../../src/route.ts";
 
 const ID = { network: "net", containerId: "c1", ifname: "eth0" };
 
@@ -123,17 +123,12 @@ Deno.test("state: a symlink at the state path or an unsafe directory is never fo
   }));
 
 Deno.test("routeOpArgs: numbers are whole and in range, whatever their source", () => {
-  const base = { family: 4 as const, dst: "10.0.0.0/8", table: "main", metric: 0, dev: "eth0" };
-  // deno-lint-ignore no-explicit-any
-  const del = (route: any) => () =>
-    routeOpArgs({ action: "del", route: { ...base, ...route }, reason: "t" });
-  assert.throws(del({ metric: "0\nroute flush all" }), /invalid metric/);
-  assert.throws(del({ metric: 2 ** 32 }), /invalid metric/);
-  assert.throws(
-    // deno-lint-ignore no-explicit-any
-    () =>
-      routeOpArgs({ action: "add", route: { ...base, mtu: "9000 table 7" } as any, reason: "t" }),
-    /invalid mtu/,
-  );
-  assert.deepEqual(del({ metric: 4294967295 })().slice(-2), ["metric", "4294967295"]);
+  const base = { family: 4, dst: "10.0.0.0/8", table: "main", metric: 0, dev: "eth0" };
+  // Routes as a tampered file could hold them: the types say number, the JSON says otherwise.
+  const op = (action: "add" | "del", patch: Record<string, unknown>) => () =>
+    routeOpArgs({ action, route: { ...base, ...patch } as unknown as Route, reason: "t" });
+  assert.throws(op("del", { metric: "0\nroute flush all" }), /invalid metric/);
+  assert.throws(op("del", { metric: 2 ** 32 }), /invalid metric/);
+  assert.throws(op("add", { mtu: "9000 table 7" }), /invalid mtu/);
+  assert.deepEqual(op("del", { metric: 4294967295 })().slice(-2), ["metric", "4294967295"]);
 });
