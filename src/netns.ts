@@ -58,14 +58,20 @@ interface Output {
 
 /**
  * Runs `argv` (ending in `-batch`) with `batch` as its batch file. The batch goes through a
- * private temp file, whose path is appended to `argv`, and `ip` runs with `outputSync`: no pipes or
- * web streams to set up, which is a measurable part of a plugin that lives for ~25 ms.
+ * private file, whose path is appended to `argv`, and `ip` runs with `outputSync`: no pipes or
+ * web streams to set up, which is a measurable part of a plugin that lives for ~25 ms. The file is
+ * a new temp file, or `at` (created exclusively, 0600) when the caller names one.
  */
-function runIp(argv: readonly string[], batch: string): Output {
+function runIp(argv: readonly string[], batch: string, at?: string): Output {
   let file: string;
   try {
-    file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });
-    Deno.writeTextFileSync(file, batch);
+    if (at) {
+      Deno.writeTextFileSync(at, batch, { createNew: true, mode: 0o600 });
+      file = at;
+    } else {
+      file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });
+      Deno.writeTextFileSync(file, batch);
+    }
   } catch (e) {
     throw new CniError(ErrorCode.IoFailure, "cannot write the ip batch file", String(e));
   }
@@ -153,12 +159,14 @@ export function commandLines(netnsPath: string, ops: readonly RouteOp[]): string
 
 /**
  * Applies a plan with one `ip -batch` call. `ip` stops at the first refused line; the error
- * names that operation so the caller can restore the snapshot.
+ * names that operation so the caller can restore the snapshot. With `batchFile` (ADD's), the batch
+ * is written there: if the plugin dies while `ip` runs, the file stays and names the pending `ip`
+ * for `stopPendingBatch`.
  */
-export function applyOps(netnsPath: string, ops: readonly RouteOp[]): void {
+export function applyOps(netnsPath: string, ops: readonly RouteOp[], batchFile?: string): void {
   if (ops.length === 0) return;
   const lines = batchLines(ops);
-  const out = runIp([...ipArgv(netnsPath), "-batch"], lines.join("\n") + "\n");
+  const out = runIp([...ipArgv(netnsPath), "-batch"], lines.join("\n") + "\n", batchFile);
   if (out.code === 0) return;
   const m = /Command failed batch:(\d+)$/m.exec(out.stderr);
   const index = m ? Number(m[1]) - 1 : -1;
@@ -203,6 +211,63 @@ export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): 
     );
   }
   return refused;
+}
+
+/**
+ * Stops an `ip` still applying the batch at `batchFile` after the ADD that started it was killed
+ * (SIGKILL leaves `ip` running, reparented): every `ip` process holding that very file open is
+ * SIGKILLed and waited for (up to 2 s), then the file is removed. What the batch applied so far
+ * stays in the table for the caller to plan against. Returns how many processes were stopped.
+ */
+export function stopPendingBatch(batchFile: string): number {
+  let target: string;
+  try {
+    target = Deno.realPathSync(batchFile);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw new CniError(ErrorCode.IoFailure, `cannot read ${batchFile}`, String(e));
+  }
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim() !== "ip") continue;
+      for (const fd of Deno.readDirSync(`/proc/${entry.name}/fd`)) {
+        if (Deno.readLinkSync(`/proc/${entry.name}/fd/${fd.name}`) === target) {
+          pids.push(Number(entry.name));
+          break;
+        }
+      }
+    } catch { /* the process exited while we looked */ }
+  }
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }
+  const deadline = Date.now() + 2000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const alive = (pid: number) => {
+    try {
+      // A killed process lingers as a zombie until its new parent reaps it: that is gone enough.
+      return !/^\d+ \(.*\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+    } catch {
+      return false;
+    }
+  };
+  while (pids.some(alive)) {
+    if (Date.now() >= deadline) {
+      throw new CniError(
+        ErrorCode.TryAgainLater,
+        `an ip process still applies ${batchFile} after SIGKILL`,
+      );
+    }
+    Atomics.wait(pause, 0, 0, 10); // a synchronous 10 ms sleep
+  }
+  try {
+    Deno.removeSync(batchFile);
+  } catch { /* gone */ }
+  return pids.length;
 }
 
 /** True when `ip` can be run (STATUS). */

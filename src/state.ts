@@ -199,6 +199,55 @@ export function writeState(path: string, state: AttachmentState): void {
   }
 }
 
+/** ADD's `ip` batch file of an attachment, beside its state file (see `stopPendingBatch`). */
+export function batchPath(statePath: string): string {
+  return statePath.replace(/\.json$/, ".batch");
+}
+
+/** An exclusive lock on one attachment, held until disposed. */
+export interface AttachmentLock extends Disposable {
+  /** Removes the lock file (DEL, when the attachment is gone); the lock is released on dispose. */
+  remove(): void;
+}
+
+/**
+ * Takes the attachment's exclusive lock (`flock` on `<containerID>@<ifname>.lock` beside its
+ * state file), waiting for a concurrent ADD, DEL or CHECK of the same attachment to finish; a
+ * killed holder releases it with its death. `create: false` (DEL, CHECK) returns null instead of
+ * creating the state directory when it does not exist. The lock file may be removed by its holder:
+ * a waiter then finds its file unlinked and locks the new one.
+ */
+export function lockAttachment(statePath: string, create = true): AttachmentLock | null {
+  const dir = dirOf(statePath);
+  const path = statePath.replace(/\.json$/, ".lock");
+  try {
+    if (create) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    else if (!Deno.statSync(dir).isDirectory) return null;
+    checkSafeDir(dirOf(dir));
+    checkSafeDir(dir);
+    while (true) {
+      const file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
+      file.lockSync(true);
+      let current = false;
+      try {
+        current = Deno.statSync(path).ino === file.statSync().ino;
+      } catch { /* unlinked by the holder before us */ }
+      if (!current) {
+        file.close();
+        continue;
+      }
+      return {
+        remove: () => removeState(path),
+        [Symbol.dispose]: () => file.close(),
+      };
+    }
+  } catch (e) {
+    if (!create && e instanceof Deno.errors.NotFound) return null;
+    if (e instanceof StateFileError || e instanceof CniError) throw e;
+    throw new CniError(ErrorCode.IoFailure, `cannot lock state file ${statePath}: ${why(e)}`);
+  }
+}
+
 /** Removes a state file; a missing one is fine. */
 export function removeState(path: string): void {
   try {

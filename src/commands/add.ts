@@ -1,16 +1,47 @@
 /** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { resultToJson } from "../cni/result.ts";
-import { applyOps, commandLines, netnsIdentity, readPod, RouteChangeError } from "../netns.ts";
+import {
+  applyOps,
+  commandLines,
+  netnsIdentity,
+  readPod,
+  RouteChangeError,
+  stopPendingBatch,
+} from "../netns.ts";
 import { planAdd, planRevert } from "../plan.ts";
-import type { Route } from "../route.ts";
-import { readState, removeState, statePath, writeState } from "../state.ts";
+import { type Route, sameRoute } from "../route.ts";
+import {
+  batchPath,
+  lockAttachment,
+  readState,
+  removeState,
+  statePath,
+  writeState,
+} from "../state.ts";
 import { type Context, emptySnapshot, logOps, observe, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];
   const seen = new Set(a.map((r) => JSON.stringify(r)));
   return [...a, ...b.filter((r) => !seen.has(JSON.stringify(r)))];
+}
+
+/**
+ * The record of two ADDs of one attachment, the earlier (`before`) then `plan`: a route the
+ * second deletes that the first added is no longer "added" and not "to restore" either (it was
+ * never the pod's own); the rest accumulates.
+ */
+export function composeRecords(
+  before: { added: readonly Route[]; deleted: readonly Route[] },
+  plan: { added: readonly Route[]; deleted: readonly Route[] },
+): { added: Route[]; deleted: Route[] } {
+  const ours = (r: Route) => before.added.some((a) => sameRoute(a, r));
+  const undone = (a: Route) => plan.deleted.some((r) => sameRoute(a, r));
+  return {
+    added: union(before.added.filter((a) => !undone(a)), plan.added),
+    deleted: union(before.deleted, plan.deleted.filter((r) => !ours(r))),
+  };
 }
 
 /** Runs ADD and returns the result to print. */
@@ -21,12 +52,17 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   if (!netnsId) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
+  // One ADD, DEL or CHECK of an attachment at a time; an ip batch a killed ADD left running is
+  // stopped first, so the table read below is the one the batch is applied to.
+  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
+  using lock = lockAttachment(path);
+  const stopped = stopPendingBatch(batchPath(path));
+  if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
   const { snapshot, host } = await observe(ctx);
   const plan = planAdd({ config, ifname: env.ifname, snapshot, host });
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
-  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
   const before = readState(path, {
     network: config.name,
     containerId: env.containerId,
@@ -39,12 +75,11 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
     ifname: env.ifname,
     netns: env.netns,
     netnsId,
-    added: union(before?.added ?? [], plan.added),
-    deleted: union(before?.deleted ?? [], plan.deleted),
+    ...composeRecords(before ?? { added: [], deleted: [] }, plan),
   });
   const t0 = performance.now();
   try {
-    applyOps(env.netns, plan.ops);
+    applyOps(env.netns, plan.ops, batchPath(path));
   } catch (e) {
     // A failure to start ip changed nothing; anything else may have applied part of the batch.
     const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
@@ -65,7 +100,9 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
     if (before) {
       writeState(path, before);
     } else {
+      // Nothing of this attachment is left to lock for: a failed first ADD leaves no file behind.
       removeState(path);
+      lock?.remove();
     }
     throw e;
   }

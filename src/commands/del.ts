@@ -1,15 +1,31 @@
 /** DEL: undo what ADD recorded. Idempotent; succeeds when the netns or the state file is gone. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { applyOpsBestEffort, netnsIdentity, readPod } from "../netns.ts";
+import { applyOpsBestEffort, netnsIdentity, readPod, stopPendingBatch } from "../netns.ts";
 import { planRevert } from "../plan.ts";
 import { describeRoute } from "../route.ts";
-import { readState, removeState, StateFileError, statePath } from "../state.ts";
+import {
+  batchPath,
+  lockAttachment,
+  readState,
+  removeState,
+  StateFileError,
+  statePath,
+} from "../state.ts";
 import { type Context, logOps, type Output } from "./context.ts";
 
 /** Runs DEL. */
 export function cmdDel(ctx: Context): Output {
   const { env, config, log } = ctx;
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
+  // After this attachment's ADD, CHECK or DEL; an ip batch a killed ADD left running is stopped
+  // before the table is read, so nothing lands after the revert.
+  using lock = ctx.dryRun ? null : lockAttachment(path, false);
+  if (!ctx.dryRun && !lock) {
+    log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
+    return {};
+  }
+  const stopped = ctx.dryRun ? 0 : stopPendingBatch(batchPath(path));
+  if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
   let state;
   try {
     state = readState(path, {
@@ -23,10 +39,12 @@ export function cmdDel(ctx: Context): Output {
     // this attachment, so none is touched; the record goes, and the pod can terminate.
     log.error(`${e.message}: no route is changed; the state file is removed`);
     removeState(path);
+    lock?.remove();
     return {};
   }
   if (!state) {
     log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
+    lock?.remove();
     return {};
   }
   // containerd's second DEL (RemovePodSandbox) comes without CNI_NETNS: the recorded path is used
@@ -65,5 +83,6 @@ export function cmdDel(ctx: Context): Output {
     log.info(`netns ${netns || "(none)"} is gone: only the state file is removed`);
   }
   removeState(path);
+  lock?.remove();
   return {};
 }
