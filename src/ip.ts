@@ -7,6 +7,17 @@
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type RouteOp, routeOpArgs } from "./route.ts";
 import { parseSnapshot, type PodSnapshot, READ_BATCH } from "./snapshot.ts";
+import type { NetnsId } from "./state.ts";
+
+/** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
+export class RouteChangeError extends CniError {
+  /** Index in the op list of the refused operation (-1 when unknown). */
+  readonly failedIndex: number;
+  constructor(msg: string, details: string, failedIndex: number) {
+    super(ErrorCode.RouteRefused, msg, details);
+    this.failedIndex = failedIndex;
+  }
+}
 
 const NETNS_NAME = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
 
@@ -18,11 +29,16 @@ export function ipArgv(netnsPath: string): [string, ...string[]] {
 
 /** True when the netns path exists. */
 export function netnsExists(netnsPath: string): boolean {
+  return netnsIdentity(netnsPath) !== null;
+}
+
+/** The identity (nsfs device and inode) of the namespace at a netns path; null when it is gone. */
+export function netnsIdentity(netnsPath: string): NetnsId | null {
   try {
-    Deno.statSync(netnsPath);
-    return true;
+    const st = Deno.statSync(netnsPath);
+    return { dev: st.dev, ino: st.ino ?? 0 };
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound) return null;
     throw new CniError(ErrorCode.NetnsUnreachable, `cannot stat CNI_NETNS ${netnsPath}`, String(e));
   }
 }
@@ -35,14 +51,20 @@ interface Output {
 
 /**
  * Runs `argv` (ending in `-batch`) with `batch` as its batch file. The batch goes through a
- * private temp file, whose path is appended to `argv`, and `ip` runs with `outputSync`: no pipes or
- * web streams to set up, which is a measurable part of a plugin that lives for ~25 ms.
+ * private file, whose path is appended to `argv`, and `ip` runs with `outputSync`: no pipes or
+ * web streams to set up, which is a measurable part of a plugin that lives for ~25 ms. The file is
+ * a new temp file, or `at` (created exclusively, 0600) when the caller names one.
  */
-function runIp(argv: readonly [string, ...string[]], batch: string): Output {
+function runIp(argv: readonly [string, ...string[]], batch: string, at?: string): Output {
   let file: string;
   try {
-    file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });
-    Deno.writeTextFileSync(file, batch);
+    if (at) {
+      Deno.writeTextFileSync(at, batch, { createNew: true, mode: 0o600 });
+      file = at;
+    } else {
+      file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });
+      Deno.writeTextFileSync(file, batch);
+    }
   } catch (e) {
     throw new CniError(ErrorCode.IoFailure, "cannot write the ip batch file", String(e));
   }
@@ -99,19 +121,115 @@ export function commandLines(netnsPath: string, ops: readonly RouteOp[]): string
 
 /**
  * Applies a plan with one `ip -batch` call. `ip` stops at the first refused line; the error
- * names that operation so the caller can restore the snapshot.
+ * names that operation so the caller can restore the snapshot. With `batchFile` (ADD's), the batch
+ * is written there: if the plugin dies while `ip` runs, the file stays and names the pending `ip`
+ * for `stopPendingBatch`.
  */
-export function applyOps(netnsPath: string, ops: readonly RouteOp[]): void {
+export function applyOps(netnsPath: string, ops: readonly RouteOp[], batchFile?: string): void {
   if (ops.length === 0) return;
   const lines = batchLines(ops);
-  const out = runIp([...ipArgv(netnsPath), "-batch"], lines.join("\n") + "\n");
+  const out = runIp([...ipArgv(netnsPath), "-batch"], lines.join("\n") + "\n", batchFile);
   if (out.code === 0) return;
   const m = /Command failed batch:(\d+)$/m.exec(out.stderr);
   const index = m ? Number(m[1]) - 1 : -1;
   const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ||
     out.stderr.split("\n")[0] || `ip exited with status ${out.code}`;
   const what = index >= 0 && index < lines.length ? `"${lines[index]}"` : "a route change";
-  throw new CniError(ErrorCode.RouteRefused, `the kernel refused ${what}: ${why}`, out.stderr);
+  throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
+}
+
+/** One batch line the kernel refused in a best-effort apply. */
+export interface RefusedOp {
+  op: RouteOp;
+  /** What `ip` said about it. */
+  why: string;
+}
+
+/**
+ * Applies a plan with one `ip -force -batch` call: every line is tried, whatever an earlier one
+ * did (DEL's best effort). Returns the refused operations with the kernel's reason.
+ */
+export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): RefusedOp[] {
+  if (ops.length === 0) return [];
+  const lines = batchLines(ops);
+  const out = runIp([...ipArgv(netnsPath), "-force", "-batch"], lines.join("\n") + "\n");
+  if (out.code === 0) return [];
+  const refused: RefusedOp[] = [];
+  let said: string[] = [];
+  for (const line of out.stderr.split("\n")) {
+    const m = /^Command failed batch:(\d+)$/.exec(line);
+    const op = m ? ops[Number(m[1]) - 1] : undefined;
+    if (!m) said.push(line.replace(/^Error: /, "").trim());
+    else if (op) {
+      refused.push({ op, why: said.filter((l) => l).join("; ") || "refused" });
+      said = [];
+    }
+  }
+  if (refused.length === 0) {
+    throw new RouteChangeError(
+      `ip exited with status ${out.code} without naming a refused route`,
+      out.stderr,
+      -1,
+    );
+  }
+  return refused;
+}
+
+/**
+ * Stops an `ip` still applying the batch at `batchFile` after the ADD that started it was killed
+ * (SIGKILL leaves `ip` running, reparented): every `ip` process holding that very file open is
+ * SIGKILLed and waited for (up to 2 s), then the file is removed. What the batch applied so far
+ * stays in the table for the caller to plan against. Returns how many processes were stopped.
+ */
+export function stopPendingBatch(batchFile: string): number {
+  let target: string;
+  try {
+    target = Deno.realPathSync(batchFile);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw new CniError(ErrorCode.IoFailure, `cannot read ${batchFile}`, String(e));
+  }
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim() !== "ip") continue;
+      for (const fd of Deno.readDirSync(`/proc/${entry.name}/fd`)) {
+        if (Deno.readLinkSync(`/proc/${entry.name}/fd/${fd.name}`) === target) {
+          pids.push(Number(entry.name));
+          break;
+        }
+      }
+    } catch { /* the process exited while we looked */ }
+  }
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }
+  const deadline = Date.now() + 2000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const alive = (pid: number) => {
+    try {
+      // A killed process lingers as a zombie until its new parent reaps it: that is gone enough.
+      return !/^\d+ \(.*\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+    } catch {
+      return false;
+    }
+  };
+  while (pids.some(alive)) {
+    if (Date.now() >= deadline) {
+      throw new CniError(
+        ErrorCode.TryAgainLater,
+        `an ip process still applies ${batchFile} after SIGKILL`,
+      );
+    }
+    Atomics.wait(pause, 0, 0, 10); // a synchronous 10 ms sleep
+  }
+  try {
+    Deno.removeSync(batchFile);
+  } catch { /* gone */ }
+  return pids.length;
 }
 
 /** True when `ip` can be run (STATUS). */

@@ -33,6 +33,9 @@ export interface Route {
   nexthops?: Nexthop[];
 }
 
+/** The most next hops a multipath route may have here (the kernel's own limit is far higher). */
+export const MAX_NEXTHOPS = 32;
+
 /** A planned change: add or delete one route, with why (shown by `--dry-run` and the log). */
 export interface RouteOp {
   action: "add" | "del";
@@ -86,7 +89,9 @@ export function describeRoute(r: Route): string {
 const SAFE_TOKEN = /^[A-Za-z0-9_.:\/@+\-]+$/;
 
 function token(value: string, what: string): string {
-  if (!SAFE_TOKEN.test(value)) throw new Error(`unsafe ${what} for ip: ${JSON.stringify(value)}`);
+  if (typeof value !== "string" || !SAFE_TOKEN.test(value)) {
+    throw new Error(`unsafe ${what} for ip: ${JSON.stringify(value)}`);
+  }
   return value;
 }
 
@@ -95,19 +100,39 @@ function invalid(what: string, value: string): Error {
 }
 
 function cidrToken(value: string, family: Family): string {
-  const c = parseCidr(value);
-  if (!c || c.family !== family) throw invalid("destination", value);
+  const c = typeof value === "string" ? parseCidr(value) : null;
+  if (!c || c.family !== family) throw invalid("destination", String(value));
   return token(value, "destination");
 }
 
 function ipToken(value: string, what: string): string {
-  if (!parseIp(value)) throw invalid(what, value);
+  if (typeof value !== "string" || !parseIp(value)) throw invalid(what, String(value));
   return token(value, what);
 }
 
 function devToken(value: string): string {
-  if (!isValidIfname(value)) throw invalid("device", value);
+  if (typeof value !== "string" || !isValidIfname(value)) throw invalid("device", String(value));
   return value;
+}
+
+/** Inclusive ranges of the numbers a batch line may carry (the kernel's own limits). */
+const NUMBER_RANGES = {
+  metric: [0, 4294967295],
+  mtu: [0, 4294967295],
+  advmss: [0, 4294967295],
+  weight: [1, 256],
+} as const;
+
+// A number field, whatever its source, as the decimal text of an integer in its range: a string
+// or a float smuggled in through a state file never reaches ip.
+function numToken(value: unknown, what: keyof typeof NUMBER_RANGES): string {
+  const [min, max] = NUMBER_RANGES[what];
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new Error(
+      `invalid ${what} for ip: ${JSON.stringify(value)} (a whole number ${min}-${max})`,
+    );
+  }
+  return String(value);
 }
 
 function str(v: unknown): string | undefined {
@@ -184,7 +209,7 @@ export function routeOpArgs(op: RouteOp): string[] {
       args.push("nexthop");
       if (hop.gateway) args.push("via", ipToken(hop.gateway, "gateway"));
       if (hop.dev) args.push("dev", devToken(hop.dev));
-      if (hop.weight !== undefined) args.push("weight", String(hop.weight));
+      if (hop.weight !== undefined) args.push("weight", numToken(hop.weight, "weight"));
     }
   } else {
     if (r.gateway) args.push("via", ipToken(r.gateway, "gateway"));
@@ -194,7 +219,7 @@ export function routeOpArgs(op: RouteOp): string[] {
   // A delete names the metric always (it is part of the route's identity); an add only when it
   // differs from the kernel's default, to keep printed commands readable.
   if (op.action === "del" || r.metric !== defaultMetric(r.family)) {
-    args.push("metric", String(r.metric));
+    args.push("metric", numToken(r.metric, "metric"));
   }
   if (r.protocol && r.protocol !== "boot") args.push("proto", token(r.protocol, "protocol"));
   if (op.action === "add") {
@@ -202,9 +227,80 @@ export function routeOpArgs(op: RouteOp): string[] {
       args.push("scope", token(r.scope, "scope"));
     }
     if (r.prefsrc) args.push("src", ipToken(r.prefsrc, "source"));
-    if (r.mtu !== undefined) args.push("mtu", String(r.mtu));
-    if (r.advmss !== undefined) args.push("advmss", String(r.advmss));
+    if (r.mtu !== undefined) args.push("mtu", numToken(r.mtu, "mtu"));
+    if (r.advmss !== undefined) args.push("advmss", numToken(r.advmss, "advmss"));
     if (r.onlink) args.push("onlink");
   }
   return args;
+}
+
+const ROUTE_KEYS: ReadonlySet<string> = new Set([
+  "family",
+  "dst",
+  "gateway",
+  "dev",
+  "table",
+  "metric",
+  "type",
+  "protocol",
+  "scope",
+  "prefsrc",
+  "mtu",
+  "advmss",
+  "onlink",
+  "nexthops",
+]);
+const NEXTHOP_KEYS: ReadonlySet<string> = new Set(["gateway", "dev", "weight"]);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A Route read back from an untrusted source (the state file): every key known, every field of
+ * its type, and the whole route accepted by `routeOpArgs` for both add and del, so nothing read
+ * back can reach `ip` unless it is a well-formed route. Throws an Error saying what is wrong.
+ */
+export function routeFromRecord(v: unknown): Route {
+  if (!isRecord(v)) throw new Error("a route must be an object");
+  for (const k of Object.keys(v)) {
+    if (!ROUTE_KEYS.has(k)) throw new Error(`unknown route field ${JSON.stringify(k)}`);
+  }
+  if (v.family !== 4 && v.family !== 6) {
+    throw new Error(`invalid family ${JSON.stringify(v.family)}`);
+  }
+  const fields: [string, "string" | "number" | "boolean", boolean][] = [
+    ["dst", "string", true],
+    ["table", "string", true],
+    ["metric", "number", true],
+    ["gateway", "string", false],
+    ["dev", "string", false],
+    ["type", "string", false],
+    ["protocol", "string", false],
+    ["scope", "string", false],
+    ["prefsrc", "string", false],
+    ["mtu", "number", false],
+    ["advmss", "number", false],
+    ["onlink", "boolean", false],
+  ];
+  for (const [k, type, required] of fields) {
+    if (!required && v[k] === undefined) continue;
+    const actual: string = typeof v[k];
+    if (actual !== type) throw new Error(`route field ${k} must be a ${type}`);
+  }
+  if (v.nexthops !== undefined) {
+    if (!Array.isArray(v.nexthops) || v.nexthops.length > MAX_NEXTHOPS) {
+      throw new Error(`route field nexthops must be a list of at most ${MAX_NEXTHOPS}`);
+    }
+    for (const hop of v.nexthops) {
+      if (!isRecord(hop) || Object.keys(hop).some((k) => !NEXTHOP_KEYS.has(k))) {
+        throw new Error("a nexthop must be an object with gateway, dev and weight only");
+      }
+    }
+  }
+  const route = v as unknown as Route;
+  // The checks of the ip boundary, both ways a stored route is used (DEL deletes or re-adds it).
+  routeOpArgs({ action: "add", route, reason: "state" });
+  routeOpArgs({ action: "del", route, reason: "state" });
+  return route;
 }

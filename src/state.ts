@@ -1,10 +1,21 @@
 /**
  * The per-attachment state file that lets DEL revert ADD: the routes ADD added and the routes
- * it deleted, at `<stateDir>/<network name>/<container id>@<ifname>.json`. Written atomically
- * (temp file + rename) before routes change, so a DEL after a crashed ADD still knows what to undo.
+ * it deleted, at `<stateDir>/<network name>/<container id>@<ifname>.json`.
+ *
+ * Written before routes change, so a DEL after a crashed ADD still knows what to undo; written
+ * safely: a new temp file opened exclusively (never through a planted file or symlink), fsynced,
+ * renamed over the old one, and the directory fsynced. Read back as untrusted input: the
+ * directories must be real directories owned by this user and writable by nobody else, the file a
+ * regular file of bounded size, and every route must pass the checks of the `ip` boundary.
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
-import type { Route } from "./route.ts";
+import { type Route, routeFromRecord } from "./route.ts";
+
+/** The identity of a network namespace: the device and inode of its nsfs file. */
+export interface NetnsId {
+  dev: number;
+  ino: number;
+}
 
 /** What one attachment's ADD changed. */
 export interface AttachmentState {
@@ -13,9 +24,28 @@ export interface AttachmentState {
   containerId: string;
   ifname: string;
   netns: string;
+  /** The namespace ADD changed, so DEL never reverts inside another one at the same path. */
+  netnsId?: NetnsId;
   added: Route[];
   deleted: Route[];
 }
+
+/** The attachment a state file belongs to. */
+export interface AttachmentId {
+  network: string;
+  containerId: string;
+  ifname: string;
+}
+
+/** A state file that exists but cannot be trusted or read: DEL logs it and goes on. */
+export class StateFileError extends CniError {
+  constructor(msg: string) {
+    super(ErrorCode.IoFailure, msg);
+  }
+}
+
+/** The largest state file read back (far above what the route limits allow ADD to write). */
+export const MAX_STATE_BYTES = 8 * 1024 * 1024;
 
 /** Path of the state file of one attachment (`@` appears in neither id nor ifname). */
 export function statePath(
@@ -27,44 +57,204 @@ export function statePath(
   return `${stateDir}/${network}/${containerId}@${ifname}.json`;
 }
 
-function ioError(what: string, path: string, e: unknown): CniError {
-  const why = e instanceof Error ? e.message : String(e);
-  return new CniError(ErrorCode.IoFailure, `cannot ${what} state file ${path}: ${why}`);
+function why(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
-/** Reads a state file; null when there is none. */
-export function readState(path: string): AttachmentState | null {
+function dirOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+
+/**
+ * Checks that `dir` is a real directory (not a symlink) owned by this user and not writable by
+ * group or others: otherwise another user could plant or swap the files root reads and writes.
+ */
+function checkSafeDir(dir: string): void {
+  const st = Deno.lstatSync(dir);
+  const problem = st.isSymlink
+    ? "is a symbolic link"
+    : !st.isDirectory
+    ? "is not a directory"
+    : st.uid !== null && st.uid !== Deno.uid()
+    ? `is owned by uid ${st.uid}, not ${Deno.uid()}`
+    : st.mode !== null && (st.mode & 0o022) !== 0
+    ? `is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`
+    : null;
+  if (problem) {
+    throw new StateFileError(
+      `state directory ${dir} ${problem}; make it a directory owned by root with mode 0700`,
+    );
+  }
+}
+
+function parseState(text: string, expect: AttachmentId): AttachmentState {
+  const s: unknown = JSON.parse(text);
+  if (typeof s !== "object" || s === null || Array.isArray(s)) throw new Error("not an object");
+  const o = s as Record<string, unknown>;
+  if (o.version !== 1) throw new Error(`unknown version ${JSON.stringify(o.version)}`);
+  for (const k of ["network", "containerId", "ifname"] as const) {
+    if (o[k] !== expect[k]) {
+      throw new Error(`${k} ${JSON.stringify(o[k])} is not this attachment's (${expect[k]})`);
+    }
+  }
+  if (typeof o.netns !== "string") throw new Error("netns must be a string");
+  let netnsId: NetnsId | undefined;
+  if (o.netnsId !== undefined) {
+    const id = o.netnsId as Record<string, unknown> | null;
+    const whole = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+    if (typeof id !== "object" || id === null || !whole(id.dev) || !whole(id.ino)) {
+      throw new Error("netnsId must be {dev, ino} of whole numbers");
+    }
+    netnsId = { dev: id.dev as number, ino: id.ino as number };
+  }
+  const routes = (key: string): Route[] => {
+    const list = o[key];
+    if (!Array.isArray(list)) throw new Error(`${key} must be a list`);
+    return list.map((r, i) => {
+      try {
+        return routeFromRecord(r);
+      } catch (e) {
+        throw new Error(`${key}[${i}]: ${why(e)}`);
+      }
+    });
+  };
+  return {
+    version: 1,
+    network: expect.network,
+    containerId: expect.containerId,
+    ifname: expect.ifname,
+    netns: o.netns,
+    ...(netnsId ? { netnsId } : {}),
+    added: routes("added"),
+    deleted: routes("deleted"),
+  };
+}
+
+/**
+ * Reads and validates a state file; null when there is none. Throws StateFileError (code 5)
+ * when it exists but is unsafe, unreadable or not a valid record of this attachment.
+ */
+export function readState(path: string, expect: AttachmentId): AttachmentState | null {
   let text: string;
   try {
+    const st = Deno.lstatSync(path);
+    checkSafeDir(dirOf(path));
+    if (!st.isFile) throw new Error("it is not a regular file");
+    if (st.uid !== null && st.uid !== Deno.uid()) throw new Error(`it is owned by uid ${st.uid}`);
+    if (st.size > MAX_STATE_BYTES) throw new Error(`it is larger than ${MAX_STATE_BYTES} bytes`);
     text = Deno.readTextFileSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
-    throw ioError("read", path, e);
+    if (e instanceof StateFileError) throw e;
+    throw new StateFileError(`cannot read state file ${path}: ${why(e)}`);
   }
   try {
-    const s = JSON.parse(text) as AttachmentState;
-    if (s.version !== 1 || !Array.isArray(s.added) || !Array.isArray(s.deleted)) {
-      throw new Error("unknown format");
-    }
-    return s;
+    return parseState(text, expect);
   } catch (e) {
-    throw ioError("parse", path, e);
+    throw new StateFileError(`state file ${path} is not valid: ${why(e)}`);
   }
 }
 
-/** Writes a state file atomically (0600, in a 0700 directory). */
+function syncDir(dir: string): void {
+  const d = Deno.openSync(dir, { read: true });
+  try {
+    d.syncSync();
+  } finally {
+    d.close();
+  }
+}
+
+/**
+ * Writes a state file atomically and durably: a new exclusive temp file (0600) in a checked
+ * 0700 directory, fsynced, renamed over `path`, then the directory fsynced.
+ */
 export function writeState(path: string, state: AttachmentState): void {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  const tmp = `${path}.${Deno.pid}.tmp`;
+  const dir = dirOf(path);
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  let created = false;
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    Deno.writeTextFileSync(tmp, JSON.stringify(state) + "\n", { mode: 0o600 });
-    Deno.renameSync(tmp, path);
-  } catch (e) {
+    checkSafeDir(dirOf(dir));
+    checkSafeDir(dir);
+    const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
+    created = true;
     try {
-      Deno.removeSync(tmp);
-    } catch { /* never created */ }
-    throw ioError("write", path, e);
+      let bytes = new TextEncoder().encode(JSON.stringify(state) + "\n");
+      while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+      file.syncSync();
+    } finally {
+      file.close();
+    }
+    Deno.renameSync(tmp, path);
+    created = false;
+    syncDir(dir);
+  } catch (e) {
+    if (created) {
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* already gone */ }
+    }
+    if (e instanceof StateFileError) throw e;
+    throw new CniError(ErrorCode.IoFailure, `cannot write state file ${path}: ${why(e)}`);
+  }
+}
+
+/** ADD's `ip` batch file of an attachment, beside its state file (see `stopPendingBatch`). */
+export function batchPath(statePath: string): string {
+  return statePath.replace(/\.json$/, ".batch");
+}
+
+/** An exclusive lock on one attachment, held until disposed. */
+export interface AttachmentLock extends Disposable {
+  /** Removes the lock file (DEL, when the attachment is gone); the lock is released on dispose. */
+  remove(): void;
+}
+
+/**
+ * Takes the attachment's exclusive lock (`flock` on `<containerID>@<ifname>.lock` beside its
+ * state file), waiting for a concurrent ADD, DEL or CHECK of the same attachment to finish; a
+ * killed holder releases it with its death. `create: false` (DEL, CHECK) returns null instead of
+ * creating the state directory when it does not exist. The lock file may be removed by its holder:
+ * a waiter then finds its file unlinked and locks the new one.
+ */
+export function lockAttachment(statePath: string, create = true): AttachmentLock | null {
+  const dir = dirOf(statePath);
+  const path = statePath.replace(/\.json$/, ".lock");
+  try {
+    if (create) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    else if (!Deno.statSync(dir).isDirectory) return null;
+    checkSafeDir(dirOf(dir));
+    checkSafeDir(dir);
+    while (true) {
+      const file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
+      file.lockSync(true);
+      let current = false;
+      try {
+        current = Deno.statSync(path).ino === file.statSync().ino;
+      } catch { /* unlinked by the holder before us */ }
+      if (!current) {
+        file.close();
+        continue;
+      }
+      return {
+        remove: () => removeState(path),
+        [Symbol.dispose]: () => file.close(),
+      };
+    }
+  } catch (e) {
+    if (!create && e instanceof Deno.errors.NotFound) return null;
+    if (e instanceof StateFileError || e instanceof CniError) throw e;
+    throw new CniError(ErrorCode.IoFailure, `cannot lock state file ${statePath}: ${why(e)}`);
+  }
+}
+
+/** True when a file (of any kind) is at `path`. */
+export function hasState(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -73,31 +263,41 @@ export function removeState(path: string): void {
   try {
     Deno.removeSync(path);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw ioError("remove", path, e);
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new CniError(ErrorCode.IoFailure, `cannot remove state file ${path}: ${why(e)}`);
+    }
   }
 }
 
-/** One state file found in a network's state directory. */
+/** One attachment found in a network's state directory. */
 export interface StateEntry {
   containerId: string;
   ifname: string;
+  /** Its state file's path (which may be gone while its lock or batch file remains). */
   path: string;
 }
 
-/** Lists the state files of one network. */
+/**
+ * Lists the attachments of one network that have any file in its state directory: a state
+ * record, a lock, or a batch file (a first ADD killed before it recorded anything leaves one).
+ */
 export async function listStates(stateDir: string, network: string): Promise<StateEntry[]> {
   const dir = `${stateDir}/${network}`;
-  const out: StateEntry[] = [];
+  const out = new Map<string, StateEntry>();
   try {
     for await (const e of Deno.readDir(dir)) {
-      const m = /^(.+)@([^@]+)\.json$/.exec(e.name);
-      if (e.isFile && m?.[1] && m[2]) {
-        out.push({ containerId: m[1], ifname: m[2], path: `${dir}/${e.name}` });
-      }
+      const m = /^(.+)@([^@]+)\.(?:json|lock|batch)$/.exec(e.name);
+      if (!e.isFile || !m?.[1] || !m[2]) continue;
+      const [containerId, ifname] = [m[1], m[2]];
+      out.set(`${containerId}@${ifname}`, {
+        containerId,
+        ifname,
+        path: statePath(stateDir, network, containerId, ifname),
+      });
     }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw new CniError(ErrorCode.IoFailure, `cannot list state directory ${dir}`, String(e));
   }
-  return out;
+  return [...out.values()];
 }

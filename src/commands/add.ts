@@ -1,10 +1,26 @@
 /** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { resultToJson } from "../cni/result.ts";
-import { applyOps, commandLines, netnsExists, readPod } from "../ip.ts";
+import {
+  applyOps,
+  commandLines,
+  netnsIdentity,
+  readPod,
+  RouteChangeError,
+  stopPendingBatch,
+} from "../ip.ts";
 import { planAdd, planRevert } from "../plan.ts";
-import type { Route } from "../route.ts";
-import { readState, removeState, statePath, writeState } from "../state.ts";
+import { type Route, sameRoute } from "../route.ts";
+import {
+  batchPath,
+  hasState,
+  lockAttachment,
+  type NetnsId,
+  readState,
+  removeState,
+  statePath,
+  writeState,
+} from "../state.ts";
 import { observe } from "../observe.ts";
 import { emptySnapshot } from "../snapshot.ts";
 import { type Context, logOps, observeInput, type Output } from "./context.ts";
@@ -15,37 +31,88 @@ function union(a: readonly Route[], b: readonly Route[]): Route[] {
   return [...a, ...b.filter((r) => !seen.has(JSON.stringify(r)))];
 }
 
+/**
+ * The record of two ADDs of one attachment, the earlier (`before`) then `plan`: a route the
+ * second deletes that the first added is no longer "added" and not "to restore" either (it was
+ * never the pod's own); the rest accumulates.
+ */
+export function composeRecords(
+  before: { added: readonly Route[]; deleted: readonly Route[] },
+  plan: { added: readonly Route[]; deleted: readonly Route[] },
+): { added: Route[]; deleted: Route[] } {
+  const ours = (r: Route) => before.added.some((a) => sameRoute(a, r));
+  const undone = (a: Route) => plan.deleted.some((r) => sameRoute(a, r));
+  return {
+    added: union(before.added.filter((a) => !undone(a)), plan.added),
+    deleted: union(before.deleted, plan.deleted.filter((r) => !ours(r))),
+  };
+}
+
 /** Runs ADD and returns the result to print. */
 export async function cmdAdd(ctx: Context): Promise<Output> {
-  const { env, config, log } = ctx;
-  const exists = netnsExists(env.netns);
-  if (ctx.dryRun) return dryRun(ctx, exists);
-  if (!exists) {
+  const { env, config } = ctx;
+  const netnsId = netnsIdentity(env.netns);
+  if (ctx.dryRun) return dryRun(ctx, netnsId !== null);
+  if (!netnsId) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
+  // One ADD, DEL or CHECK of an attachment at a time; an ip batch a killed ADD left running is
+  // stopped first, so the table read below is the one the batch is applied to.
+  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
+  using lock = lockAttachment(path);
+  try {
+    return await addLocked(ctx, path, netnsId);
+  } catch (e) {
+    // A refused first ADD leaves no file of the attachment behind: no record, so no lock either.
+    if (!hasState(path)) lock?.remove();
+    throw e;
+  }
+}
+
+/** ADD under the attachment's lock. */
+async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<Output> {
+  const { env, config, log } = ctx;
+  const stopped = stopPendingBatch(batchPath(path));
+  if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
   const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
   const plan = planAdd({ config, ifname: env.ifname, ...obs });
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
-  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  const before = readState(path);
+  const before = readState(path, {
+    network: config.name,
+    containerId: env.containerId,
+    ifname: env.ifname,
+  });
   writeState(path, {
     version: 1,
     network: config.name,
     containerId: env.containerId,
     ifname: env.ifname,
     netns: env.netns,
-    added: union(before?.added ?? [], plan.added),
-    deleted: union(before?.deleted ?? [], plan.deleted),
+    netnsId,
+    ...composeRecords(before ?? { added: [], deleted: [] }, plan),
   });
   const t0 = performance.now();
   try {
-    applyOps(env.netns, plan.ops);
+    applyOps(env.netns, plan.ops, batchPath(path));
   } catch (e) {
     // A failure to start ip changed nothing; anything else may have applied part of the batch.
     const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
-    if (started) rollback(ctx, plan.added, plan.deleted, e);
+    // ip stops at the refused line: only the lines before it changed the table, and only those
+    // are undone (a route another writer added meanwhile is not ours to delete). When ip cannot
+    // say which line failed, every planned change is a candidate.
+    const applied = e instanceof RouteChangeError && e.failedIndex >= 0
+      ? plan.ops.slice(0, e.failedIndex)
+      : plan.ops;
+    if (started) {
+      rollback(
+        ctx,
+        applied.filter((op) => op.action === "add").map((op) => op.route),
+        applied.filter((op) => op.action === "del").map((op) => op.route),
+        e,
+      );
+    }
     if (before) {
       writeState(path, before);
     } else {

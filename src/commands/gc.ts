@@ -4,7 +4,8 @@
  * list (libcni's nil GCArgs, as `cnitool gc` sends) no attachment is valid, so every state file of
  * the network goes. Only state files are removed: GC never touches a pod's routes.
  */
-import { listStates, removeState } from "../state.ts";
+import { stopPendingBatch } from "../ip.ts";
+import { batchPath, listStates, lockAttachment, removeState } from "../state.ts";
 import type { Context, Output } from "./context.ts";
 
 /** Runs GC over this network's state directory. */
@@ -14,7 +15,11 @@ export async function cmdGc(ctx: Context): Promise<Output> {
   for (const entry of await listStates(config.stateDir, config.name)) {
     if (keep.has(`${entry.containerId}@${entry.ifname}`)) continue;
     log.info(`GC: removing stale state ${entry.path}`);
+    // After an ADD or DEL of it still running; its files go: record, pending batch, lock.
+    using lock = lockAttachment(entry.path, false);
+    stopPendingBatch(batchPath(entry.path));
     removeState(entry.path);
+    lock?.remove();
   }
   return {};
 }

@@ -227,7 +227,16 @@ Deno.test({
         assert.deepEqual(await tableText(lab.pod), before, "table unchanged");
       });
     }
-    const files = [...Deno.readDirSync(state.path)];
-    assert.deepEqual(files.map((f) => f.name), [], "no state written");
+    // No file anywhere below the state directory: a refused first ADD leaves no record, lock or
+    // batch behind (an empty network directory may remain).
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of Deno.readDirSync(dir)) {
+        if (e.isDirectory) walk(`${dir}/${e.name}`);
+        else files.push(`${dir}/${e.name}`);
+      }
+    };
+    walk(state.path);
+    assert.deepEqual(files, [], "no state written");
   },
 });

@@ -84,11 +84,12 @@ Deno.test({
     const r = await add(bin, lab, cfg, { PATH: ip.path });
     assert.equal(r.code, 0, r.stdout);
     const calls = await pluginIpCalls(ip);
-    // Each batch goes through a private temp file: `-batch /tmp/seamless-static-route-*.batch`.
-    const batchFile = String.raw`/\S+/seamless-static-route-\S+\.batch`;
+    // Each batch goes through a private file: the read a temp file
+    // (`-batch /tmp/seamless-static-route-*.batch`), the write the attachment's batch file.
+    const tempFile = String.raw`/\S+/seamless-static-route-\S+\.batch`;
     assert.equal(calls.length, 2, calls.join("\n"));
-    assert.match(calls[0] ?? "", new RegExp(`^-n ${lab.pod} -j -batch ${batchFile}$`));
-    assert.match(calls[1] ?? "", new RegExp(`^-n ${lab.pod} -batch ${batchFile}$`));
+    assert.match(calls[0] ?? "", new RegExp(`^-n ${lab.pod} -j -batch ${tempFile}$`));
+    assert.equal(calls[1], `-n ${lab.pod} -batch ${tmp.path}/${NETWORK}/${ID}@eth0.batch`);
     const lines = (await ip.batch(1) ?? "").split("\n").filter((l) => l !== "");
     const expected = [
       /^route del 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0\b/,
@@ -212,8 +213,11 @@ Deno.test({
   },
 });
 
-/** Starts ADD with a slow fake `ip`, SIGKILLs it while the write batch runs. */
-async function killMidAdd(killIpToo: boolean): Promise<void> {
+/**
+ * Starts ADD with a slow fake `ip`, SIGKILLs it while the write batch runs; then the batch
+ * `lands` (DEL after it), is killed too (`ipKilled`), or is still pending when DEL runs.
+ */
+async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<void> {
   await using lab = await Lab.create();
   await using bin = await BinDir.create();
   await using tmp = await TempDir.create();
@@ -246,45 +250,169 @@ async function killMidAdd(killIpToo: boolean): Promise<void> {
   await ip.waitFor("started.1");
   // `ip netns exec` and the wrapper exec, so the child's pid is the plugin's deno process.
   child.kill("SIGKILL");
-  if (killIpToo) Deno.kill(await ip.slowPid(1), "SIGKILL");
+  if (mode === "ipKilled") Deno.kill(await ip.slowPid(1), "SIGKILL");
   const out = await child.output();
   assert.equal(out.signal, "SIGKILL");
   assert.equal(out.stdout.length, 0);
-  if (killIpToo) {
+  if (mode === "ipKilled") {
     await new Promise((r) => setTimeout(r, 2500)); // the orphaned sleep must not apply anything
     assert.equal(await ip.has("done.1"), false);
     assert.deepEqual(await tableText(lab.pod), before);
-  } else {
+  } else if (mode === "lands") {
     // The batch outlives the plugin and lands: the routes are there, nobody reported them.
     await withTimeout(ip.waitFor("done.1"), 10_000, "slow ip batch");
     assert.ok((await tableText(lab.pod)).some((l) => l.startsWith(`${NODE_IP} via`)));
   }
   // The plan was recorded before the batch ran.
   assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
-  // What a SIGKILL leaves behind besides the state file: the write batch's temp file (0600).
+  // What a SIGKILL leaves: the write batch, in the attachment's state directory (0600), which
+  // tells the next DEL an ip may still be applying it; nothing in TMPDIR.
+  const batchFile = `${tmp.path}/${NETWORK}/${ID}@eth0.batch`;
+  assert.equal((await Deno.stat(batchFile)).mode! & 0o777, 0o600);
   const leftovers = [];
   for await (const e of Deno.readDir(tmp.path)) {
     if (e.name.startsWith("seamless-static-route-")) leftovers.push(e.name);
   }
-  assert.equal(leftovers.length, 1, leftovers.join(", "));
-  assert.match(leftovers[0] ?? "", /^seamless-static-route-\w+\.batch$/);
+  assert.deepEqual(leftovers, []);
 
-  // The runtime cleans up with DEL (normal ip): the pod's table is exactly as before ADD.
+  // The runtime cleans up with DEL (normal ip): a batch still pending is stopped first, and the
+  // pod's table is exactly as before ADD, also once the stopped batch's time has passed.
   const d = await del(bin, lab, cfg);
   assert.equal(d.code, 0, d.stdout);
   assert.equal(d.stdout, "");
   assert.deepEqual(await tableText(lab.pod), sorted(before));
-  assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+  if (mode === "pendingAtDel") {
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(await ip.has("done.1"), false);
+    assert.deepEqual(await tableText(lab.pod), sorted(before));
+  }
+  assert.deepEqual([...Deno.readDirSync(`${tmp.path}/${NETWORK}`)].map((e) => e.name), []);
 }
 
 Deno.test({
   name: "proof: plugin SIGKILLed mid-ADD (its ip batch still lands) then DEL → table as before",
   ignore: !IS_ROOT,
-  fn: () => killMidAdd(false),
+  fn: () => killMidAdd("lands"),
+});
+
+Deno.test({
+  name: "proof: plugin SIGKILLed mid-ADD, DEL while its ip batch is pending → stopped, as before",
+  ignore: !IS_ROOT,
+  fn: () => killMidAdd("pendingAtDel"),
 });
 
 Deno.test({
   name: "proof: plugin and its ip SIGKILLed mid-ADD (nothing lands) then DEL → table as before",
   ignore: !IS_ROOT,
-  fn: () => killMidAdd(true),
+  fn: () => killMidAdd("ipKilled"),
+});
+
+Deno.test({
+  name: "proof: rollback undoes only the lines the kernel applied, not another writer's route",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    await using ip = await FaultyIp.create({ slowSeconds: 1 });
+    const cfg = {
+      cniVersion: "1.0.0",
+      name: NETWORK,
+      type: "route-override",
+      stateDir: tmp.path,
+      addroutes: [
+        { dst: "10.60.0.0/16", gw: "10.131.0.1" },
+        { dst: "10.70.0.0/16", gw: "192.0.2.1" }, // not on-link: the kernel refuses line 2
+        { dst: "10.61.0.0/16", gw: "10.131.0.1" },
+      ],
+      prevResult: prevResultFor(lab),
+    };
+    const before = await tableText(lab.pod);
+    const pending = add(bin, lab, cfg, { PATH: ip.path });
+    await ip.waitFor("started.1");
+    // Another writer adds the route of line 3 after the plugin read the table, before line 1 ran.
+    const other = "10.61.0.0/16 via 10.131.0.1 dev eth0";
+    await run(["ip", "-n", lab.pod, "route", "add", ...other.split(" ")]);
+    const r = await pending;
+    assertCniError(r, 100);
+    assert.match(r.json.msg, /route add 10\.70\.0\.0\/16 via 192\.0\.2\.1 dev eth0/);
+    assert.deepEqual(await tableText(lab.pod), sorted([...before, other]));
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+  },
+});
+
+Deno.test({
+  name: "proof: DEL that cannot restore a route logs it, reverts the rest and exits 0",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    const cfg = {
+      cniVersion: "1.0.0",
+      name: NETWORK,
+      type: "seamless-static-route",
+      stateDir: tmp.path,
+      flushgateway: true,
+      prevResult: prevResultFor(lab),
+    };
+    const before = await tableText(lab.pod);
+    assert.equal((await add(bin, lab, cfg)).code, 0);
+    // Someone else's default route now holds the place of the one ADD deleted.
+    const other = "default via 10.131.0.9 dev eth0";
+    await run(["ip", "-n", lab.pod, "route", "add", ...other.split(" ")]);
+    const d = await del(bin, lab, cfg);
+    assert.equal(d.code, 0, `${d.stdout} ${d.stderr}`);
+    assert.equal(d.stdout, "");
+    assert.match(
+      d.stderr,
+      /DEL could not add 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0: .*File exists/,
+    );
+    // The host route ADD added is gone all the same; the other writer's route is untouched.
+    const after = await tableText(lab.pod);
+    assert.deepEqual(after, sorted([...before.filter((l) => !l.startsWith("default")), other]));
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    // A stale file (not a namespace) at CNI_NETNS: nothing to revert, DEL still ends in 0.
+    assert.equal((await add(bin, lab, { ...cfg, flushgateway: false })).code, 0);
+    const stale = `${tmp.path}/stale-netns`;
+    await Deno.writeTextFile(stale, "");
+    const d2 = await runPlugin(bin, {
+      command: "DEL",
+      containerId: ID,
+      netns: stale,
+      ifname: "eth0",
+      nodeNs: lab.node,
+      config: cfg,
+    });
+    assert.equal(d2.code, 0, `${d2.stdout} ${d2.stderr}`);
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+  },
+});
+
+Deno.test({
+  name: "proof: two ADDs of one attachment at once are serialized: no rollback eats the other's",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using tmp = await TempDir.create();
+    // Each write batch waits 1 s before it applies: without a lock both ADDs would plan against
+    // the same table, the second batch would fail ("File exists") and its rollback would delete
+    // the first ADD's routes and state file.
+    await using ip = await FaultyIp.create({ slowSeconds: 1 });
+    const cfg = fiveLineConfig(lab, tmp.path);
+    const before = await tableText(lab.pod);
+    const [a, b] = await Promise.all([
+      add(bin, lab, cfg, { PATH: ip.path }),
+      add(bin, lab, cfg, { PATH: ip.path }),
+    ]);
+    assert.deepEqual([a.code, b.code], [0, 0], `${a.stdout} ${b.stdout}`);
+    const after = await tableText(lab.pod);
+    assert.ok(after.includes(`${NODE_IP} via 10.131.0.1 dev eth0`), after.join("\n"));
+    assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
+    const d = await del(bin, lab, cfg);
+    assert.equal(d.code, 0, d.stdout);
+    assert.deepEqual(await tableText(lab.pod), sorted(before));
+    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+  },
 });

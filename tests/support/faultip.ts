@@ -6,9 +6,10 @@
  * - `failAtLine`: the first `failBatches` write batches run lines 1..N-1 for real, then fail at
  *   line N the way `ip -batch` does (`Command failed FILE:N`, exit 1); N is capped at the batch's
  *   last line. Later batches (the rollback) pass through, unless `failBatches` covers them too.
- * - `slowSeconds`: each write batch first writes its shell's pid to `started.K` in the dir,
- *   sleeps, then runs for real and creates `done.K` — a window in which a test can SIGKILL the
- *   plugin (and, with the pid, the fake `ip` too) mid-ADD.
+ * - `slowSeconds`: each write batch opens its batch file (as a real `ip` holds it while applying
+ *   it), writes its shell's pid to `started.K` in the dir, sleeps, then runs for real and creates
+ *   `done.K` — a window in which a test can SIGKILL the plugin (and, with the pid, the fake `ip`
+ *   too) mid-ADD, or run DEL while the batch is still pending.
  *
  * Every call is logged (one line of arguments each) in `calls.log`.
  */
@@ -84,6 +85,7 @@ if [ -n "$batch" ] && [ "$json" = 0 ]; then
     exit 1
   fi
   if [ ${slow} -gt 0 ]; then
+    exec 3<"$batch" # hold the batch open while waiting, as a real ip does while it applies it
     echo $$ > "$D/.started.$n" && mv "$D/.started.$n" "$D/started.$n"
     sleep ${slow}
   fi

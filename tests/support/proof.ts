@@ -1,10 +1,15 @@
 /** Small helpers shared by the proof tests (tests/proof). */
 
-/** Names of the files in `<stateDir>/<network>` (empty when the directory does not exist). */
+/**
+ * Names of the state records (`*.json`) in `<stateDir>/<network>` (empty when the directory does
+ * not exist); an attachment's `.lock` beside its record lives and goes with it.
+ */
 export async function stateFiles(stateDir: string, network: string): Promise<string[]> {
   const names: string[] = [];
   try {
-    for await (const e of Deno.readDir(`${stateDir}/${network}`)) names.push(e.name);
+    for await (const e of Deno.readDir(`${stateDir}/${network}`)) {
+      if (e.name.endsWith(".json")) names.push(e.name);
+    }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }

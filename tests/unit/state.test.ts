@@ -1,0 +1,134 @@
+/** The state file as untrusted input: safe writes, strict reads (no root needed). */
+import assert from "node:assert/strict";
+import {
+  type AttachmentState,
+  MAX_STATE_BYTES,
+  readState,
+  StateFileError,
+  statePath,
+  writeState,
+} from "../../src/state.ts";
+import { type Route, routeOpArgs } from "../../src/route.ts";
+
+const ID = { network: "net", containerId: "c1", ifname: "eth0" };
+
+function sample(): AttachmentState {
+  return {
+    version: 1,
+    ...ID,
+    netns: "/var/run/netns/p",
+    added: [{
+      family: 4,
+      dst: "192.0.2.1/32",
+      gateway: "10.0.0.1",
+      dev: "eth0",
+      table: "main",
+      metric: 0,
+    }],
+    deleted: [{
+      family: 4,
+      dst: "0.0.0.0/0",
+      table: "main",
+      metric: 0,
+      nexthops: [{ gateway: "10.0.0.1", dev: "eth0", weight: 1 }, {
+        gateway: "10.0.0.2",
+        dev: "eth0",
+        weight: 2,
+      }],
+    }],
+  };
+}
+
+async function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ssr-state-unit-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("state: a written state reads back equal, 0600 in a 0700 directory", () =>
+  withDir((dir) => {
+    const path = statePath(dir, ID.network, ID.containerId, ID.ifname);
+    writeState(path, sample());
+    assert.deepEqual(readState(path, ID), sample());
+    assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+    assert.equal(Deno.statSync(`${dir}/net`).mode! & 0o777, 0o700);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/net`)].map((e) => e.name), ["c1@eth0.json"]);
+    assert.equal(
+      readState(statePath(dir, "net", "other", "eth0"), { ...ID, containerId: "other" }),
+      null,
+    );
+  }));
+
+Deno.test("state: numeric fields that would smuggle ip commands are refused on read", () =>
+  withDir((dir) => {
+    const path = statePath(dir, ID.network, ID.containerId, ID.ifname);
+    writeState(path, sample());
+    const evil: unknown[] = [
+      { metric: "0\nnetns exec x /bin/sh" },
+      { metric: 1.5 },
+      { metric: -1 },
+      { mtu: "1400 table 5" },
+      { advmss: 2 ** 33 },
+      { dev: "eth0\nroute flush all" },
+      { gateway: "10.0.0.1 dev lo" },
+      { table: "main\nlink set lo down" },
+      { family: 5 },
+      { surprise: 1 },
+      { nexthops: [{ gateway: "10.0.0.1", dev: "eth0", weight: "1\nroute flush all" }] },
+      { nexthops: [{ gateway: "10.0.0.1", dev: "eth0", weight: 0 }] },
+      { nexthops: [{ gateway: "10.0.0.1", dev: "eth0", extra: "x" }] },
+    ];
+    for (const patch of evil) {
+      const s = sample();
+      Object.assign(s.added[0], patch);
+      Deno.writeTextFileSync(path, JSON.stringify(s), { mode: 0o600 });
+      assert.throws(() => readState(path, ID), StateFileError, JSON.stringify(patch));
+    }
+  }));
+
+Deno.test("state: a record of another attachment, an empty or oversized file are refused", () =>
+  withDir((dir) => {
+    const path = statePath(dir, ID.network, ID.containerId, ID.ifname);
+    writeState(path, sample());
+    assert.throws(() => readState(path, { ...ID, ifname: "net1" }), /ifname "eth0" is not/);
+    Deno.writeTextFileSync(path, "", { mode: 0o600 });
+    assert.throws(() => readState(path, ID), StateFileError);
+    Deno.truncateSync(path, MAX_STATE_BYTES + 1);
+    assert.throws(() => readState(path, ID), /larger than/);
+  }));
+
+Deno.test("state: a symlink at the state path or an unsafe directory is never followed", () =>
+  withDir((dir) => {
+    const victim = `${dir}/victim`;
+    Deno.writeTextFileSync(victim, "precious\n");
+    Deno.mkdirSync(`${dir}/net`, { mode: 0o700 });
+    const path = statePath(dir, ID.network, ID.containerId, ID.ifname);
+    Deno.symlinkSync(victim, path);
+    assert.throws(() => readState(path, ID), /not a regular file/);
+    // Writing replaces the link itself (rename), never the file it points to.
+    writeState(path, sample());
+    assert.equal(Deno.readTextFileSync(victim), "precious\n");
+    assert.ok(Deno.lstatSync(path).isFile);
+    // A directory others may write to cannot hold trusted state.
+    Deno.chmodSync(`${dir}/net`, 0o777);
+    assert.throws(() => readState(path, ID), /writable by group or others/);
+    assert.throws(() => writeState(path, sample()), /writable by group or others/);
+    Deno.chmodSync(`${dir}/net`, 0o700);
+    Deno.removeSync(`${dir}/net`, { recursive: true });
+    Deno.symlinkSync(dir, `${dir}/net`);
+    assert.throws(() => writeState(path, sample()), /is a symbolic link/);
+  }));
+
+Deno.test("routeOpArgs: numbers are whole and in range, whatever their source", () => {
+  const base = { family: 4, dst: "10.0.0.0/8", table: "main", metric: 0, dev: "eth0" };
+  // Routes as a tampered file could hold them: the types say number, the JSON says otherwise.
+  const op = (action: "add" | "del", patch: Record<string, unknown>) => () =>
+    routeOpArgs({ action, route: { ...base, ...patch } as unknown as Route, reason: "t" });
+  assert.throws(op("del", { metric: "0\nroute flush all" }), /invalid metric/);
+  assert.throws(op("del", { metric: 2 ** 32 }), /invalid metric/);
+  assert.throws(op("add", { mtu: "9000 table 7" }), /invalid mtu/);
+  assert.deepEqual(op("del", { metric: 4294967295 })().slice(-2), ["metric", "4294967295"]);
+});
