@@ -123,3 +123,27 @@ Deno.test("GC: a network without a state directory is fine", async () => {
   const r = await runPlugin(bin, { command: "GC", config });
   assert.deepEqual([r.code, r.stdout], [0, ""], r.stderr);
 });
+
+Deno.test("GC: a stale attachment's lock and leftover batch file go with it; kept ones stay", async () => {
+  await using bin = await BinDir.create();
+  await using state = await TempDir.create();
+  seed(state.path, NETWORK);
+  const dir = `${state.path}/${NETWORK}`;
+  // A first ADD SIGKILLed before it recorded anything leaves only its lock and batch files.
+  for (const name of ["killed1@eth0.lock", "killed1@eth0.batch", "keep1@eth0.lock"]) {
+    Deno.writeTextFileSync(`${dir}/${name}`, "", { mode: 0o600 });
+  }
+  const config = {
+    cniVersion: "1.1.0",
+    name: NETWORK,
+    type: "seamless-static-route",
+    stateDir: state.path,
+    "cni.dev/valid-attachments": [{ containerID: "keep1", ifname: "eth0" }],
+  };
+  const r = await runPlugin(bin, { command: "GC", config });
+  assert.deepEqual([r.code, r.stdout], [0, ""], r.stderr);
+  assert.deepEqual(
+    [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+    ["keep1@eth0.json", "keep1@eth0.lock"],
+  );
+});
