@@ -7,7 +7,7 @@ import { invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
 import { configVersion } from "./cni/version.ts";
 import type { LogLevel } from "./log.ts";
-import { defaultMetric, tableName } from "./route.ts";
+import { kernelMetric, MAX_NEXTHOPS, tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
 
 /** The two plugin types this binary serves. */
@@ -18,6 +18,8 @@ export interface RouteRequest {
   /** Destination as a network CIDR (host bits cleared, as Go's ParseCIDR does). */
   dst: Cidr;
   gw?: Ip;
+  /** `gws` as configured: 2 or more next hops of the dst's family (a multipath route). */
+  gws?: Ip[];
   mtu?: number;
   advmss?: number;
   priority?: number;
@@ -61,6 +63,8 @@ export interface PluginConfig {
   logFile?: string;
   logLevel: LogLevel;
   prevResult?: CniResult;
+  /** The keys `args.cni` (the pod author) set; their scope is CNI_IFNAME only. */
+  podOverrides: string[];
   /**
    * GC: the attachments to keep, from `cni.dev/valid-attachments` (or the older
    * `cni.dev/attachments`); `null` is an empty list; undefined when neither key is present.
@@ -121,11 +125,53 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
     }
     req.gw = gw;
   }
+  if (v.gws !== undefined && v.gws !== null) req.gws = parseGws(v.gws, `${key}.gws`, dst.family);
   for (const [k, min, max] of REQUEST_NUMBERS) {
     const n = intIn(v[k], `${key}.${k}`, min, max);
     if (n !== undefined) req[k] = n;
   }
+  if (req.table === LOCAL_TABLE) {
+    throw invalidConfig(
+      `${key}.table`,
+      LOCAL_TABLE,
+      "is the kernel's local table (255), which this plugin never changes; use main or 1-252",
+    );
+  }
+  if (req.gws && nextHops(req).length > MAX_NEXTHOPS) {
+    throw invalidConfig(`${key}.gws`, v.gws, `has more than ${MAX_NEXTHOPS} next hops with gw`);
+  }
   return req;
+}
+
+/** The kernel's local table: local and broadcast addresses, never changed by this plugin. */
+const LOCAL_TABLE = 255;
+
+/** Validates `gws`: a list of 2 to MAX_NEXTHOPS distinct IPs of the dst's family. */
+function parseGws(v: unknown, key: string, family: number): Ip[] {
+  if (!Array.isArray(v) || v.length < 2 || v.length > MAX_NEXTHOPS) {
+    throw invalidConfig(key, v, `must be a list of 2 to ${MAX_NEXTHOPS} IP addresses`);
+  }
+  const seen = new Set<string>();
+  return v.map((g, i) => {
+    const ip = typeof g === "string" ? parseIp(g) : null;
+    if (!ip) throw invalidConfig(`${key}[${i}]`, g, "must be an IP address");
+    if (ip.family !== family) {
+      throw invalidConfig(`${key}[${i}]`, g, `is not in the family of dst (IPv${family})`);
+    }
+    if (seen.has(ip.address)) throw invalidConfig(`${key}[${i}]`, g, "is listed twice");
+    seen.add(ip.address);
+    return ip;
+  });
+}
+
+/**
+ * The next hops of a request: `gws`, then `gw` when it is not already among them (the CNI
+ * proposal's rule); `gw` alone for a single-path route; none for a route without a gateway.
+ */
+export function nextHops(req: RouteRequest): Ip[] {
+  const hops = [...(req.gws ?? [])];
+  if (req.gw && !hops.some((h) => h.address === req.gw?.address)) hops.push(req.gw);
+  return hops;
 }
 
 function routeList(v: unknown, key: string): RouteRequest[] {
@@ -136,7 +182,7 @@ function routeList(v: unknown, key: string): RouteRequest[] {
 
 /** The identity a request will have in the kernel (for duplicate detection). */
 function requestKey(r: RouteRequest): string {
-  const metric = r.priority ?? defaultMetric(r.dst.family);
+  const metric = kernelMetric(r.dst.family, r.priority);
   return `${tableName(r.table)}|${cidrText(r.dst)}|${metric}`;
 }
 
@@ -211,6 +257,7 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
 
   // args.cni overrides the top-level keys (per pod, e.g. from a Multus network selection).
   const merged: Json = { ...raw };
+  const podOverrides: string[] = [];
   const where = Object.fromEntries(OVERRIDABLE.map((k) => [k, k])) as Record<
     (typeof OVERRIDABLE)[number],
     string
@@ -224,6 +271,7 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
         if (k in cni && cni[k] !== undefined) {
           merged[k] = cni[k];
           where[k] = `args.cni.${k}`;
+          podOverrides.push(k);
         }
       }
     }
@@ -244,7 +292,8 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
       throw invalidConfig(
         `${where.addroutes}[${i}].dst`,
         cidrText(r.dst),
-        `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority)`,
+        `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority); ` +
+          "for several next hops, write one route with gws (a multipath route)",
       );
     }
     seen.set(k, i);
@@ -271,6 +320,7 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
     hostRoute: parseHostRoute(merged.hostRoute, where.hostRoute, type),
     stateDir: absPath(raw.stateDir, "stateDir") ?? DEFAULT_STATE_DIR,
     logLevel,
+    podOverrides,
   };
   const logFile = absPath(raw.logFile, "logFile");
   if (logFile) config.logFile = logFile;

@@ -6,7 +6,7 @@
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type RouteOp, routeOpArgs } from "./route.ts";
-import { parseSnapshot, type PodSnapshot, READ_BATCH } from "./snapshot.ts";
+import { parseSnapshot, type PodSnapshot, READ_BATCH, READ_FLAGS } from "./snapshot.ts";
 import type { NetnsId } from "./state.ts";
 
 /** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
@@ -93,7 +93,7 @@ function runIp(argv: readonly [string, ...string[]], batch: string, at?: string)
 
 /** Reads the pod's routes and addresses with one `ip -j -batch` call. */
 export function readPod(netnsPath: string): PodSnapshot {
-  const out = runIp([...ipArgv(netnsPath), "-j", "-batch"], READ_BATCH);
+  const out = runIp([...ipArgv(netnsPath), ...READ_FLAGS, "-batch"], READ_BATCH);
   if (out.code !== 0) {
     throw new CniError(
       ErrorCode.NetnsUnreachable,
