@@ -266,6 +266,10 @@ const KNOWN_JSON_KEYS: ReadonlySet<string> = new Set([
   "flow",
   "metrics",
   "nexthops",
+  // The remaining lifetime of a route learned from a router advertisement: not restorable (a
+  // restored RA route is permanent until the next advertisement replaces it), but refusing to
+  // flush every SLAAC default route would break route-override's common use.
+  "expires",
 ]);
 const KNOWN_HOP_KEYS: ReadonlySet<string> = new Set(["gateway", "via", "dev", "weight", "flags"]);
 /** Flags that only report state (not restored, not needed to restore). */
