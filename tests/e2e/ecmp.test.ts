@@ -287,6 +287,9 @@ for (const fam of [4, 6] as const) {
         const add = await runPlugin(bin, inv("ADD", extra));
         assert.notEqual(add.code, 0, add.stdout);
         assert.equal(add.json.code, 100, add.stdout);
+        // The refused line is the multipath route with the off-link next hop, after the flush
+        // and the first multipath route were applied: the rollback undid both.
+        assert.ok(String(add.json.msg).includes(`nexthop via ${offLink} dev eth0`), add.stdout);
         assert.deepEqual(await tableText(lab.pod), before);
       });
     },
