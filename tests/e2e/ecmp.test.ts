@@ -543,6 +543,16 @@ Deno.test({
       assert.deepEqual(await detail(), want);
       assert.deepEqual(await tableText(lab.pod), before);
 
+      // An IPv6 route with a lifetime (as router advertisements give) is deleted and restored
+      // (without its remaining lifetime, as README says).
+      await ipIn(lab.pod, "-6", "route", "add", "fd09::/64", "via", "fd00:10::2", "expires", "300");
+      const before3 = await tableText(lab.pod);
+      const ra = { delroutes: [{ dst: "fd09::/64" }] };
+      ok(await runPlugin(bin, inv("ADD", ra)), "ADD ra");
+      assert.deepEqual(await kernelRoute(lab.pod, "-6", "fd09::/64"), []);
+      ok(await runPlugin(bin, inv("DEL", ra)), "DEL ra");
+      assert.deepEqual(await tableText(lab.pod), before3);
+
       // What it cannot restore (ssthresh), it refuses to delete.
       await ipIn(lab.pod, "route", "add", "10.11.0.0/16", "via", "10.131.0.2", "ssthresh", "10");
       const before2 = await tableText(lab.pod);
