@@ -162,6 +162,24 @@ for (const fam of [4, 6] as const) {
   });
 
   Deno.test({
+    name: `ecmp IPv${fam}: a single route to the same dst is replaced, and DEL puts it back`,
+    ignore,
+    async fn() {
+      await withLab(fam === 6, async ({ lab, bin, inv }) => {
+        await ipIn(lab.pod, "route", "add", dst, "via", r3, "dev", "eth0");
+        const before = await tableText(lab.pod);
+        const extra = { addroutes: [{ dst, gws: [r1, r2] }] };
+        ok(await runPlugin(bin, inv("ADD", extra)), "ADD");
+        // One route, exactly the configured hops (IPv6 does not merge r3 in).
+        assert.deepEqual(await hopsOf(lab.pod, f, dst), [[r1, "eth0", "1"], [r2, "eth0", "1"]]);
+        ok(await runPlugin(bin, inv("CHECK", extra)), "CHECK");
+        ok(await runPlugin(bin, inv("DEL", extra)), "DEL");
+        assert.deepEqual(await tableText(lab.pod), before);
+      });
+    },
+  });
+
+  Deno.test({
     name: `ecmp IPv${fam}: delroutes by next-hop set (any order); DEL restores weights and mtu`,
     ignore,
     async fn() {
