@@ -407,3 +407,46 @@ Deno.test("property: any order of a next-hop set plans nothing against that set"
     { numRuns: 100 },
   );
 });
+
+Deno.test("property: a state-file route with any attribute values never smuggles a word into ip", () => {
+  const value = fc.oneof(
+    fc.integer({ min: -5, max: 5_000_000_000 }),
+    fc.double(),
+    fc.string(),
+    fc.constantFrom("cubic", "high", "low", "1\nroute flush all", "fe80::1", "10.0.0.1 dev x"),
+    fc.boolean(),
+  );
+  const key = fc.constantFrom(
+    "initcwnd",
+    "initrwnd",
+    "rtt",
+    "rttvar",
+    "hoplimit",
+    "window",
+    "quickack",
+    "congctl",
+    "realm",
+    "pref",
+    "gateway",
+  );
+  const safe = /^[A-Za-z0-9_.:\/@+\-]+$/;
+  fc.assert(
+    fc.property(fc.dictionary(key, value), fc.constantFrom(4, 6), (attrs, family) => {
+      const base = family === 4
+        ? route("10.8.0.0/16", { gateway: "10.131.0.2" })
+        : route("fd08::/64", { gateway: "fd00::2" });
+      let r: Route;
+      try {
+        r = routeFromRecord(JSON.parse(JSON.stringify({ ...base, ...attrs })));
+      } catch {
+        return; // refused: fine
+      }
+      for (const action of ["add", "del"] as const) {
+        for (const word of routeOpArgs({ action, route: r, reason: "t" })) {
+          assert.match(word, safe);
+        }
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
