@@ -90,8 +90,8 @@ function parseIpFamily(text: string | undefined): Ip | undefined {
 /**
  * The interfaces whose routes this attachment may change (its scope): CNI_IFNAME, prevResult's
  * interfaces inside a sandbox, and the NAD's `hostRoute.interface`. When `key` (flushroutes,
- * flushgateway, delroutes) was set by `args.cni`, only CNI_IFNAME: a pod author can never
- * change another attachment's routes.
+ * flushgateway, delroutes, addroutes) was set by `args.cni`, only CNI_IFNAME: a pod author can
+ * never change another interface's routes.
  */
 export function podInterfaces(config: PluginConfig, ifname: string, key?: string): Set<string> {
   const names = new Set<string>([ifname]);

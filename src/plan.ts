@@ -164,17 +164,21 @@ export function planAdd(input: PlanInput): Plan {
       if (onPod(r, delScope) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
     }
   });
+  const addScope = scopeOf("addroutes");
   const delByDst = indexBy(config.delroutes, (req) => cidrText(req.dst));
   if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
   for (const d of desired) {
     const key = routeKey(d.route);
     const same = live(byKey.get(key) ?? []);
     if (!same.some((r) => sameRoute(d.route, r))) {
+      // An addroute from args.cni may only replace a route on CNI_IFNAME.
+      const scope = d.source.startsWith("addroutes") ? addScope : ifaces;
       for (const clash of same) {
-        if (!onPod(clash, ifaces)) {
+        if (!onPod(clash, scope)) {
           // Another attachment's route: replacing it silently would break that attachment.
+          const fromPod = scope === addScope && config.podOverrides.includes("addroutes");
           throw invalidConfig(
-            `${d.source}.dst`,
+            `${fromPod ? "args.cni." : ""}${d.source}.dst`,
             d.route.dst,
             `would replace ${describeRoute(clash)}, a route outside this attachment, with ` +
               `${describeRoute(d.route)}; choose another table or priority`,

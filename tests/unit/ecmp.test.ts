@@ -376,6 +376,21 @@ Deno.test("scope: args.cni flush/del stay on CNI_IFNAME; clashes outside are cod
       e.message.includes("0.0.0.0/0 via 10.131.0.1 dev eth0") &&
       e.message.includes("0.0.0.0/0 via 10.140.0.1 dev net1"),
   );
+  // The same addroute from args.cni, with eth0 among prevResult's interfaces: still refused
+  // (the NAD could replace it; the pod author may not).
+  const fromPod = cfg({ args: { cni: { addroutes: [{ dst: "0.0.0.0/0", gw: "10.140.0.1" }] } } });
+  assert.throws(
+    () => planAdd({ config: fromPod, ifname: "net1", snapshot: s, host }),
+    (e: unknown) => e instanceof CniError && e.code === 7 && /args\.cni\.addroutes/.test(e.message),
+  );
+  const fromNad = cfg({ addroutes: [{ dst: "0.0.0.0/0", gw: "10.140.0.1" }] });
+  assert.deepEqual(
+    lines(planAdd({ config: fromNad, ifname: "net1", snapshot: s, host }).ops),
+    [
+      "route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0",
+      "route add 0.0.0.0/0 via 10.140.0.1 dev net1",
+    ],
+  );
   // hostRoute.interface through args.cni: only CNI_IFNAME.
   const hr = parseConfig({
     cniVersion: "1.1.0",
