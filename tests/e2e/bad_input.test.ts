@@ -4,9 +4,14 @@
  * table exactly as it was.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, type Invocation, runPlugin } from "../support/plugin.ts";
-import { prevResultFor, TempDir } from "../support/fixtures.ts";
+import {
+  type Invocation,
+  IS_ROOT,
+  PluginLab,
+  prevResultFor,
+  runPlugin,
+  tableText,
+} from "../../testing/mod.ts";
 
 interface BadCase {
   name: string;
@@ -183,9 +188,8 @@ Deno.test({
   name: `bad input: ${CASES.length} cases, each a CNI error with the table unchanged`,
   ignore: !IS_ROOT,
   async fn(t) {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+    await using e2e = await PluginLab.create();
+    const { lab, bin, state } = e2e;
     const valid = {
       cniVersion: "1.0.0",
       name: "bad",

@@ -3,9 +3,18 @@
  * and one smoke test straight from mod.ts (source, not bundle).
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin, SOURCE } from "../support/plugin.ts";
-import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  IS_ROOT,
+  LAB,
+  Lab,
+  PluginLab,
+  prevResultFor,
+  runPlugin,
+  SOURCE,
+  tableText,
+} from "../../testing/mod.ts";
+import { stateExists } from "../support/fixtures.ts";
 import { SUPPORTED_VERSIONS } from "../../src/cni/version.ts";
 
 Deno.test("no CNI_COMMAND: one human line, exit 0; --version; --help", async () => {
@@ -62,9 +71,8 @@ Deno.test({
   name: "GC removes the state of attachments the runtime no longer lists",
   ignore: !IS_ROOT,
   async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+    await using e2e = await PluginLab.create();
+    const { lab, bin, state } = e2e;
     const config = {
       cniVersion: "1.1.0",
       name: "gcnet",
@@ -115,9 +123,8 @@ Deno.test({
   name: "ADD reads prevResult and prints the result in every supported version",
   ignore: !IS_ROOT,
   async fn(t) {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+    await using e2e = await PluginLab.create();
+    const { lab, bin, state } = e2e;
     const before = await tableText(lab.pod);
     for (const version of SUPPORTED_VERSIONS) {
       await t.step(version, async () => {
@@ -129,16 +136,10 @@ Deno.test({
           stateDir: state.path,
           prevResult,
         };
-        const inv = {
-          containerId: "v1",
-          netns: lab.podNetns,
-          ifname: "eth0",
-          nodeNs: lab.node,
-          config,
-        };
+        const inv = e2e.invocation("v1", config);
         const add = await runPlugin(bin, { ...inv, command: "ADD" });
         assert.equal(add.code, 0, add.stdout);
-        const hostRoute = { dst: `${NODE_IP}/32`, gw: "10.131.0.1" };
+        const hostRoute = { dst: `${LAB.nodeIp}/32`, gw: "10.131.0.1" };
         if (version === "0.1.0" || version === "0.2.0") {
           assert.deepEqual(add.json, {
             cniVersion: version,
@@ -170,30 +171,17 @@ Deno.test({
   name: "smoke: mod.ts from source runs ADD and DEL like the bundle",
   ignore: !IS_ROOT,
   async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create(SOURCE);
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "src",
-      type: "seamless-static-route",
-      stateDir: state.path,
-      prevResult: prevResultFor(lab),
-    };
-    const inv = {
-      containerId: "s1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
+    await using e2e = await PluginLab.create({}, SOURCE);
+    const { lab, bin } = e2e;
+    const config = e2e.config("src", "seamless-static-route");
+    const inv = e2e.invocation("s1", config);
     const before = await tableText(lab.pod);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     assert.equal(add.code, 0, add.stdout + add.stderr);
-    assert.deepEqual(add.json.routes.at(-1), { dst: `${NODE_IP}/32`, gw: "10.131.0.1" });
+    assert.deepEqual(add.json.routes.at(-1), { dst: `${LAB.nodeIp}/32`, gw: "10.131.0.1" });
     assert.deepEqual(
       await tableText(lab.pod),
-      [...before, `${NODE_IP} via 10.131.0.1 dev eth0`].sort(),
+      [...before, `${LAB.nodeIp} via 10.131.0.1 dev eth0`].sort(),
     );
     assert.equal((await runPlugin(bin, { ...inv, command: "DEL" })).code, 0);
     assert.deepEqual(await tableText(lab.pod), before);
@@ -204,17 +192,11 @@ Deno.test({
   name: "--dry-run prints the ip commands and changes nothing",
   ignore: !IS_ROOT,
   async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "dry",
-      type: "seamless-static-route",
-      stateDir: state.path,
+    await using e2e = await PluginLab.create();
+    const { lab, bin, state } = e2e;
+    const config = e2e.config("dry", "seamless-static-route", {
       addroutes: [{ dst: "172.16.0.0/12" }],
-      prevResult: prevResultFor(lab),
-    };
+    });
     const before = await tableText(lab.pod);
     const r = await runPlugin(bin, {
       command: "ADD",
@@ -229,7 +211,7 @@ Deno.test({
     assert.deepEqual(r.stdout.trim().split("\n"), [
       `# seamless-static-route dry run: ADD eth0 in ${lab.podNetns}; nothing is changed`,
       `ip -n ${lab.pod} route add 172.16.0.0/12 via 10.131.0.1 dev eth0  # addroutes[0]`,
-      `ip -n ${lab.pod} route add ${NODE_IP}/32 via 10.131.0.1 dev eth0  # hostRoute`,
+      `ip -n ${lab.pod} route add ${LAB.nodeIp}/32 via 10.131.0.1 dev eth0  # hostRoute`,
     ]);
     assert.deepEqual(await tableText(lab.pod), before);
     assert.deepEqual([...Deno.readDirSync(state.path)], []);

@@ -5,9 +5,19 @@
  * cleaned), the right exit code and a CNI error JSON that says what happened.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, run, tableText } from "../support/netns.ts";
-import { BinDir, type PluginRun, runPlugin } from "../support/plugin.ts";
-import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  IS_ROOT,
+  LAB,
+  Lab,
+  type PluginRun,
+  prevResultFor,
+  run,
+  runPlugin,
+  tableText,
+  TempDir,
+} from "../../testing/mod.ts";
+import { stateExists } from "../support/fixtures.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, sorted, stateFiles, withTimeout } from "../support/proof.ts";
 
@@ -87,8 +97,8 @@ Deno.test({
     // Each batch goes through a private temp file: `-batch /tmp/seamless-static-route-*.batch`.
     const batchFile = String.raw`/\S+/seamless-static-route-\S+\.batch`;
     assert.equal(calls.length, 2, calls.join("\n"));
-    assert.match(calls[0], new RegExp(`^-n ${lab.pod} -j -batch ${batchFile}$`));
-    assert.match(calls[1], new RegExp(`^-n ${lab.pod} -batch ${batchFile}$`));
+    assert.match(calls[0]!, new RegExp(`^-n ${lab.pod} -j -batch ${batchFile}$`));
+    assert.match(calls[1]!, new RegExp(`^-n ${lab.pod} -batch ${batchFile}$`));
     const lines = (await ip.batch(1) ?? "").split("\n").filter((l) => l !== "");
     const expected = [
       /^route del 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0\b/,
@@ -98,7 +108,7 @@ Deno.test({
       /^route add 192\.168\.100\.10\/32 via 10\.131\.0\.1 dev eth0\b/,
     ];
     assert.equal(lines.length, expected.length, lines.join("\n"));
-    lines.forEach((l, i) => assert.match(l, expected[i]));
+    lines.forEach((l, i) => assert.match(l, expected[i]!));
     assert.equal((await del(bin, lab, cfg)).code, 0);
   },
 });
@@ -257,7 +267,7 @@ async function killMidAdd(killIpToo: boolean): Promise<void> {
   } else {
     // The batch outlives the plugin and lands: the routes are there, nobody reported them.
     await withTimeout(ip.waitFor("done.1"), 10_000, "slow ip batch");
-    assert.ok((await tableText(lab.pod)).some((l) => l.startsWith(`${NODE_IP} via`)));
+    assert.ok((await tableText(lab.pod)).some((l) => l.startsWith(`${LAB.nodeIp} via`)));
   }
   // The plan was recorded before the batch ran.
   assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
@@ -267,7 +277,7 @@ async function killMidAdd(killIpToo: boolean): Promise<void> {
     if (e.name.startsWith("seamless-static-route-")) leftovers.push(e.name);
   }
   assert.equal(leftovers.length, 1, leftovers.join(", "));
-  assert.match(leftovers[0], /^seamless-static-route-\w+\.batch$/);
+  assert.match(leftovers[0]!, /^seamless-static-route-\w+\.batch$/);
 
   // The runtime cleans up with DEL (normal ip): the pod's table is exactly as before ADD.
   const d = await del(bin, lab, cfg);

@@ -16,9 +16,7 @@ import { requireSupported, SUPPORTED_VERSIONS } from "../../src/cni/version.ts";
 import { configVersion, decodeStdin, parseConfig } from "../../src/config.ts";
 import { batchLines, parseSnapshot } from "../../src/netns.ts";
 import { planAdd } from "../../src/plan.ts";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { TempDir } from "../support/fixtures.ts";
+import { BinDir, IS_ROOT, Lab, runPlugin, tableText, TempDir } from "../../testing/mod.ts";
 import { isCniError, stateFiles, withTimeout } from "../support/proof.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261122);
