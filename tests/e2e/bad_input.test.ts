@@ -4,14 +4,8 @@
  * table exactly as it was.
  */
 import assert from "node:assert/strict";
-import {
-  type Invocation,
-  IS_ROOT,
-  PluginLab,
-  prevResultFor,
-  runPlugin,
-  tableText,
-} from "../../testing/mod.ts";
+import { type Invocation, prevResultFor, runPlugin, tableText } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
 
 interface BadCase {
   name: string;
@@ -184,11 +178,9 @@ const CASES: BadCase[] = [
   },
 ];
 
-Deno.test({
-  name: `bad input: ${CASES.length} cases, each a CNI error with the table unchanged`,
-  ignore: !IS_ROOT,
-  async fn(t) {
-    await using e2e = await PluginLab.create();
+labTest(
+  `bad input: ${CASES.length} cases, each a CNI error with the table unchanged`,
+  async (e2e, t) => {
     const { lab, bin, state } = e2e;
     const valid = {
       cniVersion: "1.0.0",
@@ -232,4 +224,4 @@ Deno.test({
     const files = [...Deno.readDirSync(state.path)];
     assert.deepEqual(files.map((f) => f.name), [], "no state written");
   },
-});
+);

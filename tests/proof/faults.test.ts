@@ -6,17 +6,15 @@
  */
 import assert from "node:assert/strict";
 import {
-  BinDir,
   IS_ROOT,
   LAB,
-  Lab,
+  PluginLab,
   type PluginRun,
   prevResultFor,
   run,
-  runPlugin,
   tableText,
-  TempDir,
 } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
 import { stateExists } from "../support/fixtures.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, sorted, stateFiles, withTimeout } from "../support/proof.ts";
@@ -28,11 +26,8 @@ const ID = "faultpod1";
  * A config whose ADD is one 5-line batch: del default (flushgateway), add default metric 100,
  * add 10.60/16, add 10.61/16, add the host route.
  */
-function fiveLineConfig(lab: Lab, stateDir: string) {
-  return {
-    cniVersion: "1.0.0",
-    name: NETWORK,
-    type: "seamless-static-route",
+function fiveLineConfig(e2e: PluginLab, stateDir: string = e2e.state.path) {
+  return e2e.config(NETWORK, "seamless-static-route", {
     stateDir,
     flushgateway: true,
     addroutes: [
@@ -40,31 +35,15 @@ function fiveLineConfig(lab: Lab, stateDir: string) {
       { dst: "10.60.0.0/16" },
       { dst: "10.61.0.0/16" },
     ],
-    prevResult: prevResultFor(lab),
-  };
-}
-
-function add(bin: BinDir, lab: Lab, config: unknown, env?: Record<string, string>) {
-  return runPlugin(bin, {
-    command: "ADD",
-    containerId: ID,
-    netns: lab.podNetns,
-    ifname: "eth0",
-    nodeNs: lab.node,
-    config,
-    env,
   });
 }
 
-function del(bin: BinDir, lab: Lab, config: unknown) {
-  return runPlugin(bin, {
-    command: "DEL",
-    containerId: ID,
-    netns: lab.podNetns,
-    ifname: "eth0",
-    nodeNs: lab.node,
-    config,
-  });
+function add(e2e: PluginLab, config: unknown, env?: Record<string, string>) {
+  return e2e.run("ADD", { ...e2e.invocation(ID, config), env });
+}
+
+function del(e2e: PluginLab, config: unknown) {
+  return e2e.run("DEL", e2e.invocation(ID, config));
 }
 
 /** The plugin's own `ip` calls (runPlugin's `ip netns exec` goes through the fake `ip` too). */
@@ -82,16 +61,13 @@ function assertCniError(r: PluginRun, code: number, cniVersion = "1.0.0"): void 
   assert.doesNotMatch(r.stdout, /\n\s+at /);
 }
 
-Deno.test({
-  name: "proof: ADD runs at most two ip processes (one read batch, one write batch)",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: ADD runs at most two ip processes (one read batch, one write batch)",
+  async (e2e) => {
+    const { lab } = e2e;
     await using ip = await FaultyIp.create({});
-    const cfg = fiveLineConfig(lab, tmp.path);
-    const r = await add(bin, lab, cfg, { PATH: ip.path });
+    const cfg = fiveLineConfig(e2e);
+    const r = await add(e2e, cfg, { PATH: ip.path });
     assert.equal(r.code, 0, r.stdout);
     const calls = await pluginIpCalls(ip);
     // Each batch goes through a private temp file: `-batch /tmp/seamless-static-route-*.batch`.
@@ -109,20 +85,17 @@ Deno.test({
     ];
     assert.equal(lines.length, expected.length, lines.join("\n"));
     lines.forEach((l, i) => assert.match(l, expected[i]!));
-    assert.equal((await del(bin, lab, cfg)).code, 0);
+    assert.equal((await del(e2e, cfg)).code, 0);
   },
-});
+);
 
-Deno.test({
-  name: "proof: ip fails on batch line 4 → lines 1-3 rolled back, code 100, table unchanged",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: ip fails on batch line 4 → lines 1-3 rolled back, code 100, table unchanged",
+  async (e2e) => {
+    const { lab, state: tmp } = e2e;
     await using ip = await FaultyIp.create({ failAtLine: 4 });
     const before = await tableText(lab.pod);
-    const r = await add(bin, lab, fiveLineConfig(lab, tmp.path), { PATH: ip.path });
+    const r = await add(e2e, fiveLineConfig(e2e), { PATH: ip.path });
     assertCniError(r, 100);
     assert.match(r.json.msg, /route add 10\.61\.0\.0\/16 via 10\.131\.0\.1 dev eth0/);
     assert.match(r.json.msg, /injected fault on line 4/);
@@ -133,36 +106,27 @@ Deno.test({
     assert.equal(calls.length, 4, calls.join("\n"));
     assert.equal(calls.filter((c) => c.includes("-j")).length, 2);
   },
+);
+
+labTest("proof: the rollback fails too → code 103 saying the pod needs attention", async (e2e) => {
+  const { lab } = e2e;
+  // Batch 1 fails on line 3 (after del default + add default metric 100); the rollback batch
+  // (del default metric 100, add default) fails on its last line.
+  await using ip = await FaultyIp.create({ failAtLine: 3, failBatches: 2 });
+  const before = await tableText(lab.pod);
+  const r = await add(e2e, fiveLineConfig(e2e), { PATH: ip.path });
+  assertCniError(r, 103);
+  assert.match(r.json.msg, /restoring the pod's routes failed too/);
+  assert.equal(typeof r.json.details, "string");
+  // Half-restored, as 103 says: the default route is gone.
+  assert.notDeepEqual(await tableText(lab.pod), before);
+  assert.ok(!(await tableText(lab.pod)).some((l) => l.startsWith("default")));
 });
 
-Deno.test({
-  name: "proof: the rollback fails too → code 103 saying the pod needs attention",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    // Batch 1 fails on line 3 (after del default + add default metric 100); the rollback batch
-    // (del default metric 100, add default) fails on its last line.
-    await using ip = await FaultyIp.create({ failAtLine: 3, failBatches: 2 });
-    const before = await tableText(lab.pod);
-    const r = await add(bin, lab, fiveLineConfig(lab, tmp.path), { PATH: ip.path });
-    assertCniError(r, 103);
-    assert.match(r.json.msg, /restoring the pod's routes failed too/);
-    assert.equal(typeof r.json.details, "string");
-    // Half-restored, as 103 says: the default route is gone.
-    assert.notDeepEqual(await tableText(lab.pod), before);
-    assert.ok(!(await tableText(lab.pod)).some((l) => l.startsWith("default")));
-  },
-});
-
-Deno.test({
-  name: "proof: a route the kernel refuses (gateway not on-link) → code 100, table unchanged",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: a route the kernel refuses (gateway not on-link) → code 100, table unchanged",
+  async (e2e) => {
+    const { lab, state: tmp } = e2e;
     const before = await tableText(lab.pod);
     const cfg = {
       cniVersion: "1.0.0",
@@ -172,63 +136,53 @@ Deno.test({
       addroutes: [{ dst: "10.60.0.0/16" }, { dst: "10.50.0.0/16", gw: "172.31.9.9" }],
       prevResult: prevResultFor(lab),
     };
-    const r = await add(bin, lab, cfg);
+    const r = await add(e2e, cfg);
     assertCniError(r, 100);
     assert.match(r.json.msg, /route add 10\.50\.0\.0\/16 via 172\.31\.9\.9 dev eth0/);
     assert.match(r.json.msg + (r.json.details ?? ""), /Nexthop has invalid gateway/);
     assert.deepEqual(await tableText(lab.pod), before);
     assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
   },
-});
+);
 
-Deno.test({
-  name: "proof: netns deleted between ADD and DEL → DEL exits 0 and removes the state",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    const cfg = { ...fiveLineConfig(lab, tmp.path), flushgateway: false, addroutes: [] };
-    const a = await add(bin, lab, cfg);
+labTest(
+  "proof: netns deleted between ADD and DEL → DEL exits 0 and removes the state",
+  async (e2e) => {
+    const { lab, state: tmp } = e2e;
+    const cfg = { ...fiveLineConfig(e2e), flushgateway: false, addroutes: [] };
+    const a = await add(e2e, cfg);
     assert.equal(a.code, 0, a.stdout);
     assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
     await run(["ip", "netns", "del", lab.pod]);
-    const d = await del(bin, lab, cfg);
+    const d = await del(e2e, cfg);
     assert.equal(d.code, 0, d.stdout);
     assert.equal(d.stdout, "");
     assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
     // And again (runtimes retry DEL): still fine.
-    const again = await del(bin, lab, cfg);
+    const again = await del(e2e, cfg);
     assert.equal(again.code, 0, again.stdout);
     assert.equal(again.stdout, "");
   },
-});
+);
 
-Deno.test({
-  name: "proof: unwritable state directory → code 5, table unchanged",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    await Deno.writeTextFile(`${tmp.path}/a-file`, "not a directory\n");
-    const stateDir = `${tmp.path}/a-file/state`;
-    const before = await tableText(lab.pod);
-    const r = await add(bin, lab, fiveLineConfig(lab, stateDir));
-    assertCniError(r, 5);
-    assert.match(r.json.msg, /state file/);
-    assert.ok(r.json.msg.includes(`${stateDir}/${NETWORK}/`), r.json.msg);
-    assert.deepEqual(await tableText(lab.pod), before);
-  },
+labTest("proof: unwritable state directory → code 5, table unchanged", async (e2e) => {
+  const { lab, state: tmp } = e2e;
+  await Deno.writeTextFile(`${tmp.path}/a-file`, "not a directory\n");
+  const stateDir = `${tmp.path}/a-file/state`;
+  const before = await tableText(lab.pod);
+  const r = await add(e2e, fiveLineConfig(e2e, stateDir));
+  assertCniError(r, 5);
+  assert.match(r.json.msg, /state file/);
+  assert.ok(r.json.msg.includes(`${stateDir}/${NETWORK}/`), r.json.msg);
+  assert.deepEqual(await tableText(lab.pod), before);
 });
 
 /** Starts ADD with a slow fake `ip`, SIGKILLs it while the write batch runs. */
 async function killMidAdd(killIpToo: boolean): Promise<void> {
-  await using lab = await Lab.create();
-  await using bin = await BinDir.create();
-  await using tmp = await TempDir.create();
+  await using e2e = await PluginLab.create();
+  const { lab, bin, state: tmp } = e2e;
   await using ip = await FaultyIp.create({ slowSeconds: 2 });
-  const cfg = fiveLineConfig(lab, tmp.path);
+  const cfg = fiveLineConfig(e2e);
   const before = await tableText(lab.pod);
   const exe = bin.plugin();
   const env: Record<string, string> = {
@@ -280,7 +234,7 @@ async function killMidAdd(killIpToo: boolean): Promise<void> {
   assert.match(leftovers[0]!, /^seamless-static-route-\w+\.batch$/);
 
   // The runtime cleans up with DEL (normal ip): the pod's table is exactly as before ADD.
-  const d = await del(bin, lab, cfg);
+  const d = await del(e2e, cfg);
   assert.equal(d.code, 0, d.stdout);
   assert.equal(d.stdout, "");
   assert.deepEqual(await tableText(lab.pod), sorted(before));
