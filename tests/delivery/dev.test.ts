@@ -98,14 +98,20 @@ async function assertLiveRun(
   assert.equal(await machineState(), machineBefore, "the machine's own routes are untouched");
 }
 
+/** Runs `deno task dev ARGS` as root and asserts a complete live run (`assertLiveRun`). */
+async function liveRun(...args: string[]): Promise<Result> {
+  const machineBefore = await machineState();
+  const dirsBefore = await tempStateDirs();
+  const r = await dev(...args);
+  await assertLiveRun(r, machineBefore, dirsBefore);
+  return r;
+}
+
 Deno.test({
   name: "dev: as root, ADD/CHECK/DEL in throwaway namespaces, all removed after",
   ignore: !IS_ROOT,
   async fn() {
-    const machineBefore = await machineState();
-    const dirsBefore = await tempStateDirs();
-    const r = await dev();
-    await assertLiveRun(r, machineBefore, dirsBefore);
+    await liveRun();
   },
 });
 
@@ -113,27 +119,17 @@ Deno.test({
   name: "dev: as root, with a .conflist given on the command line",
   ignore: !IS_ROOT,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "ssr-dev-conf-" });
-    try {
-      const path = `${dir}/10-mynet.conflist`;
-      await Deno.writeTextFile(
-        path,
-        JSON.stringify({
-          cniVersion: "1.0.0",
-          name: "mynet",
-          plugins: [{ type: "bridge", bridge: "cni0" }, { type: "seamless-static-route" }],
-        }),
-      );
-      const machineBefore = await machineState();
-      const dirsBefore = await tempStateDirs();
-      const r = await dev(path);
-      await assertLiveRun(r, machineBefore, dirsBefore);
+    const conflist = JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "mynet",
+      plugins: [{ type: "bridge", bridge: "cni0" }, { type: "seamless-static-route" }],
+    });
+    await withFile("10-mynet.conflist", conflist, async (path) => {
+      const r = await liveRun(path);
       const conf = sections(r.stdout).get("Network config on stdin")!;
       assert.match(conf, /"name": "mynet"/, "the list's name is passed on");
       assert.doesNotMatch(conf, /bridge/, "only this plugin's entry is sent");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -266,10 +262,7 @@ Deno.test({
     const seamless = nads.find((y) => /"type": "seamless-static-route"/.test(y));
     assert.ok(seamless, "the README has a seamless NAD example");
     await withFile("nad.yaml", seamless, async (path) => {
-      const machineBefore = await machineState();
-      const dirsBefore = await tempStateDirs();
-      const r = await dev(path);
-      await assertLiveRun(r, machineBefore, dirsBefore);
+      const r = await liveRun(path);
       const conf = sections(r.stdout).get("Network config on stdin")!;
       assert.match(conf, /"name": "macvlan-seamless"/, "the NAD's list name is passed on");
       assert.doesNotMatch(conf, /macvlan"/, "only this plugin's entry is sent");

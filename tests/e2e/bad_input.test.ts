@@ -4,7 +4,7 @@
  * table exactly as it was.
  */
 import assert from "node:assert/strict";
-import { type Invocation, prevResultFor, runPlugin, tableText } from "../../testing/mod.ts";
+import { type Invocation, runPlugin, tableText } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 
 interface BadCase {
@@ -182,14 +182,9 @@ labTest(
   `bad input: ${CASES.length} cases, each a CNI error with the table unchanged`,
   async (e2e, t) => {
     const { lab, bin, state } = e2e;
-    const valid = {
-      cniVersion: "1.0.0",
-      name: "bad",
-      type: "seamless-static-route",
-      stateDir: state.path,
+    const valid = e2e.config("bad", "seamless-static-route", {
       addroutes: [{ dst: "172.16.0.0/12" }],
-      prevResult: prevResultFor(lab),
-    };
+    });
     const before = await tableText(lab.pod);
     for (const c of CASES) {
       await t.step(c.name, async () => {

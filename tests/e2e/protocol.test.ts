@@ -68,13 +68,7 @@ Deno.test("STATUS: ready when ip runs; code 1 below 1.1.0; code 50 without ip", 
 
 labTest("GC removes the state of attachments the runtime no longer lists", async (e2e) => {
   const { lab, bin, state } = e2e;
-  const config = {
-    cniVersion: "1.1.0",
-    name: "gcnet",
-    type: "route-override",
-    stateDir: state.path,
-    prevResult: prevResultFor(lab),
-  };
+  const config = e2e.config("gcnet", "route-override", { cniVersion: "1.1.0" });
   for (const id of ["keep1", "gone1"]) {
     const r = await runPlugin(bin, {
       command: "ADD",
