@@ -15,7 +15,7 @@ export interface RunOptions {
   cwd?: string;
   /** Kill the process after this many milliseconds (default: never). */
   timeoutMs?: number;
-  /** Called with the child's pid as soon as it runs (e.g. to watch /proc/PID). */
+  /** Called with the child's pid as soon as it runs (to watch /proc/PID, or to signal it). */
   onSpawn?: (pid: number) => void;
 }
 
@@ -23,6 +23,8 @@ export interface RunOptions {
 export interface Run {
   /** Exit code. */
   code: number;
+  /** The signal that ended it, or null when it exited. */
+  signal: Deno.Signal | null;
   /** Standard output as text. */
   stdout: string;
   /** Standard error as text. */
@@ -56,6 +58,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   const dec = new TextDecoder();
   return {
     code: out.code,
+    signal: out.signal,
     stdout: dec.decode(out.stdout),
     stderr: dec.decode(out.stderr),
     ms: performance.now() - started,

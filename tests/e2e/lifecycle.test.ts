@@ -228,8 +228,10 @@ labTest("args.cni overrides the NetworkAttachmentDefinition's keys per pod", asy
 
 labTest("CNI_NETNS as /proc/PID/ns/net goes through nsenter", async (e2e) => {
   const { lab, bin } = e2e;
-  const holder = new Deno.Command("ip", { args: ["netns", "exec", lab.pod, "sleep", "60"] })
-    .spawn();
+  let holderPid = 0;
+  const holder = run(["ip", "netns", "exec", lab.pod, "sleep", "60"], {
+    onSpawn: (pid) => (holderPid = pid),
+  });
   try {
     // Wait until the holder process is inside the pod namespace.
     let netns = "";
@@ -251,8 +253,8 @@ labTest("CNI_NETNS as /proc/PID/ns/net goes through nsenter", async (e2e) => {
     ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
     assert.deepEqual(await tableText(lab.pod), before);
   } finally {
-    holder.kill("SIGKILL");
-    await holder.status;
+    Deno.kill(holderPid, "SIGKILL");
+    await holder;
   }
 });
 

@@ -12,6 +12,7 @@ import {
   Lab,
   type Pod,
   routesOf,
+  run,
   skipReason,
   tableText,
   TempDir,
@@ -127,9 +128,7 @@ async function proveChain(c: Case): Promise<void> {
     if (c.breakRoute) {
       // Someone removes the host route: the chain's CHECK fails (ptp checks the result's routes
       // too), and ours says which route is missing.
-      await new Deno.Command("ip", {
-        args: ["-n", pod.ns, "route", "del", `${LAB.nodeIp}/32`],
-      }).output();
+      await run(["ip", "-n", pod.ns, "route", "del", `${LAB.nodeIp}/32`]);
       assert.ok(await chain.check(), "CHECK passed without the host route");
       const bad = await chain.checkOne(1);
       assert.equal(bad.type, "seamless-static-route");

@@ -196,22 +196,18 @@ async function killMidAdd(killIpToo: boolean): Promise<void> {
     // The plugin's batch temp file goes here: a SIGKILLed plugin cannot remove it.
     TMPDIR: tmp.path,
   };
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", lab.node, exe],
+  let pid = 0;
+  const running = run(["ip", "netns", "exec", lab.node, exe], {
+    stdin: JSON.stringify(cfg),
     env,
     clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(JSON.stringify(cfg)));
-  await w.close();
+    onSpawn: (p) => (pid = p),
+  });
   await ip.waitFor("started.1");
   // `ip netns exec` and the wrapper exec, so the child's pid is the plugin's deno process.
-  child.kill("SIGKILL");
+  Deno.kill(pid, "SIGKILL");
   if (killIpToo) Deno.kill(await ip.slowPid(1), "SIGKILL");
-  const out = await child.output();
+  const out = await running;
   assert.equal(out.signal, "SIGKILL");
   assert.equal(out.stdout.length, 0);
   if (killIpToo) {
