@@ -7,14 +7,13 @@
  * are compared before and after each run (read only).
  */
 import assert from "node:assert/strict";
+import { parseDevArgs, pretty } from "../../scripts/dev.ts";
 import {
   configFromNad,
   defaultPrevResult,
   parseConfigFile,
-  parseDevArgs,
-  pretty,
   runtimeConfig,
-} from "../../scripts/dev.ts";
+} from "../../scripts/dev_config.ts";
 import {
   IS_ROOT,
   ROOT,
