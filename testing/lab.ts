@@ -5,7 +5,8 @@
  * A lab is a node namespace (uplink0 with the node's address and default route) and any number
  * of pod namespaces: joined to the node by a veth pair, as a main CNI plugin would leave them,
  * or empty, for a real main plugin to fill. Everything lives in namespaces made here with unique
- * names; disposing the lab removes them, also after a failure or in the middle of its setup.
+ * names; disposing the lab (`await using lab = await Lab.create()`) removes them, also after a
+ * failure or in the middle of its setup.
  * Nothing here touches the machine's own namespace.
  */
 import { must, run } from "./run.ts";
@@ -71,7 +72,7 @@ export interface LabOptions extends PodOptions {
 let counter = 0;
 
 /** A name unique to this process and call, short enough for a netns or interface name. */
-export function uniqueName(prefix: string): string {
+function uniqueName(prefix: string): string {
   counter += 1;
   const rand = Math.floor(Math.random() * 0xffff).toString(16);
   return `${prefix}${(Deno.pid % 10000).toString(36)}${counter.toString(36)}${rand}`.slice(0, 15);
@@ -286,12 +287,6 @@ export class Lab implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove();
   }
-}
-
-/** Runs `fn` with a new lab and removes the lab after, also when `fn` throws. */
-export async function withLab<T>(opts: LabOptions, fn: (lab: Lab) => Promise<T>): Promise<T> {
-  await using lab = await Lab.create(opts);
-  return await fn(lab);
 }
 
 /** A temporary directory, removed on dispose. */

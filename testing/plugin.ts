@@ -20,7 +20,7 @@ export const SOURCE = `${ROOT}/mod.ts`;
 export const OUR_TYPES: readonly string[] = ["seamless-static-route", "route-override"];
 
 /** Makes sure the bundle exists (`deno task test` builds it first; a bare `deno test` may not). */
-export async function ensureBundle(): Promise<void> {
+async function ensureBundle(): Promise<void> {
   try {
     await Deno.stat(BUNDLE);
   } catch {
@@ -35,7 +35,7 @@ export function pluginArgv(entry: string): string[] {
 }
 
 /** Writes an executable wrapper `dir/name` that runs `entry` with the plugin's permissions. */
-export async function writeWrapper(dir: string, name: string, entry: string): Promise<string> {
+async function writeWrapper(dir: string, name: string, entry: string): Promise<string> {
   const path = `${dir}/${name}`;
   const quoted = pluginArgv(entry).map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
   await Deno.writeTextFile(path, `#!/bin/sh\nexec ${quoted} "$@"\n`, { mode: 0o755 });
@@ -116,7 +116,7 @@ export function runtimeEnv(): Record<string, string> {
 }
 
 /** The CNI_* variables and the rest of the clean environment for one invocation. */
-export function invocationEnv(bin: BinDir, inv: Invocation): Record<string, string> {
+function invocationEnv(bin: BinDir, inv: Invocation): Record<string, string> {
   const env = runtimeEnv();
   if (inv.command !== undefined) env.CNI_COMMAND = inv.command;
   if (inv.containerId !== undefined) env.CNI_CONTAINERID = inv.containerId;
