@@ -60,9 +60,9 @@ export interface BuildOptions {
   /** Architectures to compile, without duplicates. */
   arches: Arch[];
   /** Output path for a single-target build; undefined = the default scheme. */
-  output?: string;
+  output?: string | undefined;
   /** An existing bundle to compile; undefined = run `deno task bundle` first. */
-  bundle?: string;
+  bundle?: string | undefined;
   /** `--help` was given. */
   help: boolean;
 }
@@ -139,12 +139,7 @@ export function parseBuildArgs(argv: readonly string[]): BuildOptions {
   if (output !== undefined && unique.length !== 1) {
     throw new UsageError("--output needs exactly one --target");
   }
-  return {
-    arches: unique,
-    ...(output === undefined ? {} : { output }),
-    ...(bundle === undefined ? {} : { bundle }),
-    help,
-  };
+  return { arches: unique, output, bundle, help };
 }
 
 /** Usage text for `--help`. */
