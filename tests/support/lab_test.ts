@@ -9,7 +9,7 @@ export interface LabTestOptions extends LabOptions {
 /** What a lab test runs: the lab (removed after, also on failure) and the test context. */
 export type LabTestBody = (e2e: PluginLab, t: Deno.TestContext) => Promise<void>;
 
-/** Registers a test named `name` that runs `body` with a new PluginLab made with `opts`. */
+/** Registers a test named `name` that runs `body` with a new PluginLab of the default lab. */
 export function labTest(name: string, body: LabTestBody): void;
 /** Registers a test named `name` that runs `body` with a new PluginLab made with `opts`. */
 export function labTest(name: string, opts: LabTestOptions, body: LabTestBody): void;
