@@ -336,10 +336,11 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
     for (const m of raw.metrics) {
       if (!m || typeof m !== "object") continue;
       for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+        const n = num(v);
         if (k === "congestion" && typeof v === "string") r.congctl = v;
-        else if ((k === "mtu" || k === "advmss") && num(v) !== undefined) r[k] = num(v);
-        else if ((NUMBER_ATTRS as readonly string[]).includes(k) && num(v) !== undefined) {
-          r[k as (typeof NUMBER_ATTRS)[number]] = num(v);
+        else if ((k === "mtu" || k === "advmss") && n !== undefined) r[k] = n;
+        else if ((NUMBER_ATTRS as readonly string[]).includes(k) && n !== undefined) {
+          r[k as (typeof NUMBER_ATTRS)[number]] = n;
         } else lost.push(`metric ${k}`);
       }
     }

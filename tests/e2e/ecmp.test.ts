@@ -5,9 +5,17 @@
  * Assertions are on `ip -j route` next hops and on the exact CNI JSON.
  */
 import assert from "node:assert/strict";
-import { ipIn, IS_ROOT, Lab, must, tableText } from "../support/netns.ts";
-import { BinDir, type PluginRun, runPlugin } from "../support/plugin.ts";
-import { prevResultFor, TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  ipIn,
+  IS_ROOT,
+  Lab,
+  type PluginRun,
+  prevResultFor,
+  runPlugin,
+  tableText,
+  TempDir,
+} from "../../testing/mod.ts";
 
 const ignore = !IS_ROOT;
 
@@ -34,7 +42,7 @@ async function kernelRoute(
 async function hopsOf(ns: string, fam: "-4" | "-6", dst: string): Promise<string[][]> {
   const routes = await kernelRoute(ns, fam, dst);
   assert.equal(routes.length, 1, `one route to ${dst}: ${JSON.stringify(routes)}`);
-  const hops = (routes[0].nexthops ?? []) as { gateway: string; dev: string; weight: number }[];
+  const hops = (routes[0]?.nexthops ?? []) as { gateway: string; dev: string; weight: number }[];
   return hops.map((h) => [h.gateway, h.dev, String(h.weight)]).sort();
 }
 
@@ -95,8 +103,8 @@ for (const fam of [4, 6] as const) {
         });
         const routes = await kernelRoute(lab.pod, f, dst);
         assert.equal(routes.length, 1);
-        assert.equal(routes[0].table, "100");
-        assert.equal(routes[0].metric ?? 0, 7);
+        assert.equal(routes[0]?.table, "100");
+        assert.equal(routes[0]?.metric ?? 0, 7);
         assert.deepEqual(await hopsOf(lab.pod, f, dst), [
           [r1, "eth0", "1"],
           [r2, "eth0", "1"],
@@ -419,7 +427,7 @@ Deno.test({
         };
         ok(await runPlugin(bin, inv("ADD", extra)), "ADD");
         const named = await kernelRoute(lab.pod, "-4", "10.51.0.0/16");
-        assert.equal(named[0].table, "ssrblue");
+        assert.equal(named[0]?.table, "ssrblue");
         ok(await runPlugin(bin, inv("CHECK", extra)), "CHECK");
         // A second ADD finds them present (no "File exists").
         ok(await runPlugin(bin, { ...inv("ADD", extra), containerId: "ecmp1" }), "ADD again");
@@ -578,7 +586,6 @@ Deno.test({
       assert.equal(refuse.json?.code, 7, refuse.stdout);
       assert.match(refuse.json.msg + refuse.json.details, /ssthresh/);
       assert.deepEqual(await tableText(lab.pod), before2);
-      await must(["true"]);
     });
   },
 });

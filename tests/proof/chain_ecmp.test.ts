@@ -5,10 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Chain, CHAIN_NEEDS, type ConfList, isObject } from "../support/chain.ts";
-import { ipIn, skipReason, tableText } from "../support/netns.ts";
-import { Node, type Pod } from "../support/node.ts";
-import { BinDir } from "../support/plugin.ts";
-import { TempDir } from "../support/fixtures.ts";
+import { BinDir, ipIn, Lab, type Pod, skipReason, tableText, TempDir } from "../../testing/mod.ts";
 
 const NETWORK = "ssrecmp";
 
@@ -19,7 +16,7 @@ async function hops(ns: string, fam: "-4" | "-6", dst: string): Promise<string[]
   }[];
   const found = all.filter((r) => r.dst === dst);
   assert.equal(found.length, 1, JSON.stringify(all));
-  return (found[0].nexthops ?? []).map((h) => `${h.gateway} ${h.dev} ${h.weight}`).sort();
+  return (found[0]?.nexthops ?? []).map((h) => `${h.gateway} ${h.dev} ${h.weight}`).sort();
 }
 
 const SKIP = skipReason("chain tests", CHAIN_NEEDS);
@@ -27,7 +24,7 @@ Deno.test({
   name: "proof: ECMP gws chained after bridge + host-local, IPv4 and IPv6: ADD, CHECK, DEL",
   ignore: SKIP !== null,
   async fn() {
-    await using node = await Node.create();
+    await using node = await Lab.create({ pod: false });
     await using bin = await BinDir.create();
     await using tmp = await TempDir.create("ssr-ecmp-");
     const pod: Pod = await node.emptyPod();
@@ -62,7 +59,7 @@ Deno.test({
       containerId: `ecmp-${pod.ns}`,
       netns: pod.netns,
       ifname: "eth0",
-      nodeNs: node.ns,
+      nodeNs: node.node,
     });
     let before: string[] = [];
     let added = false;

@@ -42,7 +42,7 @@ function refused(extra: Record<string, unknown>, ...parts: string[]): void {
   });
 }
 
-function route(dst: string, extra: Partial<Route> = {}): Route {
+function route(dst: string, extra: { [K in keyof Route]?: Route[K] | undefined } = {}): Route {
   const family = dst.includes(":") ? 6 : 4;
   return {
     family,
@@ -54,7 +54,7 @@ function route(dst: string, extra: Partial<Route> = {}): Route {
     scope: "global",
     dev: "eth0",
     ...extra,
-  };
+  } as Route;
 }
 
 function snap(routes: Route[], devs = ["eth0"]): PodSnapshot {
@@ -80,12 +80,12 @@ Deno.test("gws: parsed, gw appended without duplicates", () => {
       { dst: "10.51.0.0/16", gws: ["10.131.0.2", "10.131.0.3"], gw: "10.131.0.3" },
     ],
   });
-  assert.deepEqual(nextHops(c.addroutes[0]).map((h) => h.address), [
+  assert.deepEqual(nextHops(c.addroutes[0]!).map((h) => h.address), [
     "10.131.0.2",
     "10.131.0.3",
     "10.131.0.4",
   ]);
-  assert.deepEqual(nextHops(c.addroutes[1]).map((h) => h.address), ["10.131.0.2", "10.131.0.3"]);
+  assert.deepEqual(nextHops(c.addroutes[1]!).map((h) => h.address), ["10.131.0.2", "10.131.0.3"]);
 });
 
 Deno.test("gws: invalid input is code 7 naming key and value", () => {
@@ -174,11 +174,11 @@ Deno.test("gws: the same next-hop set in any order is present; another set is re
   assert.deepEqual(plan.ops.map((o) => o.action), ["del", "add"]);
   const problems = planCheck({ config: c, ifname: "eth0", snapshot: snap([other]), host });
   assert.equal(problems.length, 1);
-  assert.match(problems[0].problem, /has next hops \[10\.131\.0\.2, 10\.131\.0\.4\]/);
-  assert.match(problems[0].problem, /want next hops \[10\.131\.0\.2, 10\.131\.0\.3\]/);
+  assert.match(problems[0]!.problem, /has next hops \[10\.131\.0\.2, 10\.131\.0\.4\]/);
+  assert.match(problems[0]!.problem, /want next hops \[10\.131\.0\.2, 10\.131\.0\.3\]/);
   // A single-path route with one of the hops is not the multipath route.
   const single = route("0.0.0.0/0", { gateway: "10.131.0.2" });
-  assert.equal(sameRoute(plan.added[0], single), false);
+  assert.equal(sameRoute(plan.added[0]!, single), false);
 });
 
 Deno.test("delroutes: by next-hop set (order-insensitive); without gw/gws, any route", () => {
@@ -199,7 +199,7 @@ Deno.test("delroutes: by next-hop set (order-insensitive); without gw/gws, any r
 
 Deno.test("flushgateway deletes a multipath default; DEL restores it with its weights", () => {
   const m = multi(["10.131.0.2", "10.131.0.3"]);
-  m.nexthops![0].weight = 3;
+  m.nexthops![0]!.weight = 3;
   const c = configOf({ flushgateway: true });
   const plan = planAdd({ config: c, ifname: "eth0", snapshot: snap([m]), host });
   assert.deepEqual(lines(plan.ops), [
@@ -258,7 +258,7 @@ Deno.test("snapshot: -N numbers read by value (tables, types, protocols, scopes)
       }]),
   );
   assert.equal(s.routes.length, 5); // table 255 left out
-  const [attr, link, unreach, inet6, v6r] = s.routes;
+  const [attr, link, unreach, inet6, v6r] = s.routes as [Route, Route, Route, Route, Route];
   assert.deepEqual(
     [attr.table, attr.type, attr.protocol, attr.scope, attr.realm, attr.initcwnd, attr.rtt],
     ["100", "unicast", "boot", "global", 3, 10, 100],
