@@ -220,8 +220,11 @@ export function planCheck(input: PlanInput): CheckProblem[] {
         : `missing (${d.source})`,
     });
   }
+  // Each delroute looks only at the routes to its destination: CHECK stays linear in the table.
+  const byDst = indexBy(snapshot.routes, familyDst);
   config.delroutes.forEach((req, i) => {
-    for (const r of snapshot.routes) {
+    const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
+    for (const r of byDst.get(dst) ?? []) {
       if (onPod(r, ifaces) && matchesDelroute(req, r)) {
         problems.push({
           route: describeRoute(r),
