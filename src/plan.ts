@@ -209,8 +209,12 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const ifaces = podInterfaces(config, ifname);
   const problems: CheckProblem[] = [];
   const table = indexBy(snapshot.routes, routeKey);
-  for (const d of desiredRoutes(config, ifname, snapshot, input.host, input.pod)) {
+  const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
+  // ADD applies delroutes before addroutes: a route both name is wanted, not a leftover.
+  const wanted = new Set<Route>();
+  for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
+    for (const r of same) if (sameRoute(d.route, r)) wanted.add(r);
     if (same.some((r) => sameRoute(d.route, r))) continue;
     const other = same[0];
     problems.push({
@@ -225,7 +229,7 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   config.delroutes.forEach((req, i) => {
     const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
     for (const r of byDst.get(dst) ?? []) {
-      if (onPod(r, ifaces) && matchesDelroute(req, r)) {
+      if (onPod(r, ifaces) && matchesDelroute(req, r) && !wanted.has(r)) {
         problems.push({
           route: describeRoute(r),
           problem: `present but deleted by delroutes[${i}]`,

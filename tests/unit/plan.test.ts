@@ -309,3 +309,20 @@ Deno.test("planCheck: linear — each delroute reads only routes to its own dest
   });
   assert.deepEqual(hit.map((p) => p.problem), ["present but deleted by delroutes[7]"]);
 });
+
+Deno.test("planCheck: a route delroutes deletes and addroutes adds again is wanted, not a leftover", () => {
+  // Found by the model test: ADD runs delroutes before addroutes, so the route is in place.
+  const config = configOf("route-override", {
+    delroutes: [{ dst: "10.60.0.0/16" }],
+    addroutes: [{ dst: "10.60.0.0/16", priority: 10 }],
+  });
+  const added = route("10.60.0.0/16", { gateway: "10.131.0.1", metric: 10 });
+  assert.deepEqual(planCheck({ config, ifname: "eth0", snapshot: snapshot([added]), host }), []);
+  // Another route to the same dst is still reported.
+  const other = route("10.60.0.0/16", { gateway: "10.131.0.1", metric: 0 });
+  assert.deepEqual(
+    planCheck({ config, ifname: "eth0", snapshot: snapshot([added, other]), host })
+      .map((p) => p.problem),
+    ["present but deleted by delroutes[0]"],
+  );
+});
