@@ -29,22 +29,26 @@ import { statePath } from "../../src/state.ts";
 import { cidrText, networkOf, parseCidr } from "../../src/address.ts";
 
 // Features whose fixes are on other branches (issue 10 classes 2, 6, 7; issue 11). Each
-// generator exists; switch it on once its fix is merged into main.
+// generator exists; switch it on (here, or for one run with MODEL_WITH_<NAME>=1) once its fix is
+// merged into main.
+function feature(name: string, on: boolean): boolean {
+  return on || Deno.env.get(`MODEL_WITH_${name}`) === "1";
+}
 /** Multipath routes in the starting table (class 7: flushing one fails today). */
-const WITH_MULTIPATH = false; // until ecmp merges
+const WITH_MULTIPATH = feature("MULTIPATH", false); // until ecmp merges
 /** Route attributes beyond mtu/advmss (initcwnd, rtt, quickack, realm, pref, ...) (class 7). */
-const WITH_ATTRIBUTES = false; // until ecmp merges
+const WITH_ATTRIBUTES = feature("ATTRIBUTES", false); // until ecmp merges
 /** Routes into table 253, which `ip` prints by its rt_tables name "default" (class 2). */
-const WITH_NAMED_TABLES = true;
+const WITH_NAMED_TABLES = feature("NAMED_TABLES", true);
 /** IPv6 addroutes with `priority: 0`, which the kernel stores as metric 1024 (class 2). */
-const WITH_V6_METRIC0 = false; // until ecmp merges
+const WITH_V6_METRIC0 = feature("V6_METRIC0", false); // until ecmp merges
 /**
  * Addroutes with the kernel identity (table, dst, metric) of a start route on an interface outside
  * the attachment's scope: ADD replaces that route today (class 6: must be a clear error).
  */
-const WITH_OUT_OF_SCOPE_CLASH = false; // until ecmp merges
+const WITH_OUT_OF_SCOPE_CLASH = feature("OUT_OF_SCOPE_CLASH", false); // until ecmp merges
 /** `gws` (ECMP) in addroutes and delroutes (issue 11). */
-const WITH_GWS = false; // until ecmp merges
+const WITH_GWS = feature("GWS", false); // until ecmp merges
 
 const NETWORK = "modelnet";
 const SEED = Number(Deno.env.get("MODEL_SEED") ?? Date.now() % 2 ** 31);
@@ -268,7 +272,8 @@ const keysArb = (ifname: string, type: ConfigSpec["type"]) =>
     addroutes: optional(
       fc.uniqueArray(addrouteArb(ifname), {
         maxLength: 4,
-        selector: (r) => `${r.dst}|${r.table ?? 254}|${r.priority ?? 0}`,
+        // By kernel identity (10.60.1.7/16 is 10.60.0.0/16): duplicates are refused (code 7).
+        selector: requestKey,
       }),
     ),
     skipcheck: optional(fc.boolean(), 4),
