@@ -237,11 +237,25 @@ const OVERRIDABLE = [
   "hostRoute",
 ] as const;
 
+/** The keys DEL does not read: it undoes what the state file records, whatever they say now. */
+const NOT_FOR_DEL = [...OVERRIDABLE, "args", "prevResult"] as const;
+
 /**
  * Validates a decoded network configuration into a PluginConfig. `cniVersion` is the config's
- * version when the caller has read it already (the CNI skeleton does, to negotiate).
+ * version when the caller has read it already (the CNI skeleton does, to negotiate). For DEL the
+ * route keys, `args` and `prevResult` are left out unread: a config that became invalid since ADD
+ * (an edited network, a bad pod annotation) must not make DEL fail on every retry.
  */
-export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)): PluginConfig {
+export function parseConfig(
+  input: Json,
+  cniVersion: string = configVersion(input),
+  command?: string,
+): PluginConfig {
+  let raw = input;
+  if (command === "DEL") {
+    raw = { ...input };
+    for (const k of NOT_FOR_DEL) delete raw[k];
+  }
   if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
   }

@@ -223,3 +223,19 @@ Deno.test("config: args.cni may not raise hostRoute.timeoutSeconds above the net
     "at most 60",
   );
 });
+
+Deno.test("config: DEL reads no route key, args or prevResult — an invalid one cannot block it", () => {
+  // Found by the model test: a config invalid since ADD made every DEL retry fail with code 7.
+  const broken = {
+    ...override,
+    addroutes: [{ dst: "10.60.0.0/16" }, { dst: "10.60.1.7/16" }], // duplicates
+    args: { cni: { hostRoute: { timeoutSeconds: 300 }, delroutes: "x" } },
+    prevResult: "not a result",
+  };
+  invalid(broken); // for ADD and CHECK
+  const c = parseConfig(broken, "1.0.0", "DEL");
+  assert.deepEqual([c.name, c.addroutes, c.delroutes, c.prevResult], ["net", [], [], undefined]);
+  // What DEL does need is still checked.
+  assert.throws(() => parseConfig({ ...broken, stateDir: "relative" }, "1.0.0", "DEL"), /stateDir/);
+  assert.throws(() => parseConfig({ ...broken, name: "a/b" }, "1.0.0", "DEL"));
+});
