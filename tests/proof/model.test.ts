@@ -385,6 +385,8 @@ type Fault =
   | { kind: "refuse"; at: number }
   /** Another writer adds `line` while ADD's write batch is pending. */
   | { kind: "writer"; line: string }
+  /** A second ADD of the same attachment starts while the first's write batch is pending. */
+  | { kind: "twin" }
   /** SIGKILL the ADD after `delayMs`, or (`midBatch`) while its write batch is pending. */
   | { kind: "kill"; delayMs: number; midBatch: boolean }
   /** After a successful ADD, the state file is replaced. */
@@ -402,6 +404,7 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
       "route add 10.62.0.0/16 via 10.133.0.1 dev net2",
     ).map((line) => ({ kind: "writer" as const, line })),
   },
+  { weight: 1, arbitrary: fc.constant({ kind: "twin" as const }) },
   {
     weight: 2,
     arbitrary: fc.record({ delayMs: fc.nat(300), midBatch: fc.boolean() })
@@ -546,6 +549,20 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
     return;
   }
 
+  if (c.fault.kind === "twin") {
+    const first = call("ADD", config, true);
+    let finished = false;
+    first.then(() => finished = true, () => finished = true);
+    while (!finished && !(await ip.has("started.1"))) await sleep(10);
+    const second = await call("ADD");
+    const one = await first;
+    count(`twin ADDs ${one.code}/${second.code}`);
+    if (one.code === 0 && second.code === 0) await check();
+    await del();
+    assertTable(await pod.table(), start, "two ADDs + DEL: not the start table", transcript);
+    return;
+  }
+
   let others = start;
   let add: PluginRun;
   if (c.fault.kind === "writer") {
@@ -607,6 +624,18 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
   }
   await del();
   assertTable(await pod.table(), others, "ADD + DEL: not the start table", transcript);
+  // containerd's second DEL, without CNI_NETNS: exit 0, nothing changes.
+  const again = await withTimeout(
+    startPlugin(bin, lab.node, c.config.type, {
+      CNI_COMMAND: "DEL",
+      CNI_CONTAINERID: id,
+      CNI_IFNAME: c.config.ifname,
+    }, config).done,
+    30_000,
+    "second DEL",
+  );
+  assert.equal(again.code, 0, `second DEL without CNI_NETNS: ${again.stdout}`);
+  assertTable(await pod.table(), others, "a second DEL changed the table", transcript);
 }
 
 function sleep(ms: number): Promise<void> {
