@@ -35,8 +35,8 @@ import { cidrText, networkOf, parseCidr } from "../../src/address.ts";
 function feature(name: string, on: boolean): boolean {
   return on || Deno.env.get(`MODEL_WITH_${name}`) === "1";
 }
-/** Multipath routes in the starting table (class 7: flushing one fails today). */
-const WITH_MULTIPATH = feature("MULTIPATH", false); // until ecmp merges
+/** Multipath routes in the starting table (class 7: flushing one fails today, but cleanly). */
+const WITH_MULTIPATH = feature("MULTIPATH", true);
 /** Route attributes beyond mtu/advmss (initcwnd, rtt, quickack, realm, pref, ...) (class 7). */
 const WITH_ATTRIBUTES = feature("ATTRIBUTES", false); // until ecmp merges
 /** Routes into table 253, which `ip` prints by its rt_tables name "default" (class 2). */
