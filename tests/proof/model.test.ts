@@ -449,6 +449,8 @@ interface Shared {
   lab: Lab;
   bin: BinDir;
   stateDir: string;
+  /** The plugin's TMPDIR: a SIGKILLed plugin's temp batch file stays here, not in /tmp. */
+  tmpDir: string;
 }
 
 let caseNumber = 0;
@@ -473,6 +475,8 @@ function assertTable(now: string[], want: string[], what: string, transcript: st
 async function runCase(c: Case, shared: Shared): Promise<void> {
   fc.pre(WITH_OUT_OF_SCOPE_CLASH || !clashesOutsideScope(c));
   const { lab, bin, stateDir } = shared;
+  const plugin = (env: Record<string, string>, cfg: Json) =>
+    startPlugin(bin, lab.node, c.config.type, { TMPDIR: shared.tmpDir, ...env }, cfg);
   await using pod = await ModelPod.create();
   await using ip = await FaultyIp.create({ slowSeconds: 1 });
   const refused = await pod.batch(c.start.map(startLine), true);
@@ -492,7 +496,7 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
       ...(slow ? { PATH: ip.path } : {}),
     };
     const r = await withTimeout(
-      startPlugin(bin, lab.node, c.config.type, env, cfg).done,
+      plugin(env, cfg).done,
       30_000,
       command,
     );
@@ -521,7 +525,7 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
   };
 
   if (c.fault.kind === "kill") {
-    const run = startPlugin(bin, lab.node, c.config.type, {
+    const run = plugin({
       CNI_COMMAND: "ADD",
       CNI_CONTAINERID: id,
       CNI_NETNS: pod.netns,
@@ -626,7 +630,7 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
   assertTable(await pod.table(), others, "ADD + DEL: not the start table", transcript);
   // containerd's second DEL, without CNI_NETNS: exit 0, nothing changes.
   const again = await withTimeout(
-    startPlugin(bin, lab.node, c.config.type, {
+    plugin({
       CNI_COMMAND: "DEL",
       CNI_CONTAINERID: id,
       CNI_IFNAME: c.config.ifname,
@@ -658,7 +662,8 @@ Deno.test({
     await using lab = await Lab.create({ nodeAddress6: "fd00:100::10/64" });
     await using bin = await BinDir.create();
     await using tmp = await TempDir.create("ssr-model-");
-    const shared: Shared = { lab, bin, stateDir: tmp.path };
+    await using tmpDir = await TempDir.create("ssr-model-tmp-");
+    const shared: Shared = { lab, bin, stateDir: tmp.path, tmpDir: tmpDir.path };
     const t0 = performance.now();
     const out = await fc.check(fc.asyncProperty(caseArb, (c) => runCase(c, shared)), {
       numRuns: RUNS,
