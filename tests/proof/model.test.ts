@@ -389,8 +389,8 @@ type Fault =
   | { kind: "twin" }
   /** SIGKILL the ADD after `delayMs`, or (`midBatch`) while its write batch is pending. */
   | { kind: "kill"; delayMs: number; midBatch: boolean }
-  /** After a successful ADD, the state file is replaced. */
-  | { kind: "corrupt"; how: "empty" | "garbage" | "hostile" };
+  /** The state file is corrupt: left before ADD, or put in place of ADD's after it succeeded. */
+  | { kind: "corrupt"; how: "empty" | "garbage" | "hostile"; beforeAdd: boolean };
 
 const faultArb: fc.Arbitrary<Fault> = fc.oneof(
   { weight: 5, arbitrary: fc.constant({ kind: "none" as const }) },
@@ -412,8 +412,10 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.constantFrom("empty" as const, "garbage" as const, "hostile" as const)
-      .map((how) => ({ kind: "corrupt" as const, how })),
+    arbitrary: fc.record({
+      how: fc.constantFrom("empty" as const, "garbage" as const, "hostile" as const),
+      beforeAdd: fc.boolean(),
+    }).map((k) => ({ kind: "corrupt" as const, ...k })),
   },
 );
 
@@ -524,6 +526,21 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
     assert.equal(r.code, 0, `CHECK failed after a successful ADD\n${transcript.join("\n")}`);
   };
 
+  /** Writes a corrupt record at the attachment's state path. */
+  const corruptState = async (how: "empty" | "garbage" | "hostile") => {
+    const text = how === "empty" ? "" : how === "garbage" ? '{"version":1,[' : JSON.stringify({
+      version: 1,
+      network: NETWORK,
+      containerId: id,
+      ifname: c.config.ifname,
+      netns: pod.netns,
+      added: [{ family: 4, dst: "0.0.0.0/0", table: "main", metric: "0\nroute flush table all" }],
+      deleted: [],
+    });
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    await Deno.writeTextFile(path, text, { mode: 0o600 });
+  };
+
   if (c.fault.kind === "kill") {
     const run = plugin({
       CNI_COMMAND: "ADD",
@@ -580,8 +597,10 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
     }
     add = await pending;
   } else {
+    if (c.fault.kind === "corrupt" && c.fault.beforeAdd) await corruptState(c.fault.how);
     add = await call("ADD");
   }
+  const leftover = c.fault.kind === "corrupt" && c.fault.beforeAdd;
   const afterAdd = await pod.table();
   assertTable(
     outside(afterAdd),
@@ -594,28 +613,15 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
     assert.ok(isCniError(add.json), `not a CNI error: ${add.stdout}`);
     assert.notEqual(add.json.code, 199, add.stdout);
     assertTable(afterAdd, others, "failed ADD: not the start table (+ others' routes)", transcript);
-    assert.equal(await exists(path), false, "failed ADD left a state file");
+    if (!leftover) assert.equal(await exists(path), false, "failed ADD left a state file");
     await del(); // as a runtime does after a failed ADD
     assertTable(await pod.table(), others, "DEL after a failed ADD changed the table", transcript);
     return;
   }
   count(`ADD ok (${c.fault.kind})`);
   await check();
-  if (c.fault.kind === "corrupt") {
-    const text = c.fault.how === "empty"
-      ? ""
-      : c.fault.how === "garbage"
-      ? '{"version":1,['
-      : JSON.stringify({
-        version: 1,
-        network: NETWORK,
-        containerId: id,
-        ifname: c.config.ifname,
-        netns: pod.netns,
-        added: [{ family: 4, dst: "0.0.0.0/0", table: "main", metric: "0\nroute flush table all" }],
-        deleted: [],
-      });
-    await Deno.writeTextFile(path, text);
+  if (c.fault.kind === "corrupt" && !c.fault.beforeAdd) {
+    await corruptState(c.fault.how);
     await del();
     // Nothing can be attributed to the attachment: no route changes.
     assertTable(
