@@ -25,7 +25,13 @@ import { TempDir } from "../support/fixtures.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, withTimeout } from "../support/proof.ts";
 import { goodRouteArb } from "../support/arbitraries.ts";
-import { MODEL_IFACES, ModelPod, routeDevs, startPlugin } from "../support/model.ts";
+import {
+  MODEL_IFACES,
+  ModelPod,
+  privateTableNames,
+  routeDevs,
+  startPlugin,
+} from "../support/model.ts";
 import { statePath } from "../../src/state.ts";
 import { cidrText, networkOf, parseCidr } from "../../src/address.ts";
 
@@ -41,6 +47,11 @@ const WITH_MULTIPATH = feature("MULTIPATH", true);
 const WITH_ATTRIBUTES = feature("ATTRIBUTES", false); // until ecmp merges
 /** Routes into table 253, which `ip` prints by its rt_tables name "default" (class 2). */
 const WITH_NAMED_TABLES = feature("NAMED_TABLES", true);
+/**
+ * Table 100 named "blue" in the rt_tables the plugin's `ip` reads (a private copy for the node
+ * namespace), so `ip -j` prints `"table":"blue"` to the plugin (class 2).
+ */
+const WITH_RT_TABLE_NAMES = feature("RT_TABLE_NAMES", false); // until ecmp merges
 /** IPv6 addroutes with `priority: 0`, which the kernel stores as metric 1024 (class 2). */
 const WITH_V6_METRIC0 = feature("V6_METRIC0", false); // until ecmp merges
 /**
@@ -666,6 +677,9 @@ Deno.test({
   ignore: !IS_ROOT,
   fn: async () => {
     await using lab = await Lab.create({ nodeAddress6: "fd00:100::10/64" });
+    await using _names = WITH_RT_TABLE_NAMES
+      ? await privateTableNames(lab.node, { 100: "blue" })
+      : null;
     await using bin = await BinDir.create();
     await using tmp = await TempDir.create("ssr-model-");
     await using tmpDir = await TempDir.create("ssr-model-tmp-");

@@ -180,3 +180,25 @@ export function startPlugin(
   })();
   return { pid: child.pid, done };
 }
+
+/**
+ * Table names only `ip` run under `ip netns exec NS` sees: `ip netns exec` bind-mounts
+ * `/etc/netns/NS/iproute2` over `/etc/iproute2`, so a copy with extra `rt_tables` lines names tables
+ * for the plugin (run in NS) and nobody else. Dispose to remove the copy.
+ */
+export async function privateTableNames(
+  ns: string,
+  names: Readonly<Record<number, string>>,
+): Promise<AsyncDisposable> {
+  const dir = `/etc/netns/${ns}`;
+  await Deno.mkdir(dir, { recursive: true });
+  await must(["cp", "-a", "/etc/iproute2", `${dir}/iproute2`]);
+  const lines = Object.entries(names).map(([n, name]) => `${n}\t${name}\n`).join("");
+  await Deno.writeTextFile(`${dir}/iproute2/rt_tables`, lines, { append: true });
+  return {
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove("/etc/netns").catch(() => {}); // only when empty: others' entries stay
+    },
+  };
+}
