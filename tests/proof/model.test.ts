@@ -45,6 +45,8 @@ function feature(name: string, on: boolean): boolean {
 const WITH_MULTIPATH = feature("MULTIPATH", true);
 /** Route attributes beyond mtu/advmss (initcwnd, rtt, quickack, realm, pref, ...) (class 7). */
 const WITH_ATTRIBUTES = feature("ATTRIBUTES", false); // until ecmp merges
+/** IPv4 routes via an IPv6 next hop (`via inet6 fe80::1`), restored today as link routes (class 7). */
+const WITH_VIA_INET6 = feature("VIA_INET6", false); // until ecmp merges
 /** Routes into table 253, which `ip` prints by its rt_tables name "default" (class 2). */
 const WITH_NAMED_TABLES = feature("NAMED_TABLES", true);
 /**
@@ -110,6 +112,7 @@ function singleRouteArb(family: 4 | 6): fc.Arbitrary<StartRoute> {
         fc.constant({}),
         // On-link: a gateway outside every subnet of the interface.
         ...(family === 4 ? [fc.constant({ gw: "10.99.0.1", onlink: true })] : []),
+        ...(family === 4 && WITH_VIA_INET6 ? [fc.constant({ gw: "inet6 fe80::1" })] : []),
       ),
       table: optional(fc.constantFrom(...TABLES)),
       metric: optional(fc.constantFrom(0, 10, 100, 1024)),
