@@ -61,6 +61,11 @@ const WITH_V6_METRIC0 = feature("V6_METRIC0", false); // until ecmp merges
  * the attachment's scope: ADD replaces that route today (class 6: must be a clear error).
  */
 const WITH_OUT_OF_SCOPE_CLASH = feature("OUT_OF_SCOPE_CLASH", false); // until ecmp merges
+/**
+ * `hostRoute: {enabled: false, interface: X}`: the disabled host route's interface widens what
+ * flushroutes/delroutes touch today (class 6: it must not).
+ */
+const WITH_DISABLED_HOSTROUTE_INTERFACE = feature("DISABLED_HOSTROUTE_INTERFACE", false); // until ecmp merges
 /** `gws` (ECMP) in addroutes and delroutes (issue 11). */
 const WITH_GWS = feature("GWS", false); // until ecmp merges
 
@@ -261,8 +266,7 @@ function hostRouteArb(ifname: string): fc.Arbitrary<unknown> {
       timeoutSeconds: optional(fc.constantFrom(0, 1)),
     }).map((h) => {
       const out = strip(h) as Json;
-      // Class 6 (on ecmp): a disabled host route's interface must not widen the scope.
-      if (out.enabled === false) delete out.interface;
+      if (out.enabled === false && !WITH_DISABLED_HOSTROUTE_INTERFACE) delete out.interface;
       return out;
     }),
   );
