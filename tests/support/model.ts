@@ -100,16 +100,23 @@ export class ModelPod implements AsyncDisposable {
     return out;
   }
 
-  /** The table as sorted JSON lines, once two reads 30 ms apart agree (link-local routes settle). */
+  /**
+   * The table as sorted JSON lines, once every interface has its IPv6 link-local route (the
+   * kernel adds them a moment after the link comes up) and two reads 30 ms apart agree.
+   */
   async settledTable(): Promise<string[]> {
-    let last = tableLines(await this.routes());
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setTimeout(r, 30));
-      const now = tableLines(await this.routes());
-      if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    const devs = MODEL_IFACES.flatMap((i) => [i.name, `p${i.name}`]);
+    const ready = (routes: KernelRoute[]) =>
+      devs.every((d) => routes.some((r) => r.dst === "fe80::/64" && r.dev === d));
+    let last: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const routes = await this.routes();
+      const now = tableLines(routes);
+      if (ready(routes) && JSON.stringify(now) === JSON.stringify(last)) return now;
       last = now;
+      await new Promise((r) => setTimeout(r, 30));
     }
-    return last;
+    throw new Error(`the pod's table did not settle:\n${last.join("\n")}`);
   }
 
   /** The table now, as sorted JSON lines. */
