@@ -76,7 +76,7 @@ export const DEFAULT_TIMEOUT_SECONDS = 10;
 export const MAX_TIMEOUT_SECONDS = 300;
 /**
  * The most `addroutes` and the most `delroutes` one config may list. Measured on a 2-core VM, an
- * ADD of 1000 addroutes takes ~130 ms (one route: ~70 ms), and DEL and CHECK stay linear.
+ * ADD of 1000 addroutes takes ~80 ms and 49 MB peak RSS (one route: ~50 ms, 38 MB).
  */
 export const MAX_ROUTES = 1000;
 
