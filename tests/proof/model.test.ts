@@ -43,27 +43,40 @@ function feature(name: string, on: boolean): boolean {
 }
 /** Multipath routes in the starting table (class 7: flushing one fails today, but cleanly). */
 const WITH_MULTIPATH = feature("MULTIPATH", true);
-/** Route attributes beyond mtu/advmss (initcwnd, rtt, quickack, realm, pref, ...) (class 7). */
+/**
+ * Route attributes beyond mtu/advmss (initcwnd, rtt, quickack, realm, pref, ...) (class 7).
+ * Minimal case: start `::/0 dev net1 pref high`, flushgateway on net1 → DEL restores pref medium.
+ */
 const WITH_ATTRIBUTES = feature("ATTRIBUTES", false); // until ecmp merges
-/** IPv4 routes via an IPv6 next hop (`via inet6 fe80::1`), restored today as link routes (class 7). */
+/**
+ * IPv4 routes via an IPv6 next hop, restored today as link routes (class 7). Minimal case: start
+ * `default via inet6 fe80::1 dev eth0`, route-override `flushroutes` → DEL restores `default dev eth0`.
+ */
 const WITH_VIA_INET6 = feature("VIA_INET6", false); // until ecmp merges
 /** Routes into table 253, which `ip` prints by its rt_tables name "default" (class 2). */
 const WITH_NAMED_TABLES = feature("NAMED_TABLES", true);
 /**
  * Table 100 named "blue" in the rt_tables the plugin's `ip` reads (a private copy for the node
- * namespace), so `ip -j` prints `"table":"blue"` to the plugin (class 2).
+ * namespace), so `ip -j` prints `"table":"blue"` to the plugin (class 2). Minimal case: addroutes
+ * `10.60.0.0/16 table 100` → CHECK "missing"; with a refused later line the rollback leaves it.
  */
 const WITH_RT_TABLE_NAMES = feature("RT_TABLE_NAMES", false); // until ecmp merges
-/** IPv6 addroutes with `priority: 0`, which the kernel stores as metric 1024 (class 2). */
+/**
+ * IPv6 addroutes with `priority: 0`, which the kernel stores as metric 1024 (class 2). Minimal
+ * case: route-override addroutes `fd00:22::/64 priority 0` → ADD ok, CHECK "missing".
+ */
 const WITH_V6_METRIC0 = feature("V6_METRIC0", false); // until ecmp merges
 /**
  * Addroutes with the kernel identity (table, dst, metric) of a start route on an interface outside
  * the attachment's scope: ADD replaces that route today (class 6: must be a clear error).
+ * Minimal case: start `10.62.0.0/16 dev net2 table 100`; attachment eth0, addroutes
+ * `10.62.0.0/16 table 100` → net2's route is replaced.
  */
 const WITH_OUT_OF_SCOPE_CLASH = feature("OUT_OF_SCOPE_CLASH", false); // until ecmp merges
 /**
  * `hostRoute: {enabled: false, interface: X}`: the disabled host route's interface widens what
- * flushroutes/delroutes touch today (class 6: it must not).
+ * flushroutes/delroutes touch today (class 6: it must not). Minimal case: attachment net1,
+ * `hostRoute: {enabled: false, interface: "eth0"}`, flushgateway → eth0's default routes go.
  */
 const WITH_DISABLED_HOSTROUTE_INTERFACE = feature("DISABLED_HOSTROUTE_INTERFACE", false); // until ecmp merges
 /** `gws` (ECMP) in addroutes and delroutes (issue 11). */
