@@ -45,12 +45,13 @@ function feature(name: string, on: boolean): boolean {
 const WITH_MULTIPATH = feature("MULTIPATH", true);
 /**
  * Route attributes beyond mtu/advmss (initcwnd, rtt, quickack, realm, pref, ...) (class 7).
- * Minimal case: start `::/0 dev net1 pref high`, flushgateway on net1 → DEL restores pref medium.
+ * Minimal case: start `::/0 dev net1 pref high`, prevResult lists net1, flushroutes → DEL restores
+ * it with pref medium.
  */
 const WITH_ATTRIBUTES = feature("ATTRIBUTES", false); // until ecmp merges
 /**
  * IPv4 routes via an IPv6 next hop, restored today as link routes (class 7). Minimal case: start
- * `default via inet6 fe80::1 dev eth0`, route-override `flushroutes` → DEL restores `default dev eth0`.
+ * `default via inet6 fe80::1 dev eth0`, flushroutes or flushgateway → DEL restores `default dev eth0`.
  */
 const WITH_VIA_INET6 = feature("VIA_INET6", false); // until ecmp merges
 /** Routes into table 253, which `ip` prints by its rt_tables name "default" (class 2). */
