@@ -224,9 +224,13 @@ type Json = Record<string, unknown>;
 
 /** A CNI route for the attachment `ifname`: the shared generator's, moved onto its subnet. */
 function onIface(route: Json, ifname: string): Json {
-  if (ifname === "eth0" || typeof route.gw !== "string") return route;
-  const gw = route.gw.replace(/^10\.131\.\d+\./, "10.132.0.").replace(/^fd00:10::/, "fd00:11::");
-  return { ...route, gw };
+  if (ifname === "eth0") return route;
+  const move = (gw: string) =>
+    gw.replace(/^10\.131\.\d+\./, "10.132.0.").replace(/^fd00:10::/, "fd00:11::");
+  const out = { ...route };
+  if (typeof route.gw === "string") out.gw = move(route.gw);
+  if (Array.isArray(route.gws)) out.gws = route.gws.map((g) => move(String(g)));
+  return out;
 }
 
 function addrouteArb(ifname: string): fc.Arbitrary<Json> {
@@ -260,11 +264,18 @@ const delrouteArb: fc.Arbitrary<Json> = fc.record({
   gw: optional(fc.constantFrom("10.131.0.1", "10.131.1.200", "fd00:10::1", "10.99.0.1")),
   table: optional(fc.constantFrom(...TABLES)),
   priority: optional(fc.constantFrom(10, 100)),
-}).map((r) => {
+  // A next-hop set: deletes the multipath route with exactly these next hops (issue 11).
+  multipath: WITH_GWS ? fc.boolean() : fc.constant(false),
+}).map(({ multipath, ...r }) => {
   const v6 = r.dst.includes(":");
   // A gw of the other family would be refused (code 7): keep the config valid.
   const gw = r.gw && r.gw.includes(":") === v6 ? r.gw : undefined;
-  return strip({ ...r, gw }) as Json;
+  const gws = !multipath
+    ? undefined
+    : v6
+    ? ["fd00:10::1", "fd00:11::1"]
+    : ["10.131.0.1", "10.132.0.1"];
+  return strip({ ...r, gw: gws ? undefined : gw, gws }) as Json;
 });
 
 function hostRouteArb(ifname: string): fc.Arbitrary<unknown> {
