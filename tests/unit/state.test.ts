@@ -83,7 +83,7 @@ Deno.test("state: numeric fields that would smuggle ip commands are refused on r
     ];
     for (const patch of evil) {
       const s = sample();
-      Object.assign(s.added[0], patch);
+      Object.assign(s.added[0]!, patch);
       Deno.writeTextFileSync(path, JSON.stringify(s), { mode: 0o600 });
       assert.throws(() => readState(path, ID), StateFileError, JSON.stringify(patch));
     }
