@@ -4,9 +4,16 @@
  * same way and the pod's sandbox is never removed. Found by the model test (tests/proof/model).
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  IS_ROOT,
+  Lab,
+  prevResultFor,
+  runPlugin,
+  tableText,
+  TempDir,
+} from "../../testing/mod.ts";
+import { stateExists } from "../support/fixtures.ts";
 
 Deno.test({
   name: "DEL: an args.cni invalid since ADD does not block DEL; ADD is reverted, exit 0",

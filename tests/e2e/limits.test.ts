@@ -4,9 +4,15 @@
  * and the value, and leaves the table alone; MAX_ROUTES routes still go in and come out.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { prevResultFor, TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  IS_ROOT,
+  Lab,
+  prevResultFor,
+  runPlugin,
+  tableText,
+  TempDir,
+} from "../../testing/mod.ts";
 import { MAX_ROUTES } from "../../src/config.ts";
 
 function routes(n: number, second: number): { dst: string }[] {

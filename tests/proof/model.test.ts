@@ -19,9 +19,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { IS_ROOT, Lab } from "../support/netns.ts";
-import { BinDir, type PluginRun } from "../support/plugin.ts";
-import { TempDir } from "../support/fixtures.ts";
+import { BinDir, IS_ROOT, Lab, type PluginRun, TempDir } from "../../testing/mod.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, withTimeout } from "../support/proof.ts";
 import { goodRouteArb } from "../support/arbitraries.ts";
@@ -96,14 +94,14 @@ interface StartRoute {
   family: 4 | 6;
   dst: string;
   dev: string;
-  gw?: string;
-  onlink?: boolean;
-  table?: number;
-  metric?: number;
-  proto?: string;
-  mtu?: number;
-  attrs?: string[];
-  hops?: { gw: string; dev: string; weight: number }[];
+  gw?: string | undefined;
+  onlink?: boolean | undefined;
+  table?: number | undefined;
+  metric?: number | undefined;
+  proto?: string | undefined;
+  mtu?: number | undefined;
+  attrs?: string[] | undefined;
+  hops?: { gw: string; dev: string; weight: number }[] | undefined;
 }
 
 const V4_DSTS = ["0.0.0.0/0", "10.60.0.0/16", "10.61.0.0/24", "10.62.0.0/16", "172.20.0.0/16"];
@@ -305,7 +303,7 @@ interface ConfigSpec {
   bothInPrev: boolean;
   v6InPrev: boolean;
   top: Json;
-  cni?: Json;
+  cni?: Json | undefined;
 }
 
 const keysArb = (ifname: string, type: ConfigSpec["type"]) =>

@@ -3,8 +3,16 @@
  * several interfaces per case, its starting routes applied in one `ip -batch`, the whole table as
  * `ip -d -j route show table all` prints it, and the plugin started so that a test can SIGKILL it.
  */
-import { must, run, uniqueName } from "./netns.ts";
-import { type BinDir, jsonOf, type PluginRun, runtimeEnv } from "./plugin.ts";
+import { type BinDir, jsonOf, must, type PluginRun, run, runtimeEnv } from "../../testing/mod.ts";
+
+let counter = 0;
+
+/** A namespace name unique to this process and call (at most 15 characters). */
+function uniqueName(prefix: string): string {
+  counter += 1;
+  const rand = Math.floor(Math.random() * 0xffff).toString(16);
+  return `${prefix}${(Deno.pid % 10000).toString(36)}${counter.toString(36)}${rand}`.slice(0, 15);
+}
 
 /** One interface of the model pod: a veth whose peer (`p<name>`) stays in the pod, up. */
 export interface ModelIface {
@@ -73,7 +81,7 @@ export class ModelPod implements AsyncDisposable {
     if (lines.length === 0) return "";
     const r = await run(
       ["ip", "-n", this.name, ...(force ? ["-force"] : []), "-batch", "-"],
-      lines.join("\n") + "\n",
+      { stdin: lines.join("\n") + "\n" },
     );
     if (r.code !== 0 && !force) throw new Error(`ip -batch failed: ${r.stderr}`);
     return r.stderr.trim();
@@ -169,6 +177,7 @@ export function startPlugin(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const started = performance.now();
   const done = (async () => {
     const w = child.stdin.getWriter();
     // A plugin SIGKILLed before it read stdin closes the pipe: that is not the test's failure.
@@ -182,6 +191,7 @@ export function startPlugin(
       signal: out.signal,
       stdout,
       stderr: dec.decode(out.stderr),
+      ms: performance.now() - started,
       json: jsonOf(stdout),
     };
   })();
