@@ -6,7 +6,7 @@
  * the temp batch files a killed plugin left in `$TMPDIR` (older than STALE_BATCH_SECONDS).
  */
 import { stopPendingBatch, sweepStaleBatchFiles } from "../ip.ts";
-import { batchPath, listStates, lockAttachment, removeState } from "../state.ts";
+import { batchPath, listStates, lockAttachment, removeAttachmentFiles } from "../state.ts";
 import type { Context, Output } from "./context.ts";
 
 /** Runs GC over this network's state directory. */
@@ -19,7 +19,7 @@ export async function cmdGc(ctx: Context): Promise<Output> {
     // After an ADD or DEL of it still running; its files go: record, pending batch, lock.
     using lock = lockAttachment(entry.path, false);
     stopPendingBatch(batchPath(entry.path));
-    removeState(entry.path);
+    removeAttachmentFiles(entry.path);
     lock?.remove();
   }
   for (const path of sweepStaleBatchFiles()) log.info(`GC: removed stale batch file ${path}`);

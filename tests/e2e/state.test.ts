@@ -104,3 +104,71 @@ labTest(
     assert.equal(await stateExists(state.path, NETWORK, ID, "eth0"), false);
   },
 );
+
+labTest("state: ADD in a new namespace replaces a record left by the old one", async (e2e) => {
+  const { lab, state } = e2e;
+  const inv = setup(e2e);
+  const cfg = e2e.config(NETWORK, "route-override", { flushgateway: true });
+  assert.equal((await e2e.run("ADD", { ...inv, config: cfg })).code, 0);
+  // The old namespace went without a DEL (crash, reboot); a new one, with its own default route,
+  // gets the same container id and interface.
+  await must(["ip", "netns", "del", lab.pod]);
+  await must(["ip", "netns", "add", lab.pod]);
+  await ipIn(lab.node, "link", "add", "renew0", "type", "veth", "peer", "name", "eth0");
+  await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
+  await ipIn(lab.pod, "link", "set", "eth0", "up");
+  await ipIn(lab.pod, "addr", "add", "10.131.0.5/23", "dev", "eth0");
+  await ipIn(lab.pod, "route", "add", "default", "via", "10.131.0.254", "dev", "eth0");
+  const fresh = await tableText(lab.pod);
+  const add = await e2e.run("ADD", { ...inv, config: cfg });
+  assert.equal(add.code, 0, add.stdout);
+  const del = await e2e.run("DEL", { ...inv, config: cfg });
+  assert.equal(del.code, 0, del.stdout);
+  // Back to the new namespace's own table, not the old namespace's default route.
+  assert.deepEqual(await tableText(lab.pod), fresh);
+  assert.equal(await stateExists(state.path, NETWORK, ID, "eth0"), false);
+});
+
+labTest("state: DEL with an unsafe state directory changes no route and exits 0", async (e2e) => {
+  const { lab, state } = e2e;
+  const inv = setup(e2e);
+  assert.equal((await e2e.run("ADD", inv)).code, 0);
+  const afterAdd = await tableText(lab.pod);
+  await Deno.chmod(`${state.path}/${NETWORK}`, 0o775);
+  for (let i = 0; i < 2; i++) {
+    const del = await e2e.run("DEL", inv);
+    assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
+    assert.match(del.stderr, /writable by group or others .*: DEL changes no route/);
+  }
+  assert.deepEqual(await tableText(lab.pod), afterAdd);
+});
+
+labTest("state: DEL without CNI_NETNS never reverts in the plugin's own namespace", async (e2e) => {
+  const { lab, state } = e2e;
+  const inv = setup(e2e);
+  assert.equal((await e2e.run("ADD", inv)).code, 0);
+  // A record naming the namespace the plugin runs in (the node's), with its true identity.
+  const path = statePath(state.path, NETWORK, ID, "eth0");
+  const record = JSON.parse(await Deno.readTextFile(path));
+  const nodeNs = `/var/run/netns/${lab.node}`;
+  const st = await Deno.stat(nodeNs);
+  record.netns = nodeNs;
+  record.netnsId = { dev: st.dev, ino: st.ino };
+  await Deno.writeTextFile(path, JSON.stringify(record));
+  const nodeBefore = await tableText(lab.node);
+  const del = await e2e.run("DEL", { ...inv, netns: "" });
+  assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
+  assert.match(del.stderr, /cannot be trusted as the pod's namespace/);
+  assert.deepEqual(await tableText(lab.node), nodeBefore);
+});
+
+labTest("state: CHECK of an attachment without a record leaves no lock file", async (e2e) => {
+  const { state } = e2e;
+  const inv = setup(e2e);
+  assert.equal((await e2e.run("ADD", inv)).code, 0);
+  assert.equal((await e2e.run("DEL", inv)).code, 0);
+  for (const id of [ID, "neveradded"]) {
+    await e2e.run("CHECK", { ...inv, containerId: id });
+  }
+  assert.deepEqual([...Deno.readDirSync(`${state.path}/${NETWORK}`)].map((e) => e.name), []);
+});
