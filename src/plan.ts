@@ -248,8 +248,12 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const { config, ifname, snapshot } = input;
   const problems: CheckProblem[] = [];
   const table = indexBy(snapshot.routes, routeKey);
-  for (const d of desiredRoutes(config, ifname, snapshot, input.host, input.pod)) {
+  const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
+  // ADD applies delroutes before addroutes: a route both name is wanted, not a leftover.
+  const wanted = new Set<Route>();
+  for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
+    for (const r of same) if (sameRoute(d.route, r)) wanted.add(r);
     if (same.some((r) => sameRoute(d.route, r))) continue;
     const other = same[0];
     const hops = (r: Route) => `next hops [${nexthopSet(r).join(", ")}]`;
@@ -263,9 +267,12 @@ export function planCheck(input: PlanInput): CheckProblem[] {
     });
   }
   const delScope = podInterfaces(config, ifname, "delroutes");
+  // Each delroute looks only at the routes to its destination: CHECK stays linear in the table.
+  const byDst = indexBy(snapshot.routes, familyDst);
   config.delroutes.forEach((req, i) => {
-    for (const r of snapshot.routes) {
-      if (onPod(r, delScope) && matchesDelroute(req, r)) {
+    const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
+    for (const r of byDst.get(dst) ?? []) {
+      if (onPod(r, delScope) && matchesDelroute(req, r) && !wanted.has(r)) {
         problems.push({
           route: describeRoute(r),
           problem: `present but deleted by delroutes[${i}]`,
