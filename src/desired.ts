@@ -129,25 +129,24 @@ function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string):
       );
     }
   } else {
-    if (mode.family !== pod.cidr.family) return minAddressOrFail(config, pod, iface);
-    gw = mode;
+    // config.ts makes sure each host route that is on has a literal of its family.
+    gw = (pod.cidr.family === 4 ? mode.v4 : mode.v6) ?? null;
+    if (!gw) {
+      throw invalidConfig(
+        "hostRoute.gateway",
+        [mode.v4?.address, mode.v6?.address].filter(Boolean),
+        `has no IPv${pod.cidr.family} address for ${podText} on ${iface}`,
+      );
+    }
   }
   if (gw.address === pod.cidr.address) {
     throw invalidConfig(
       "hostRoute.gateway",
-      typeof mode === "string" ? mode : mode.address,
+      typeof mode === "string" ? mode : gw.address,
       `the gateway ${gw.address} is the pod's own address on ${iface}; set hostRoute.gateway`,
     );
   }
   return gw;
-}
-
-function minAddressOrFail(config: PluginConfig, pod: PodAddress, iface: string): Ip {
-  return hostRouteGateway(
-    { ...config, hostRoute: { ...config.hostRoute, gateway: "minaddr" } },
-    pod,
-    iface,
-  );
 }
 
 /** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
@@ -191,8 +190,11 @@ export function desiredRoutes(
     return gateways.get(family);
   };
   config.addroutes.forEach((req, i) => {
-    const gw = gatewayOf(req.dst.family);
-    const route = requestRoute(req, ifname, gw);
+    // route-override adds a route without gw on the pod interface itself, scope global; the
+    // seamless type routes it via prevResult's gateway for the interface when there is one.
+    const onLink = config.type === "route-override";
+    const route = requestRoute(req, ifname, onLink ? undefined : gatewayOf(req.dst.family));
+    if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
     const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
     out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
   });
