@@ -14,7 +14,7 @@ const config = parseConfig({
   type: "seamless-static-route",
   hostRoute: { hostIP: "192.168.100.10", timeoutSeconds: 5 },
 });
-const log = new Logger("error");
+const log = new Logger({ level: "error" });
 
 function pod(addresses: string[]): PodSnapshot {
   const cidrs = addresses.map((a) => parseCidr(a)).filter((c) => c !== null);
