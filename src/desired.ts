@@ -104,6 +104,46 @@ function podAddress(
   return fromKernel ? { cidr: fromKernel } : null;
 }
 
+/**
+ * Why the host route can never be made in this pod, or null: the answer cannot change by waiting,
+ * so ADD fails at once (code 7) instead of after `timeoutSeconds` (code 11). The pod lacks the
+ * interface (a hard-coded `hostRoute.interface`, or the plugin run standalone with a CNI_IFNAME
+ * no earlier plugin created), or prevResult gives that interface addresses and none is IPv4.
+ * An empty snapshot (a dry run that cannot read the pod) proves nothing.
+ */
+export function hostRouteImpossible(
+  config: PluginConfig,
+  ifname: string,
+  snapshot: PodSnapshot,
+): string | null {
+  const iface = hostRouteInterface(config, ifname);
+  if (snapshot.addresses.size > 0 && !snapshot.addresses.has(iface)) {
+    const names = [...snapshot.addresses.keys()].filter((n) => n !== "lo").sort();
+    const has = `the pod has no interface ${iface} (it has: ${names.join(", ") || "only lo"})`;
+    if (config.hostRoute.interface) {
+      return `${has}; hostRoute.interface must name one of them, or be left out to use ` +
+        "CNI_IFNAME (Multus names interfaces by attachment order: net1, net2...)";
+    }
+    return config.prevResult
+      ? `${has}; the earlier plugins of the chain did not create ${iface}`
+      : `${has}; there is no prevResult: run this plugin chained after the plugin that ` +
+        `creates ${iface} (in the same conflist), not as a network of its own`;
+  }
+  const prev = config.prevResult;
+  if (!prev?.ips || prev.ips.length === 0) return null;
+  const index = (prev.interfaces ?? []).findIndex((i) => i.name === iface);
+  if (index < 0 && iface !== ifname) return null; // prevResult says nothing about that interface
+  const mine = prev.ips.filter((ip) =>
+    ip.interface === undefined ? iface === ifname : ip.interface === index
+  );
+  const v4InKernel = (snapshot.addresses.get(iface) ?? []).some((c) => c.family === 4);
+  if (mine.length === 0 || v4InKernel) return null;
+  if (mine.some((ip) => parseCidr(ip.address)?.family === 4)) return null;
+  return `the pod has no IPv4 address on ${iface} (prevResult gives only ${
+    mine.map((ip) => ip.address).join(", ")
+  }) and the host route is IPv4: set hostRoute: false on an IPv6-only network`;
+}
+
 /** The gateway of the host route for a pod address, per `hostRoute.gateway`. */
 function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string): Ip {
   const mode = config.hostRoute.gateway;
