@@ -105,32 +105,38 @@ function podAddress(
 }
 
 /**
- * Why the host route can never be made in this pod, or null: the answer cannot change by waiting,
- * so ADD fails at once (code 7) instead of after `timeoutSeconds` (code 11). The pod lacks the
- * interface (a hard-coded `hostRoute.interface`, or the plugin run standalone with a CNI_IFNAME
- * no earlier plugin created), or prevResult gives that interface addresses and none is IPv4.
- * An empty snapshot (a dry run that cannot read the pod) proves nothing.
+ * Why this config can never be applied in this pod, or null: the answer cannot change by waiting,
+ * so ADD fails at once (code 7) instead of after `timeoutSeconds` (code 11) or at the kernel (code
+ * 100). The pod lacks an interface the routes need (a hard-coded `hostRoute.interface`, or the
+ * plugin run standalone with a CNI_IFNAME no earlier plugin created), or prevResult gives the host
+ * route's interface addresses and none is IPv4. An empty snapshot (a dry run that cannot read the
+ * pod) proves nothing.
  */
-export function hostRouteImpossible(
+export function cannotApply(
   config: PluginConfig,
   ifname: string,
   snapshot: PodSnapshot,
 ): string | null {
+  const hr = config.hostRoute;
   const iface = hostRouteInterface(config, ifname);
-  if (snapshot.addresses.size > 0 && !snapshot.addresses.has(iface)) {
+  const needed = new Set<string>();
+  if (hr.enabled) needed.add(iface);
+  if (config.addroutes.length > 0) needed.add(ifname);
+  for (const name of needed) {
+    if (snapshot.addresses.size === 0 || snapshot.addresses.has(name)) continue;
     const names = [...snapshot.addresses.keys()].filter((n) => n !== "lo").sort();
-    const has = `the pod has no interface ${iface} (it has: ${names.join(", ") || "only lo"})`;
-    if (config.hostRoute.interface) {
+    const has = `the pod has no interface ${name} (it has: ${names.join(", ") || "only lo"})`;
+    if (hr.enabled && name === hr.interface) {
       return `${has}; hostRoute.interface must name one of them, or be left out to use ` +
         "CNI_IFNAME (Multus names interfaces by attachment order: net1, net2...)";
     }
     return config.prevResult
-      ? `${has}; the earlier plugins of the chain did not create ${iface}`
+      ? `${has}; the earlier plugins of the chain did not create ${name}`
       : `${has}; there is no prevResult: run this plugin chained after the plugin that ` +
-        `creates ${iface} (in the same conflist), not as a network of its own`;
+        `creates ${name} (in the same conflist), not as a network of its own`;
   }
   const prev = config.prevResult;
-  if (!prev?.ips || prev.ips.length === 0) return null;
+  if (!hr.enabled || !prev?.ips || prev.ips.length === 0) return null;
   const index = (prev.interfaces ?? []).findIndex((i) => i.name === iface);
   if (index < 0 && iface !== ifname) return null; // prevResult says nothing about that interface
   const mine = prev.ips.filter((ip) =>

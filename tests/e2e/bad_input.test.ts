@@ -198,6 +198,13 @@ const CASES: BadCase[] = [
     msg: ["the pod has no interface net1 (it has: eth0)", "no prevResult"],
   },
   {
+    name: "route-override standalone: addroutes on a CNI_IFNAME the pod does not have",
+    config: { type: "route-override", prevResult: undefined },
+    inv: { ifname: "net1" },
+    code: 7,
+    msg: ["the pod has no interface net1 (it has: eth0)", "no prevResult"],
+  },
+  {
     name: "IPv6 hostIP without ipv6: true",
     config: { hostRoute: { hostIP: "fd00:100::10" } },
     code: 7,

@@ -129,3 +129,16 @@ Deno.test("observe: an IPv6-only prevResult is code 7 at once; a v4 one still wa
     (e) => e instanceof CniError && e.code === 11,
   );
 });
+
+Deno.test("observe: route-override addroutes on a CNI_IFNAME the pod lacks is code 7 at once", async () => {
+  const ro = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "route-override",
+    addroutes: [{ dst: "10.0.0.0/8" }],
+  });
+  await failsAtOnce(ro, "net1", /no interface net1 \(it has: eth0\); there is no prevResult/);
+  // Without addroutes nothing needs the interface (flush and delete find nothing to do).
+  const flushOnly = parseConfig({ cniVersion: "1.0.0", name: "n", type: "route-override" });
+  await observe({ config: flushOnly, ifname: "net1", log, read: () => pod([]), waitSeconds: 0 });
+});
