@@ -132,8 +132,8 @@ export async function pluginMain<C extends BaseConfig>(
     else return { stdout: "", stderr: `unknown option ${a}\n${plugin.usage}`, code: 2 };
   }
   if (!getEnv("CNI_COMMAND")) {
-    // As the reference plugins' skel: the about text on stderr, exit 0.
-    const about = `CNI plugin ${plugin.name} v${plugin.version}\n` +
+    // As the reference plugins' skel and buildversion: the about text on stderr, exit 0.
+    const about = `CNI ${plugin.name} plugin v${plugin.version}\n` +
       `CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(", ")}\n`;
     return { stdout: "", stderr: about, code: 0 };
   }

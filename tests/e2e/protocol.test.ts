@@ -14,7 +14,7 @@ Deno.test("no CNI_COMMAND: the about text on stderr, exit 0; --version; --help",
   assert.deepEqual([r.code, r.stdout], [0, ""]);
   assert.equal(
     r.stderr,
-    "CNI plugin seamless-static-route v0.1.0\n" +
+    "CNI seamless-static-route plugin v0.1.0\n" +
       "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n",
   );
   const v = await runPlugin(bin, { argv: ["--version"] });

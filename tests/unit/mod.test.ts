@@ -63,7 +63,7 @@ Deno.test("main: flags and the no-command about text (stderr, exit 0, as the ref
   assert.deepEqual([about.code, about.stdout], [0, ""]);
   assert.equal(
     about.stderr,
-    "CNI plugin seamless-static-route v0.1.0\n" +
+    "CNI seamless-static-route plugin v0.1.0\n" +
       "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n",
   );
   assert.equal((await call("", {}, ["--version"])).stdout, "seamless-static-route 0.1.0\n");
