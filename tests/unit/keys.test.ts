@@ -1,6 +1,8 @@
 /** keys.ts: the "did you mean" hint and the unknown-key warnings. */
 import assert from "node:assert/strict";
-import { editDistance, showKey, suggestKey, unknownKeyWarnings } from "../../src/keys.ts";
+import fc from "fast-check";
+import { parseConfig } from "../../src/config.ts";
+import { CNI_KEYS, editDistance, showKey, suggestKey, unknownKeyWarnings } from "../../src/keys.ts";
 
 Deno.test("keys: edit distance counts a swap of neighbours as one edit", () => {
   assert.equal(editDistance("addroutes", "addroutes"), 0);
@@ -29,4 +31,72 @@ Deno.test("keys: odd keys are quoted in warnings, so no control character reache
     'unknown key "x\\u001b[31m" is ignored',
   ]);
   assert.deepEqual(unknownKeyWarnings({ "cni.dev/x": 1, ok: 1 }, "", ["ok"]), []);
+});
+
+/** The plugin's own top-level keys (README's Configuration table). */
+const OWN_KEYS = [
+  "flushroutes",
+  "flushgateway",
+  "delroutes",
+  "addroutes",
+  "skipcheck",
+  "hostRoute",
+  "stateDir",
+  "logFile",
+  "logLevel",
+  "logMaxSizeMB",
+  "debug",
+];
+
+Deno.test("keys: property — a config warns exactly once per key that is neither ours nor CNI's", () => {
+  const known = new Set([...OWN_KEYS, ...CNI_KEYS]);
+  const extraKey = fc.string({ minLength: 1, maxLength: 12 }).filter((k) =>
+    !known.has(k) && !k.startsWith("cni.dev/") && k !== "__proto__"
+  );
+  fc.assert(
+    fc.property(fc.uniqueArray(extraKey, { maxLength: 5 }), fc.boolean(), (extra, devKey) => {
+      const raw: Record<string, unknown> = {
+        cniVersion: "1.0.0",
+        name: "n",
+        type: "seamless-static-route",
+        runtimeConfig: {},
+        capabilities: {},
+      };
+      if (devKey) raw["cni.dev/valid-attachments"] = [];
+      for (const k of extra) raw[k] = 1;
+      const c = parseConfig(raw);
+      assert.equal(c.warnings.length, extra.length, c.warnings.join("\n"));
+      // One warning names each extra key (object key order puts integer-like keys first).
+      for (const k of extra) {
+        const named = c.warnings.filter((w) =>
+          w.startsWith(`unknown key ${showKey(k)} is ignored`)
+        );
+        assert.equal(named.length, 1, `${k}: ${c.warnings.join("\n")}`);
+      }
+    }),
+  );
+});
+
+Deno.test("keys: property — one typo of a key of ours suggests a key within one edit", () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...OWN_KEYS),
+      fc.nat(),
+      fc.constantFrom("delete", "swap", "insert"),
+      (key, at, how) => {
+        const i = at % key.length;
+        const typo = how === "delete"
+          ? key.slice(0, i) + key.slice(i + 1)
+          : how === "insert"
+          ? key.slice(0, i) + "q" + key.slice(i)
+          : i + 1 < key.length
+          ? key.slice(0, i) + key[i + 1] + key[i] + key.slice(i + 2)
+          : key + "s";
+        if (OWN_KEYS.includes(typo) || typo === "") return;
+        const s = suggestKey(typo, OWN_KEYS);
+        assert.ok(s !== undefined, `${typo} (from ${key}) got no hint`);
+        assert.ok(editDistance(typo.toLowerCase(), s.toLowerCase()) <= 1, `${typo} → ${s}`);
+      },
+    ),
+  );
 });
