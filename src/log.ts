@@ -26,7 +26,7 @@ export function stderrSink(line: string): void {
 export interface LoggerOptions {
   level?: LogLevel;
   /** Absolute path of the log file; stderr when absent. */
-  file?: string;
+  file?: string | undefined;
   /** Rotate the file to `<file>.1` before it grows past this many bytes; 0 never. */
   maxBytes?: number;
   /** Names the invocation in every line, e.g. `ADD default/web-0 3f2a…/net1`. */
