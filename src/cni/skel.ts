@@ -159,9 +159,11 @@ export async function pluginMain<C extends BaseConfig>(
     version = asked;
     requireCommandInVersion(env.command, version);
     const config = plugin.parseConfig(raw, version);
+    // A logFile the early logger could not use has been reported once already: stay on stderr.
+    const failed = early.logFile !== undefined && log.file === undefined;
     log = new Logger({
       level: config.logLevel,
-      file: config.logFile,
+      file: failed && config.logFile === early.logFile ? undefined : config.logFile,
       maxBytes: config.logMaxBytes ?? 0,
       tag: `${tag} net=${config.name}`,
     });

@@ -169,3 +169,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "admin: a logFile that cannot be created falls back to stderr with a warning",
+  ignore: !IS_ROOT,
+  async fn() {
+    await using lab = await Lab.create();
+    await using bin = await BinDir.create();
+    await using state = await TempDir.create();
+    // A regular file where the log's directory should be: mkdir fails.
+    await Deno.writeTextFile(`${state.path}/not-a-dir`, "");
+    const r = await runPlugin(bin, {
+      command: "ADD",
+      containerId: "adm5",
+      netns: lab.podNetns,
+      ifname: "eth0",
+      cniArgs: POD_ARGS,
+      nodeNs: lab.node,
+      config: {
+        cniVersion: "1.0.0",
+        name: "adm",
+        type: "seamless-static-route",
+        stateDir: state.path,
+        logFile: `${state.path}/not-a-dir/ssr.log`,
+        prevResult: prevResultFor(lab),
+        hostRoute: { interface: "net1" },
+      },
+    });
+    assert.equal(r.json?.code, 7, r.stdout);
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(
+      lines[0]!,
+      /WARN \[ADD shop\/web-0 adm5\/eth0\] .*cannot create the directory of logFile .*logging to stderr/,
+    );
+    assert.match(lines[1]!, /ERROR \[ADD shop\/web-0 adm5\/eth0 net=adm\] .*no interface net1/);
+  },
+});
