@@ -29,8 +29,11 @@ export const CNI_ARGS_CONVENTION_KEYS: readonly string[] = [
   "deviceID",
 ];
 
-/** Words people write for one of our keys, by the keys they may mean (the first known wins). */
-const SYNONYMS: Record<string, readonly string[]> = {
+/**
+ * Words people write for one of our keys, by the keys they may mean (the first known wins). A Map,
+ * so a key such as `constructor` or `__proto__` finds nothing on the prototype.
+ */
+const SYNONYMS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries({
   gateway: ["gw"],
   via: ["gw", "gateway"],
   nexthop: ["gw"],
@@ -45,7 +48,7 @@ const SYNONYMS: Record<string, readonly string[]> = {
   ip: ["hostIP"],
   iface: ["interface"],
   dev: ["interface"],
-};
+}));
 
 /** The edit distance between two words (insert, delete, substitute, swap of neighbours). */
 export function editDistance(a: string, b: string): number {
@@ -70,7 +73,7 @@ export function editDistance(a: string, b: string): number {
  */
 export function suggestKey(key: string, known: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
-  const synonym = (SYNONYMS[lower] ?? []).find((k) => known.includes(k));
+  const synonym = (SYNONYMS.get(lower) ?? []).find((k) => known.includes(k));
   if (synonym) return synonym;
   const sameCase = known.find((k) => k.toLowerCase() === lower);
   if (sameCase) return sameCase;

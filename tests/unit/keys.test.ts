@@ -100,3 +100,26 @@ Deno.test("keys: property — one typo of a key of ours suggests a key within on
     ),
   );
 });
+
+Deno.test("keys: prototype names as keys are plain unknown keys, never an internal error", () => {
+  const raw = JSON.parse(
+    '{"cniVersion":"1.0.0","name":"n","type":"route-override","constructor":1,"__proto__":2,' +
+      '"args":{"cni":{"toString":3,"hasOwnProperty":4}},' +
+      '"addroutes":[{"dst":"10.0.0.0/8","gw":"10.131.0.1"}]}',
+  );
+  const c = parseConfig(raw);
+  assert.deepEqual(c.warnings, [
+    "unknown key constructor is ignored",
+    "unknown key __proto__ is ignored",
+    "unknown key args.cni.toString is ignored",
+    "unknown key args.cni.hasOwnProperty is ignored",
+  ]);
+  assert.throws(
+    () =>
+      parseConfig(JSON.parse(
+        '{"cniVersion":"1.0.0","name":"n","type":"route-override",' +
+          '"addroutes":[{"dst":"10.0.0.0/8","constructor":1}]}',
+      )),
+    /invalid addroutes\[0\]\.constructor 1: is not a route key/,
+  );
+});
