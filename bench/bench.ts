@@ -1,6 +1,6 @@
 /**
  * Benchmark of the plugin (`deno task bench`: bundle, then this). Needs root: every ADD runs in
- * throwaway namespaces (`Lab`: a node namespace and a pod namespace), never in the machine's own.
+ * throwaway namespaces (testing/lab.ts `Lab`: a node and a pod namespace), never in the machine's own.
  *
  * Measures, in one run:
  * 1. ADD latency of the plugin (host route) versus the "Deno floor" (bench/floor.ts, bundled and
@@ -14,26 +14,34 @@
  *
  * Prints a table and writes bench/results/latest.json. Options: `--quick` (fewer runs).
  */
-import { pluginRunArgs } from "../scripts/permissions.ts";
-import { Lab, must, run } from "../tests/support/netns.ts";
-import { runtimeEnv } from "../tests/support/plugin.ts";
+import {
+  BUNDLE,
+  LAB,
+  Lab,
+  must,
+  pluginArgv,
+  prevResultFor,
+  ROOT,
+  type Run,
+  run,
+  runtimeEnv,
+} from "../testing/mod.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
-const BUNDLE = `${ROOT}/dist/seamless-static-route.js`;
 const RESULTS = `${ROOT}/bench/results`;
 const QUICK = Deno.args.includes("--quick");
 const RATIO_RUNS = QUICK ? 7 : 61;
 const GROWTH_RUNS = QUICK ? 5 : 21;
 const STARTUP_RUNS = QUICK ? 5 : 41;
-const HOST_IP = "192.168.100.10";
-const POD_GW = "10.131.0.1";
+const HOST_IP = LAB.nodeIp;
+const POD_GW = LAB.podGateway;
 const DENO = Deno.execPath();
 
 /** Median of a list of numbers. */
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  const at = (i: number): number => s[i] ?? NaN;
+  return s.length % 2 ? at(m) : (at(m - 1) + at(m)) / 2;
 }
 
 function round(x: number, digits = 1): number {
@@ -41,27 +49,16 @@ function round(x: number, digits = 1): number {
   return Math.round(x * f) / f;
 }
 
-interface Timed {
-  ms: number;
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Timed = Run;
 
-/** Runs argv with env and stdin, timing spawn → exit. */
-async function timed(
-  argv: string[],
-  env: Record<string, string>,
-  stdin: string,
-): Promise<Timed> {
-  const t0 = performance.now();
-  const out = await run(argv, stdin, env);
-  return { ms: performance.now() - t0, ...out };
+/** Runs argv with exactly `env` and stdin, timing spawn → exit. */
+function timed(argv: string[], env: Record<string, string>, stdin: string): Promise<Timed> {
+  return run(argv, { stdin, env, clearEnv: true });
 }
 
 /** `deno run` argv for a bundled entry, exactly as the plugin's CNI wrapper runs it. */
 function denoRun(entry: string, extra: string[] = []): string[] {
-  return [DENO, ...pluginRunArgs(entry, ""), ...extra];
+  return [...pluginArgv(entry), ...extra];
 }
 
 let seq = 0;
@@ -76,12 +73,7 @@ function cniEnv(lab: Lab, command: string, containerId?: string): Record<string,
   };
 }
 
-const PREV_RESULT = {
-  cniVersion: "1.0.0",
-  interfaces: [{ name: "eth0", sandbox: "" }],
-  ips: [{ address: "10.131.0.5/23", gateway: POD_GW, interface: 0 }],
-  routes: [{ dst: "0.0.0.0/0", gw: POD_GW }],
-};
+const PREV_RESULT = prevResultFor({ podNetns: "", podIfname: LAB.podIfname });
 
 function hostRouteConfig(stateDir: string, extra: Record<string, unknown> = {}) {
   return {
@@ -184,35 +176,27 @@ async function peakRssKb(
     }
   }
   // Fallback: poll VmHWM of the deno process (ip netns exec execs it, so same pid).
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env,
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
   let kb = 0;
   let done = false;
-  const poll = (async () => {
-    while (!done) {
-      try {
-        const s = await Deno.readTextFile(`/proc/${child.pid}/status`);
-        const m = /VmHWM:\s+(\d+) kB/.exec(s);
-        if (m) kb = Math.max(kb, Number(m[1]));
-      } catch {
-        // exited
+  let poll: Promise<void> = Promise.resolve();
+  const watch = (pid: number) => {
+    poll = (async () => {
+      while (!done) {
+        try {
+          const s = await Deno.readTextFile(`/proc/${pid}/status`);
+          const m = /VmHWM:\s+(\d+) kB/.exec(s);
+          if (m) kb = Math.max(kb, Number(m[1]));
+        } catch {
+          // exited
+        }
+        await new Promise((r) => setTimeout(r, 2));
       }
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(stdin));
-  await w.close();
-  const st = await child.status;
+    })();
+  };
+  const r = await run(argv, { stdin, env, clearEnv: true, onSpawn: watch });
   done = true;
   await poll;
-  return { kb, method: "VmHWM polled from /proc/PID/status (a lower bound)", code: st.code };
+  return { kb, method: "VmHWM polled from /proc/PID/status (a lower bound)", code: r.code };
 }
 
 async function main(): Promise<void> {
@@ -325,12 +309,12 @@ async function main(): Promise<void> {
     const peakMb = Math.max(...Object.values(rss).map((r) => r.kb)) / 1024;
 
     // 4. Startup breakdown, from the outside.
-    const steps: Record<string, number[]> = {
-      "deno run of an empty script": [],
-      "plugin --version": [],
-      "CNI_COMMAND=VERSION": [],
-      "ADD --dry-run": [],
-      "full ADD": [],
+    const steps = {
+      "deno run of an empty script": [] as number[],
+      "plugin --version": [] as number[],
+      "CNI_COMMAND=VERSION": [] as number[],
+      "ADD --dry-run": [] as number[],
+      "full ADD": [] as number[],
     };
     const emptyArgv = ["ip", "netns", "exec", lab.node, ...denoRun(emptyJs)];
     let dryRunOk = true;
@@ -352,7 +336,13 @@ async function main(): Promise<void> {
       steps["ADD --dry-run"].push(d.ms);
       steps["full ADD"].push((await addDel(lab, hostRouteConfig(stateDir))).ms);
     }
-    const m = Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, median(v)]));
+    const m = {
+      "deno run of an empty script": median(steps["deno run of an empty script"]),
+      "plugin --version": median(steps["plugin --version"]),
+      "CNI_COMMAND=VERSION": median(steps["CNI_COMMAND=VERSION"]),
+      "ADD --dry-run": median(steps["ADD --dry-run"]),
+      "full ADD": median(steps["full ADD"]),
+    };
     const breakdown = {
       "deno runtime start (empty script)": m["deno run of an empty script"],
       "module load + --version": m["plugin --version"] - m["deno run of an empty script"],
@@ -413,7 +403,7 @@ async function main(): Promise<void> {
       peakRss: {
         runs: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, round(v.kb / 1024)])),
         maxMb: round(peakMb),
-        method: Object.values(rss)[0].method,
+        method: Object.values(rss)[0]?.method ?? "none",
         target: 60,
         pass: peakMb <= 60,
       },
@@ -476,9 +466,9 @@ async function main(): Promise<void> {
         "",
       ]),
     ];
-    const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
+    const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
     for (const [i, r] of rows.entries()) {
-      console.log(r.map((cell, c) => cell.padEnd(widths[c])).join("  "));
+      console.log(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  "));
       if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
     }
     console.log(`peak RSS method: ${results.peakRss.method}`);

@@ -18,6 +18,7 @@
  * stderr and exit status 1; bad arguments exit with 2.
  */
 import { PLUGIN_PERMISSION_FLAGS } from "./permissions.ts";
+import { type Run, run } from "../testing/run.ts";
 import { PLUGIN_NAME, PLUGIN_VERSION } from "../src/meta.ts";
 
 /** Repository root. */
@@ -59,9 +60,9 @@ export interface BuildOptions {
   /** Architectures to compile, without duplicates. */
   arches: Arch[];
   /** Output path for a single-target build; undefined = the default scheme. */
-  output?: string;
+  output?: string | undefined;
   /** An existing bundle to compile; undefined = run `deno task bundle` first. */
-  bundle?: string;
+  bundle?: string | undefined;
   /** `--help` was given. */
   help: boolean;
 }
@@ -102,7 +103,7 @@ export function parseBuildArgs(argv: readonly string[]): BuildOptions {
     return v;
   };
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i] ?? "";
     const eq = arg.indexOf("=");
     const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
     const inline = arg.startsWith("--") && eq > 0 ? arg.slice(eq + 1) : undefined;
@@ -166,7 +167,7 @@ a local denort of the same Deno version (${Deno.version.deno}) to build offline.
 export function explainCompileFailure(stderr: string, arch: Arch): string {
   // deno's output is colored and multi-line ("error: ...", "Caused by:", "Stack backtrace:").
   // deno-lint-ignore no-control-regex
-  const plain = stderr.replace(/\x1b\[[0-9;]*m/g, "").split(/^Stack backtrace:/m)[0];
+  const plain = stderr.replace(/\x1b\[[0-9;]*m/g, "").split(/^Stack backtrace:/m)[0] ?? "";
   const lines = plain.split("\n").map((l) => l.trim()).filter((l) => l !== "");
   const triple = tripleOf(arch);
   const runtime = `denort ${Deno.version.deno} for ${triple}`;
@@ -187,24 +188,9 @@ export function explainCompileFailure(stderr: string, arch: Arch): string {
   return `deno compile failed for ${arch}: ${first.replace(/^error:\s*/i, "")}`;
 }
 
-/** Output of a finished subprocess. */
-interface Finished {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function exec(cmd: string, args: string[], env?: Record<string, string>): Promise<Finished> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/** Runs `cmd ARGS` in the repository root with `env` added to ours. */
+function exec(cmd: string, args: string[], env?: Record<string, string>): Promise<Run> {
+  return run([cmd, ...args], { cwd: ROOT, ...(env ? { env } : {}) });
 }
 
 /** A build step that failed; the message is one line, printed as `build: <message>`. */

@@ -1,46 +1,42 @@
 /**
- * `deno task dev`: runs the plugin from source against throwaway namespaces, the way a CNI
- * runtime would, and shows what it did.
+ * `deno task dev`: runs the plugin from source against the lab's throwaway namespaces, the way a
+ * CNI runtime would, and shows what it did.
  *
  * ```
  * sudo deno task dev                    # ADD, CHECK, DEL with the default seamless config
- * sudo deno task dev path/to/conf.json  # same with your config (a .conf or a .conflist)
- * deno task dev --dry-run [conf.json]   # only print the `ip` commands ADD would run
+ * sudo deno task dev path/to/10-net.conflist  # your config: .conf, .conflist or a NAD .yaml
+ * sudo deno task dev --dry-run [CONFIG] # only print the `ip` commands ADD would run
  * ```
  *
- * As root it creates a node namespace (uplink 192.168.100.10/24, default via .1) and a pod
- * namespace (eth0 10.131.0.5/23, default via 10.131.0.1) joined by a veth pair, runs
- * `deno run <plugin permissions> mod.ts` inside the node namespace with the CNI variables and
- * the config on stdin, prints the pod's routes before and after each step, and removes
- * everything it created, also on failure, Ctrl-C or SIGTERM. Without root, or with
- * `--dry-run`, it runs the plugin with `--dry-run` against a pod netns that does not exist and
- * touches nothing. The machine's own routes are never changed.
+ * As root it makes the lab (testing/lab.ts: a node namespace and a pod namespace joined by a
+ * veth pair), runs mod.ts from a CNI bin dir inside the node namespace with the CNI variables
+ * and the config on stdin (testing/plugin.ts), prints the pod's routes before and after each
+ * step, and removes everything it made, also on failure, Ctrl-C or SIGTERM. `--dry-run` as root
+ * plans against the lab pod's real table, so flushes and deletions show; without root it plans
+ * against a pod netns that does not exist (an empty table) and touches nothing. The machine's
+ * own routes are never changed. What config it sends: scripts/dev_config.ts.
  */
-import { pluginRunArgs } from "./permissions.ts";
 import { PLUGIN_NAME } from "../src/meta.ts";
-
-/** Repository root. */
-export const ROOT: string = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
-/** The plugin's source entry point, run by `deno run`. */
-export const SOURCE = `${ROOT}/mod.ts`;
-
-/** Addresses of the throwaway setup. */
-export const LAB = {
-  nodeAddress: "192.168.100.10/24",
-  nodeGateway: "192.168.100.1",
-  podAddress: "10.131.0.5/23",
-  podGateway: "10.131.0.1",
-  podIfname: "eth0",
-} as const;
-
-/** A JSON object. */
-export type JsonObject = { [key: string]: unknown };
+import {
+  BinDir,
+  isObject,
+  type JsonObject,
+  LAB,
+  Lab,
+  OUR_TYPES,
+  type PluginRun,
+  runPlugin,
+  SOURCE,
+  tableText,
+  TempDir,
+} from "../testing/mod.ts";
+import { defaultConfig, loadConfig, message, runtimeConfig } from "./dev_config.ts";
 
 /** The command line of `deno task dev`. */
 export interface DevOptions {
   /** Only print the plan (`--dry-run`). */
   dryRun: boolean;
-  /** A network config file (.conf or .conflist); undefined = the default seamless config. */
+  /** A network config file (.conf, .conflist or NAD .yaml); undefined = the default config. */
   configPath?: string;
   help: boolean;
 }
@@ -56,48 +52,6 @@ export function parseDevArgs(argv: readonly string[]): DevOptions {
     else throw new Error(`only one config file, got '${opts.configPath}' and '${arg}'`);
   }
   return opts;
-}
-
-/** The prevResult a main plugin (e.g. bridge, ovn-k) would hand over for the dev pod. */
-export function defaultPrevResult(podNetns: string): JsonObject {
-  return {
-    cniVersion: "1.0.0",
-    interfaces: [{ name: LAB.podIfname, sandbox: podNetns }],
-    ips: [{ address: LAB.podAddress, gateway: LAB.podGateway, interface: 0 }],
-    routes: [{ dst: "0.0.0.0/0", gw: LAB.podGateway }],
-  };
-}
-
-/** The default network config for the seamless type. */
-export function defaultConfig(): JsonObject {
-  return { cniVersion: "1.0.0", name: "seamless", type: PLUGIN_NAME };
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/**
- * The config the runtime would send this plugin: a .conflist's entry of our type (with the
- * list's name and cniVersion), or a single config as is; given a prevResult for the dev pod
- * unless it has one, and a throwaway stateDir unless it sets one.
- */
-export function runtimeConfig(raw: unknown, podNetns: string, stateDir: string): JsonObject {
-  if (!isObject(raw)) throw new Error("the config must be a JSON object");
-  let conf: JsonObject = raw;
-  if (Array.isArray(raw.plugins)) {
-    const entry = raw.plugins.find((p: unknown) =>
-      isObject(p) && (p.type === PLUGIN_NAME || p.type === "route-override")
-    );
-    if (!isObject(entry)) {
-      throw new Error(`the conflist has no plugin of type ${PLUGIN_NAME} or route-override`);
-    }
-    conf = { cniVersion: raw.cniVersion, name: raw.name, ...entry };
-  }
-  const out: JsonObject = { ...conf };
-  if (out.prevResult === undefined) out.prevResult = defaultPrevResult(podNetns);
-  if (out.stateDir === undefined) out.stateDir = stateDir;
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,242 +91,37 @@ export function pretty(value: unknown, pad = "", width = 96): string {
   return `{\n${entries.join(",\n")}\n${pad}}`;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-/** A finished process. */
-export interface Finished {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-async function run(
-  argv: string[],
-  opts: { stdin?: string; env?: Record<string, string> } = {},
-): Promise<Finished> {
-  const started = performance.now();
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: opts.env,
-    clearEnv: opts.env !== undefined,
-    signal: AbortSignal.timeout(120_000),
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-    ms: Math.round(performance.now() - started),
-  };
-}
-
-async function must(argv: string[]): Promise<string> {
-  const r = await run(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-/** The CNI invocation of one command. */
-interface Invocation {
-  command: "ADD" | "CHECK" | "DEL";
-  containerId: string;
-  netns: string;
-  config: JsonObject;
-  /** Run inside this namespace (the node); undefined = here. */
-  nodeNs?: string;
-  argv?: string[];
-}
-
-/** Environment variables of Deno itself that `deno task dev` passes to `deno run`. */
-export const DENO_PASSTHROUGH: readonly string[] = [
-  "DENO_DIR",
-  "DENO_CERT",
-  "DENO_TLS_CA_STORE",
-  "NO_COLOR",
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR",
-  "NODE_EXTRA_CA_CERTS",
-  "HTTP_PROXY",
-  "HTTPS_PROXY",
-  "NO_PROXY",
-  "http_proxy",
-  "https_proxy",
-  "no_proxy",
-  "NPM_CONFIG_REGISTRY",
-];
-
-/** Runs mod.ts with the plugin's permissions and a runtime-like clean environment. */
-function runPlugin(inv: Invocation): Promise<Finished> {
-  const env: Record<string, string> = {
-    PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-    HOME: Deno.env.get("HOME") ?? "/root",
-    CNI_COMMAND: inv.command,
-    CNI_CONTAINERID: inv.containerId,
-    CNI_NETNS: inv.netns,
-    CNI_IFNAME: LAB.podIfname,
-    CNI_PATH: "/opt/cni/bin",
-  };
-  // Deno's own settings, so `deno run` finds its cache (it never fetches: --cached-only); the
-  // plugin itself reads only the CNI_* variables and TMPDIR.
-  for (const k of DENO_PASSTHROUGH) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  const deno = [
-    Deno.execPath(),
-    ...pluginRunArgs(SOURCE, `${ROOT}/deno.json`),
-    ...(inv.argv ?? []),
-  ];
-  const argv = inv.nodeNs ? ["ip", "netns", "exec", inv.nodeNs, ...deno] : deno;
-  return run(argv, { stdin: JSON.stringify(inv.config), env });
-}
-
-function showRun(label: string, r: Finished): unknown {
+function showRun(label: string, r: PluginRun): void {
   const ok = r.code === 0;
-  console.log(
-    `  ${bold(label)} exit ${ok ? green(String(r.code)) : red(String(r.code))} ${
-      dim(`(${r.ms} ms)`)
-    }`,
-  );
-  let json: unknown = undefined;
-  try {
-    json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const code = ok ? green(String(r.code)) : red(String(r.code));
+  console.log(`  ${bold(label)} exit ${code} ${dim(`(${Math.round(r.ms)} ms)`)}`);
   if (r.stdout.trim()) {
     console.log(`  ${ok ? "result" : "error"} (stdout):`);
-    console.log(indent(json === undefined ? r.stdout.trimEnd() : pretty(json), "    "));
+    console.log(indent(r.json === undefined ? r.stdout.trimEnd() : pretty(r.json), "    "));
   } else {
     console.log(`  ${dim("stdout: (empty)")}`);
   }
-  if (r.stderr.trim()) {
-    console.log("  stderr:");
-    console.log(indent(r.stderr.trimEnd(), "    "));
-  }
-  return json;
+  showStderr(r);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Throwaway namespaces
-
-/** The namespaces and files one dev run made; `remove()` undoes all of it. */
-export class Sandbox {
-  readonly id: string;
-  readonly node: string;
-  readonly pod: string;
-  readonly hostVeth: string;
-  readonly stateDir: string;
-  private made: string[] = [];
-  private removing: Promise<string[]> | undefined;
-  private closed = false;
-  private inflight: Promise<unknown> = Promise.resolve();
-
-  constructor(stateDir: string) {
-    const rand = crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, "0");
-    this.id = `${(Deno.pid % 46656).toString(36)}${rand}`;
-    this.node = `ssrdev-node-${this.id}`;
-    this.pod = `ssrdev-pod-${this.id}`;
-    this.hostVeth = `ssrdv${this.id}`.slice(0, 15);
-    this.stateDir = stateDir;
-  }
-
-  /** Path of the pod namespace as a runtime passes it in CNI_NETNS. */
-  get podNetns(): string {
-    return `/var/run/netns/${this.pod}`;
-  }
-
-  /** Creates the node and pod namespaces; whatever was made is recorded for `remove()`. */
-  async create(): Promise<void> {
-    const { node, pod } = this;
-    const ip = (ns: string, ...args: string[]) => this.step(["ip", "-n", ns, ...args]);
-    for (const ns of [node, pod]) {
-      // Recorded first: a signal during `ip netns add` must still find it to remove.
-      this.made.push(ns);
-      await this.step(["ip", "netns", "add", ns]);
-    }
-    for (const ns of [node, pod]) {
-      await ip(ns, "link", "set", "lo", "up");
-      await this.step([
-        "ip",
-        "netns",
-        "exec",
-        ns,
-        "sysctl",
-        "-qw",
-        "net.ipv6.conf.all.accept_dad=0",
-      ]);
-    }
-    // The node's uplink: a veth pair inside the node namespace that carries its default route.
-    await ip(node, "link", "add", "uplink0", "type", "veth", "peer", "name", "upeer0");
-    await ip(node, "link", "set", "uplink0", "up");
-    await ip(node, "link", "set", "upeer0", "up");
-    await ip(node, "addr", "add", LAB.nodeAddress, "dev", "uplink0");
-    await ip(node, "route", "add", "default", "via", LAB.nodeGateway);
-    // The pod's interface, as the main CNI plugin would have left it.
-    await ip(node, "link", "add", this.hostVeth, "type", "veth", "peer", "name", LAB.podIfname);
-    await ip(node, "link", "set", LAB.podIfname, "netns", pod);
-    await ip(node, "link", "set", this.hostVeth, "up");
-    await ip(pod, "link", "set", LAB.podIfname, "up");
-    await ip(pod, "addr", "add", LAB.podAddress, "dev", LAB.podIfname);
-    await ip(pod, "route", "add", "default", "via", LAB.podGateway, "dev", LAB.podIfname);
-  }
-
-  /** Runs one setup command, unless removal has begun; remembered so removal can wait for it. */
-  private step(argv: string[]): Promise<string> {
-    if (this.closed) return Promise.reject(new Error("interrupted"));
-    const p = must(argv);
-    this.inflight = p.catch(() => undefined);
-    return p;
-  }
-
-  /** Removes everything made, once; returns what it removed. Safe to call concurrently. */
-  remove(): Promise<string[]> {
-    this.removing ??= (async () => {
-      this.closed = true;
-      await this.inflight;
-      const gone: string[] = [];
-      for (const ns of [...this.made].reverse()) {
-        const exists = await Deno.stat(`/var/run/netns/${ns}`).then(() => true, () => false);
-        if (!exists) continue;
-        const r = await run(["ip", "netns", "del", ns]);
-        if (r.code === 0) gone.push(`netns ${ns}`);
-        else console.error(red(`  could not remove netns ${ns}: ${r.stderr.trim()}`));
-      }
-      try {
-        await Deno.remove(this.stateDir, { recursive: true });
-        gone.push(this.stateDir);
-      } catch {
-        // Nothing was written there.
-      }
-      return gone;
-    })();
-    return this.removing;
-  }
+function showStderr(r: PluginRun): void {
+  if (!r.stderr.trim()) return;
+  console.log("  stderr:");
+  console.log(indent(r.stderr.trimEnd(), "    "));
 }
 
-/** The pod's routes as `ip route show` lines (v4 all tables but local; v6 unless link-local). */
+/** Prints a dry run's plan: comments dim, commands bold. */
+function showPlan(r: PluginRun): void {
+  for (const line of r.stdout.split("\n")) {
+    if (!line.trim()) continue;
+    console.log(line.startsWith("#") ? dim(`  ${line}`) : `  ${bold(line)}`);
+  }
+  showStderr(r);
+}
+
+/** The pod's routes as `ip route show` lines, without link-local, multicast and local ones. */
 async function podRoutes(pod: string): Promise<string[]> {
-  const lines: string[] = [];
-  const v4 = await must(["ip", "-n", pod, "-4", "route", "show", "table", "all"]);
-  const v6 = await must(["ip", "-n", pod, "-6", "route", "show", "table", "all"]);
-  for (const line of [...v4.split("\n"), ...v6.split("\n")]) {
-    const l = line.trim();
-    if (!l || /\btable local\b/.test(l) || /^(fe80::|multicast|local )/.test(l)) continue;
-    lines.push(l);
-  }
-  return lines;
+  return (await tableText(pod)).filter((l) => !/^(fe80::|multicast|local )/.test(l));
 }
 
 /** Prints routes, marking lines not in `before` with `+` and those gone with `-`. */
@@ -388,159 +137,242 @@ function showRoutes(routes: string[], before?: string[]): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The two modes
+// The lab of one dev run
 
-async function loadConfig(path: string | undefined): Promise<unknown> {
-  if (path === undefined) return defaultConfig();
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new Error(`cannot read config ${path}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`config ${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
+/** What one dev run made: the lab, the bin dir, the state dir; `remove()` undoes all of it. */
+class DevLab {
+  readonly lab = new Lab({ prefix: "ssrdev-" });
+  bin: BinDir | undefined;
+  state: TempDir | undefined;
+  private removing: Promise<string[]> | undefined;
 
-/** Prints the plan of ADD (`--dry-run`); touches nothing. Returns the exit status. */
-async function dryRun(opts: DevOptions, why: string): Promise<number> {
-  const stateDir = await Deno.makeTempDir({ prefix: "ssr-dev-state-" });
-  try {
-    const id = crypto.randomUUID().slice(0, 8);
-    const netns = `/var/run/netns/ssrdev-absent-${id}`;
-    const config = runtimeConfig(await loadConfig(opts.configPath), netns, stateDir);
-    console.log(bold(`${PLUGIN_NAME} dev: dry run`) + dim(` (${why})`));
-    console.log(dim("Nothing is created or changed: the plugin only prints its plan."));
-    heading("Network config on stdin (CNI_COMMAND=ADD)");
-    console.log(indent(pretty(config)));
-    console.log(dim(`  CNI_NETNS=${netns} (does not exist, so the pod table is planned as empty)`));
-    heading("Plan: the ip commands ADD would run");
-    const r = await runPlugin({
-      command: "ADD",
-      containerId: `dev-dry-${id}`,
-      netns,
-      config,
-      argv: ["--dry-run"],
-    });
-    for (const line of r.stdout.split("\n")) {
-      if (!line.trim()) continue;
-      console.log(line.startsWith("#") ? dim(`  ${line}`) : `  ${bold(line)}`);
-    }
-    if (r.stderr.trim()) {
-      console.log("  stderr:");
-      console.log(indent(r.stderr.trimEnd(), "    "));
-    }
-    if (r.code !== 0) {
-      console.log(red(`\nThe plugin exited with ${r.code}.`));
-      return 1;
-    }
-    console.log(
-      `\nThis was a dry run. ${
-        Deno.uid() === 0 ? "Run without --dry-run" : "Run as root (sudo)"
-      } to apply it for real in throwaway namespaces.`,
-    );
-    return 0;
-  } finally {
-    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  /** Makes everything; Ctrl-C or SIGTERM meanwhile or later removes it and exits. */
+  async create(): Promise<void> {
+    Deno.addSignalListener("SIGINT", this.onInt);
+    Deno.addSignalListener("SIGTERM", this.onTerm);
+    this.state = await TempDir.create("ssr-dev-state-");
+    this.bin = await BinDir.create(SOURCE);
+    await this.lab.setup();
   }
-}
 
-/** ADD, CHECK, DEL in throwaway namespaces. Returns the exit status. */
-async function liveRun(opts: DevOptions): Promise<number> {
-  const raw = await loadConfig(opts.configPath);
-  const stateDir = await Deno.makeTempDir({ prefix: "ssr-dev-state-" });
-  const box = new Sandbox(stateDir);
-  const onSignal = (name: string, code: number) => () => {
+  private onSignal = (name: string, code: number) => () => {
     console.error(yellow(`\n${name}: cleaning up before exit...`));
-    box.remove().then((gone) => {
+    this.remove().then((gone) => {
       for (const g of gone) console.error(`  removed ${g}`);
       Deno.exit(code);
     });
   };
-  const onInt = onSignal("SIGINT", 130);
-  const onTerm = onSignal("SIGTERM", 143);
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
-  let failures: string[] = [];
-  try {
-    console.log(bold(`${PLUGIN_NAME} dev: ADD, CHECK and DEL from source (${SOURCE})`));
-    heading("Setting up throwaway namespaces");
-    await box.create();
-    console.log(`  node namespace: ${box.node}`);
+  private onInt = this.onSignal("SIGINT", 130);
+  private onTerm = this.onSignal("SIGTERM", 143);
+
+  /** Removes everything made, once; returns what it removed. */
+  remove(): Promise<string[]> {
+    this.removing ??= (async () => {
+      const gone = await this.lab.remove();
+      await this.bin?.[Symbol.asyncDispose]();
+      if (this.state) {
+        await this.state[Symbol.asyncDispose]();
+        gone.push(this.state.path);
+      }
+      Deno.removeSignalListener("SIGINT", this.onInt);
+      Deno.removeSignalListener("SIGTERM", this.onTerm);
+      return gone;
+    })();
+    return this.removing;
+  }
+
+  /** Shows the lab. */
+  describe(): void {
+    console.log(`  node namespace: ${this.lab.node}`);
     console.log(dim(`    uplink0 ${LAB.nodeAddress}, default via ${LAB.nodeGateway}`));
-    console.log(`  pod namespace: ${box.pod}`);
+    console.log(`  pod namespace: ${this.lab.pod}`);
     console.log(
       dim(
         `    ${LAB.podIfname} ${LAB.podAddress}, default via ${LAB.podGateway}, veth to the node`,
       ),
     );
-    console.log(`  state dir: ${stateDir}`);
-    const config = runtimeConfig(raw, box.podNetns, stateDir);
-    const containerId = `dev-${box.id}`;
-    const base = { containerId, netns: box.podNetns, nodeNs: box.node };
+    console.log(`  state dir: ${this.state?.path}`);
+  }
+}
 
-    heading("Network config on stdin");
-    console.log(indent(pretty(config)));
-    console.log(
-      dim(`  CNI_CONTAINERID=${containerId} CNI_NETNS=${box.podNetns} CNI_IFNAME=${LAB.podIfname}`),
-    );
-    console.log(dim(`  run as: ip netns exec ${box.node} deno run <plugin permissions> mod.ts`));
-
-    heading("Pod routes before ADD");
-    const before = await podRoutes(box.pod);
-    showRoutes(before);
-
-    heading("ADD");
-    const add = await runPlugin({ ...base, command: "ADD", config });
-    const result = showRun("ADD", add);
-    if (add.code !== 0) failures.push("ADD");
-
-    heading("Pod routes after ADD");
-    const afterAdd = await podRoutes(box.pod);
-    showRoutes(afterAdd, before);
-
-    // Like a runtime: CHECK and DEL get the ADD result as prevResult.
-    const later: JsonObject = { ...config };
-    if (isObject(result) && result.cniVersion !== undefined && add.code === 0) {
-      later.prevResult = result;
-    }
-
-    heading("CHECK");
-    if (add.code === 0) {
-      const check = await runPlugin({ ...base, command: "CHECK", config: later });
-      showRun("CHECK", check);
-      if (check.code !== 0) failures.push("CHECK");
-    } else {
-      console.log(yellow("  skipped: ADD failed, and a runtime only CHECKs a successful ADD"));
-    }
-
-    heading("DEL");
-    if (add.code !== 0) console.log(dim("  (a runtime DELs after a failed ADD, to clean up)"));
-    const del = await runPlugin({ ...base, command: "DEL", config: later });
-    showRun("DEL", del);
-    if (del.code !== 0) failures.push("DEL");
-
-    heading("Pod routes after DEL");
-    const afterDel = await podRoutes(box.pod);
-    showRoutes(afterDel, before);
-    const restored = afterDel.length === before.length && afterDel.every((r) => before.includes(r));
-    if (restored) console.log(green("  the pod's routes are back to what they were before ADD"));
-    else {
-      console.log(red("  the pod's routes differ from before ADD"));
-      failures.push("routes not restored by DEL");
-    }
+/** Runs `body` with a new dev lab, printing the cleanup; returns body's failures. */
+async function withDevLab(body: (dev: DevLab) => Promise<string[]>): Promise<string[]> {
+  const dev = new DevLab();
+  let failures: string[] = [];
+  try {
+    heading("Setting up throwaway namespaces");
+    await dev.create();
+    dev.describe();
+    failures = await body(dev);
   } catch (e) {
-    console.error(red(`\nerror: ${e instanceof Error ? e.message : String(e)}`));
+    console.error(red(`\nerror: ${message(e)}`));
     failures = [...failures, "setup or inspection failed"];
   } finally {
     heading("Cleaning up");
-    for (const g of await box.remove()) console.log(`  removed ${g}`);
-    Deno.removeSignalListener("SIGINT", onInt);
-    Deno.removeSignalListener("SIGTERM", onTerm);
+    for (const g of await dev.remove()) console.log(`  removed ${g}`);
   }
+  return failures;
+}
+
+function showConfig(title: string, config: JsonObject, env: string): void {
+  heading(title);
+  console.log(indent(pretty(config)));
+  console.log(dim(`  ${env}`));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The modes
+
+/** As root: the plan of ADD against the lab pod's real table. Returns the failures. */
+async function dryRunInLab(raw: unknown): Promise<string[]> {
+  return await withDevLab(async (dev) => {
+    const { lab } = dev;
+    const config = runtimeConfig(raw, lab.podNetns, dev.state?.path ?? "");
+    showConfig(
+      "Network config on stdin (CNI_COMMAND=ADD)",
+      config,
+      `CNI_NETNS=${lab.podNetns} CNI_IFNAME=${LAB.podIfname} (the lab pod: its real table is planned against)`,
+    );
+    heading("Pod routes the plan starts from");
+    showRoutes(await podRoutes(lab.pod));
+    heading("Plan: the ip commands ADD would run");
+    const r = await runPlugin(dev.bin!, {
+      command: "ADD",
+      containerId: `dev-dry-${lab.node}`,
+      netns: lab.podNetns,
+      ifname: LAB.podIfname,
+      nodeNs: lab.node,
+      config,
+      argv: ["--dry-run"],
+      timeoutMs: 120_000,
+    });
+    showPlan(r);
+    return r.code === 0 ? [] : [`the plugin exited with ${r.code}`];
+  });
+}
+
+/** Without root: the plan of ADD against a pod netns that does not exist (an empty table). */
+async function dryRunEmpty(raw: unknown): Promise<string[]> {
+  await using state = await TempDir.create("ssr-dev-state-");
+  await using bin = await BinDir.create(SOURCE);
+  const id = crypto.randomUUID().slice(0, 8);
+  const netns = `/var/run/netns/ssrdev-absent-${id}`;
+  const config = runtimeConfig(raw, netns, state.path);
+  showConfig(
+    "Network config on stdin (CNI_COMMAND=ADD)",
+    config,
+    `CNI_NETNS=${netns} (does not exist, so the pod table is planned as empty)`,
+  );
+  heading("Plan: the ip commands ADD would run");
+  const r = await runPlugin(bin, {
+    command: "ADD",
+    containerId: `dev-dry-${id}`,
+    netns,
+    ifname: LAB.podIfname,
+    config,
+    argv: ["--dry-run"],
+    timeoutMs: 120_000,
+  });
+  showPlan(r);
+  return r.code === 0 ? [] : [`the plugin exited with ${r.code}`];
+}
+
+/** Prints the plan of ADD (`--dry-run`); changes no pod's routes. Returns the exit status. */
+async function dryRun(opts: DevOptions, why: string): Promise<number> {
+  const raw = await loadConfig(opts.configPath);
+  const root = Deno.uid() === 0;
+  console.log(bold(`${PLUGIN_NAME} dev: dry run`) + dim(` (${why})`));
+  console.log(
+    dim(
+      root
+        ? "The plugin plans against the lab pod's real table and only prints its plan."
+        : "Nothing is created or changed: the plugin only prints its plan.",
+    ),
+  );
+  const failures = root ? await dryRunInLab(raw) : await dryRunEmpty(raw);
+  if (failures.length) {
+    console.log(red(`\nFailed: ${failures.join(", ")}.`));
+    return 1;
+  }
+  console.log(
+    `\nThis was a dry run. ${
+      root ? "Run without --dry-run" : "Run as root (sudo)"
+    } to apply it for real in throwaway namespaces.`,
+  );
+  return 0;
+}
+
+/** ADD, CHECK, DEL in the lab. Returns the failures. */
+async function addCheckDel(dev: DevLab, raw: unknown): Promise<string[]> {
+  const { lab } = dev;
+  const failures: string[] = [];
+  const config = runtimeConfig(raw, lab.podNetns, dev.state?.path ?? "");
+  const bin = dev.bin!;
+  const containerId = `dev-${lab.node}`;
+  const base = {
+    containerId,
+    netns: lab.podNetns,
+    ifname: LAB.podIfname,
+    nodeNs: lab.node,
+    timeoutMs: 120_000,
+  };
+  showConfig(
+    "Network config on stdin",
+    config,
+    `CNI_CONTAINERID=${containerId} CNI_NETNS=${lab.podNetns} CNI_IFNAME=${LAB.podIfname}\n` +
+      `  run as: ip netns exec ${lab.node} ${bin.plugin()} (deno run <plugin permissions> mod.ts)`,
+  );
+
+  heading("Pod routes before ADD");
+  const before = await podRoutes(lab.pod);
+  showRoutes(before);
+
+  heading("ADD");
+  const add = await runPlugin(bin, { ...base, command: "ADD", config });
+  showRun("ADD", add);
+  if (add.code !== 0) failures.push("ADD");
+
+  heading("Pod routes after ADD");
+  showRoutes(await podRoutes(lab.pod), before);
+
+  // Like a runtime: CHECK and DEL get the ADD result as prevResult.
+  const later: JsonObject = { ...config };
+  if (isObject(add.json) && add.json.cniVersion !== undefined && add.code === 0) {
+    later.prevResult = add.json;
+  }
+
+  heading("CHECK");
+  if (add.code === 0) {
+    const check = await runPlugin(bin, { ...base, command: "CHECK", config: later });
+    showRun("CHECK", check);
+    if (check.code !== 0) failures.push("CHECK");
+  } else {
+    console.log(yellow("  skipped: ADD failed, and a runtime only CHECKs a successful ADD"));
+  }
+
+  heading("DEL");
+  if (add.code !== 0) console.log(dim("  (a runtime DELs after a failed ADD, to clean up)"));
+  const del = await runPlugin(bin, { ...base, command: "DEL", config: later });
+  showRun("DEL", del);
+  if (del.code !== 0) failures.push("DEL");
+
+  heading("Pod routes after DEL");
+  const afterDel = await podRoutes(lab.pod);
+  showRoutes(afterDel, before);
+  const restored = afterDel.length === before.length && afterDel.every((r) => before.includes(r));
+  if (restored) console.log(green("  the pod's routes are back to what they were before ADD"));
+  else {
+    console.log(red("  the pod's routes differ from before ADD"));
+    failures.push("routes not restored by DEL");
+  }
+  return failures;
+}
+
+/** ADD, CHECK, DEL in throwaway namespaces. Returns the exit status. */
+async function liveRun(opts: DevOptions): Promise<number> {
+  const raw = await loadConfig(opts.configPath);
+  console.log(bold(`${PLUGIN_NAME} dev: ADD, CHECK and DEL from source (${SOURCE})`));
+  const failures = await withDevLab((dev) => addCheckDel(dev, raw));
   if (failures.length) {
     console.log(red(`\nFailed: ${failures.join(", ")}.`));
     return 1;
@@ -555,13 +387,16 @@ export const USAGE = `usage: deno task dev [--dry-run] [CONFIG]
 Runs the plugin from source (mod.ts) the way a CNI runtime does, against throwaway
 namespaces: ADD, then CHECK and DEL, showing the pod's routes before and after each step.
 
-  CONFIG     a network config (.conf) or config list (.conflist) as JSON; default:
+  CONFIG     a network config (.conf) or config list (.conflist) as JSON, or a
+             NetworkAttachmentDefinition as YAML (its spec.config); default:
              ${JSON.stringify(defaultConfig())}
+             Of a list, the entry of type ${OUR_TYPES.join(" or ")} is sent.
              A prevResult for the dev pod (${LAB.podIfname} ${LAB.podAddress}, gateway ${LAB.podGateway})
              is added unless the config has one, and a temporary stateDir unless it sets one.
-  --dry-run  only print the ip commands ADD would run (also what happens without root)
+  --dry-run  only print the ip commands ADD would run: as root against the dev pod's
+             real table, without root (also without --dry-run) against an empty one
 
-Needs root for the real run (ip netns add); removes everything it created when done,
+Needs root for namespaces (ip netns add); removes everything it created when done,
 on failure, and on Ctrl-C.`;
 
 /** Entry point. */
@@ -570,7 +405,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     opts = parseDevArgs(argv);
   } catch (e) {
-    console.error(`dev: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`dev: ${message(e)}`);
     return 2;
   }
   if (opts.help) {
@@ -593,7 +428,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return await liveRun(opts);
   } catch (e) {
-    console.error(`dev: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`dev: ${message(e)}`);
     return 1;
   }
 }

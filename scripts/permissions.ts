@@ -1,6 +1,7 @@
 /**
- * The Deno permissions the plugin runs with, shared by `deno compile` (scripts/build.ts), the
- * test wrappers, `deno task dev` and the benchmark, so that every way of running it is the same.
+ * The Deno permissions the plugin runs with, shared by `deno compile` (scripts/build.ts) and
+ * the lab's plugin runner (testing/plugin.ts: the tests, `deno task dev` and the benchmark), so
+ * that every way of running it is the same.
  *
  * Why `--allow-all` and not a narrow list such as `--allow-run=ip,nsenter --allow-read=/proc,...`:
  *
@@ -14,18 +15,8 @@
  *
  * The plugin itself only reads CNI_* variables (and TMPDIR), /proc/net, netns paths, its state
  * directory and log file, writes its state files, log file and one short-lived `ip -batch` file
- * per `ip` call in $TMPDIR (default /tmp), and only runs `ip` and `nsenter`: see PLUGIN_ENV_VARS
- * and README "Security".
+ * per `ip` call in $TMPDIR (default /tmp), and only runs `ip` and `nsenter`: see README "Security".
  */
-export const PLUGIN_ENV_VARS: readonly string[] = [
-  "CNI_COMMAND",
-  "CNI_CONTAINERID",
-  "CNI_NETNS",
-  "CNI_IFNAME",
-  "CNI_ARGS",
-  "CNI_PATH",
-];
-
 /** Permission flags for `deno run` / `deno compile`. */
 export const PLUGIN_PERMISSION_FLAGS: readonly string[] = ["--allow-all", "--no-prompt"];
 

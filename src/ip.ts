@@ -138,16 +138,18 @@ export function applyOps(netnsPath: string, ops: readonly RouteOp[], batchFile?:
   throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
 }
 
-/** One batch line the kernel refused in a best-effort apply. */
+/** One batch line the kernel refused in a best-effort apply, or `ip`'s words when it named none. */
 export interface RefusedOp {
-  op: RouteOp;
+  /** The refused operation; undefined when `ip` failed without naming a line. */
+  op?: RouteOp;
   /** What `ip` said about it. */
   why: string;
 }
 
 /**
  * Applies a plan with one `ip -force -batch` call: every line is tried, whatever an earlier one
- * did (DEL's best effort). Returns the refused operations with the kernel's reason.
+ * did (DEL's best effort). Returns what was refused with `ip`'s reason; a failure that names no
+ * line (ip stopped early) is returned too, never thrown: DEL logs it and still succeeds.
  */
 export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): RefusedOp[] {
   if (ops.length === 0) return [];
@@ -166,11 +168,7 @@ export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): 
     }
   }
   if (refused.length === 0) {
-    throw new RouteChangeError(
-      `ip exited with status ${out.code} without naming a refused route`,
-      out.stderr,
-      -1,
-    );
+    refused.push({ why: `ip exited with status ${out.code}: ${out.stderr || "(no message)"}` });
   }
   return refused;
 }
@@ -184,25 +182,33 @@ export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): 
 export function stopPendingBatch(batchFile: string): number {
   let target: string;
   try {
+    // Only a regular file can be a batch the plugin wrote: anything else at that name (a
+    // symlink, a FIFO) is removed unread, never followed or scanned for.
+    if (!Deno.lstatSync(batchFile).isFile) {
+      Deno.removeSync(batchFile);
+      return 0;
+    }
     target = Deno.realPathSync(batchFile);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return 0;
     throw new CniError(ErrorCode.IoFailure, `cannot read ${batchFile}`, String(e));
   }
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
+  const holds = (pid: string): boolean => {
     try {
-      if (Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim() !== "ip") continue;
-      for (const fd of Deno.readDirSync(`/proc/${entry.name}/fd`)) {
-        if (Deno.readLinkSync(`/proc/${entry.name}/fd/${fd.name}`) === target) {
-          pids.push(Number(entry.name));
-          break;
-        }
+      if (Deno.readTextFileSync(`/proc/${pid}/comm`).trim() !== "ip") return false;
+      for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+        if (Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`) === target) return true;
       }
     } catch { /* the process exited while we looked */ }
+    return false;
+  };
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (/^\d+$/.test(entry.name) && holds(entry.name)) pids.push(Number(entry.name));
   }
   for (const pid of pids) {
+    // Checked again right before the signal, so a PID reused since the scan is not hit.
+    if (!holds(String(pid))) continue;
     try {
       Deno.kill(pid, "SIGKILL");
     } catch { /* already gone */ }

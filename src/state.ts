@@ -226,6 +226,13 @@ export function lockAttachment(statePath: string, create = true): AttachmentLock
     checkSafeDir(dirOf(dir));
     checkSafeDir(dir);
     while (true) {
+      // Only a regular file is a lock: a symlink or FIFO planted at that name is removed, never
+      // followed or opened (opening a FIFO would hang).
+      try {
+        if (!Deno.lstatSync(path).isFile) Deno.removeSync(path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
       const file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
       file.lockSync(true);
       let current = false;
@@ -245,6 +252,24 @@ export function lockAttachment(statePath: string, create = true): AttachmentLock
     if (!create && e instanceof Deno.errors.NotFound) return null;
     if (e instanceof StateFileError || e instanceof CniError) throw e;
     throw new CniError(ErrorCode.IoFailure, `cannot lock state file ${statePath}: ${why(e)}`);
+  }
+}
+
+/**
+ * Removes an attachment's files but its lock: the state record, its batch file, and temp files a
+ * crash inside `writeState` left (`<record>.<uuid>.tmp`). Missing ones are fine.
+ */
+export function removeAttachmentFiles(path: string): void {
+  removeState(path);
+  removeState(batchPath(path));
+  const dir = dirOf(path);
+  const base = path.slice(dir.length + 1);
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.name.startsWith(`${base}.`) && e.name.endsWith(".tmp")) removeState(`${dir}/${e.name}`);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
 }
 
@@ -279,14 +304,15 @@ export interface StateEntry {
 
 /**
  * Lists the attachments of one network that have any file in its state directory: a state
- * record, a lock, or a batch file (a first ADD killed before it recorded anything leaves one).
+ * record, a lock, a batch file (a first ADD killed before it recorded anything leaves one), or a
+ * temp file of an interrupted write.
  */
 export async function listStates(stateDir: string, network: string): Promise<StateEntry[]> {
   const dir = `${stateDir}/${network}`;
   const out = new Map<string, StateEntry>();
   try {
     for await (const e of Deno.readDir(dir)) {
-      const m = /^(.+)@([^@]+)\.(?:json|lock|batch)$/.exec(e.name);
+      const m = /^(.+)@([^@]+)\.(?:json|lock|batch|json\.[0-9a-f-]+\.tmp)$/.exec(e.name);
       if (!e.isFile || !m?.[1] || !m[2]) continue;
       const [containerId, ifname] = [m[1], m[2]];
       out.set(`${containerId}@${ifname}`, {

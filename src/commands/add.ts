@@ -33,17 +33,18 @@ function union(a: readonly Route[], b: readonly Route[]): Route[] {
 
 /**
  * The record of two ADDs of one attachment, the earlier (`before`) then `plan`: a route the
- * second deletes that the first added is no longer "added" and not "to restore" either (it was
- * never the pod's own); the rest accumulates.
+ * second deletes that the first added is not "to restore" (it was never the pod's own); the rest
+ * accumulates.
  */
 export function composeRecords(
   before: { added: readonly Route[]; deleted: readonly Route[] },
   plan: { added: readonly Route[]; deleted: readonly Route[] },
 ): { added: Route[]; deleted: Route[] } {
   const ours = (r: Route) => before.added.some((a) => sameRoute(a, r));
-  const undone = (a: Route) => plan.deleted.some((r) => sameRoute(a, r));
   return {
-    added: union(before.added.filter((a) => !undone(a)), plan.added),
+    // Kept even when the second ADD deletes them: if it is killed before its batch lands they are
+    // still in the table, and DEL only deletes routes that are present.
+    added: union(before.added, plan.added),
     deleted: union(before.deleted, plan.deleted.filter((r) => !ours(r))),
   };
 }
@@ -79,11 +80,17 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
-  const before = readState(path, {
+  const recorded = readState(path, {
     network: config.name,
     containerId: env.containerId,
     ifname: env.ifname,
   });
+  // A record of this attachment from another namespace (the old one went without a DEL: a crash,
+  // a reboot) says nothing about this table: it is replaced, not composed with.
+  const stale = recorded?.netnsId &&
+    (recorded.netnsId.dev !== netnsId.dev || recorded.netnsId.ino !== netnsId.ino);
+  if (stale) log.info(`state of ${env.containerId}/${env.ifname} from another netns: replaced`);
+  const before = stale ? null : recorded;
   writeState(path, {
     version: 1,
     network: config.name,

@@ -3,7 +3,7 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import { netnsExists, readPod } from "../ip.ts";
 import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
-import { lockAttachment, statePath } from "../state.ts";
+import { hasState, lockAttachment, statePath } from "../state.ts";
 import { type Context, observeInput, type Output } from "./context.ts";
 
 /** Runs CHECK; code 101 naming the first wrong route, all of them in details. */
@@ -16,11 +16,20 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
   if (!netnsExists(env.netns)) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
-  // Not while an ADD or DEL of the same attachment is changing the table.
-  using _lock = lockAttachment(
-    statePath(config.stateDir, config.name, env.containerId, env.ifname),
-    false,
-  );
+  // Not while an ADD or DEL of the same attachment is changing the table. A CHECK of an
+  // attachment with no record (after DEL, or never added) leaves no lock file behind.
+  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
+  using lock = lockAttachment(path, false);
+  try {
+    return await checkLocked(ctx);
+  } finally {
+    if (!hasState(path)) lock?.remove();
+  }
+}
+
+/** CHECK under the attachment's lock. */
+async function checkLocked(ctx: Context): Promise<Output> {
+  const { env, config } = ctx;
   const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
   const problems = planCheck({ config, ifname: env.ifname, ...obs });
   const first = problems[0];

@@ -1,13 +1,19 @@
-/** DEL: undo what ADD recorded. Idempotent; succeeds when the netns or the state file is gone. */
+/**
+ * DEL: undo what ADD recorded. Idempotent and best effort, as the spec asks: it ends in exit 0
+ * whenever routes cannot be attributed to the attachment or restored (logging why), and only a
+ * failure to run `ip` at all — worth a retry — fails it.
+ */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { applyOpsBestEffort, netnsIdentity, readPod, stopPendingBatch } from "../ip.ts";
 import { planRevert } from "../plan.ts";
 import { describeRoute } from "../route.ts";
 import {
+  type AttachmentState,
   batchPath,
   lockAttachment,
+  type NetnsId,
   readState,
-  removeState,
+  removeAttachmentFiles,
   StateFileError,
   statePath,
 } from "../state.ts";
@@ -19,14 +25,30 @@ export function cmdDel(ctx: Context): Output {
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
   // After this attachment's ADD, CHECK or DEL; an ip batch a killed ADD left running is stopped
   // before the table is read, so nothing lands after the revert.
-  using lock = ctx.dryRun ? null : lockAttachment(path, false);
+  let lock;
+  try {
+    lock = ctx.dryRun ? null : lockAttachment(path, false);
+  } catch (e) {
+    // An unsafe state directory holds nothing trustworthy and is not ours to clean: no route can
+    // be attributed, so none changes, and the pod can still terminate.
+    if (!(e instanceof StateFileError)) throw e;
+    log.error(`${e.message}: DEL changes no route`);
+    return {};
+  }
+  using _lock = lock;
   if (!ctx.dryRun && !lock) {
     log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
     return {};
   }
+  const done = (): Output => {
+    if (ctx.dryRun) return {};
+    removeAttachmentFiles(path);
+    lock?.remove();
+    return {};
+  };
   const stopped = ctx.dryRun ? 0 : stopPendingBatch(batchPath(path));
   if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
-  let state;
+  let state: AttachmentState | null;
   try {
     state = readState(path, {
       network: config.name,
@@ -35,54 +57,80 @@ export function cmdDel(ctx: Context): Output {
     });
   } catch (e) {
     if (!(e instanceof StateFileError)) throw e;
-    // DEL must be able to succeed: without a trustworthy record no route can be attributed to
-    // this attachment, so none is touched; the record goes, and the pod can terminate.
+    // Without a trustworthy record no route can be attributed to this attachment, so none is
+    // touched; the record goes, and the pod can terminate.
     log.error(`${e.message}: no route is changed; the state file is removed`);
-    removeState(path);
-    lock?.remove();
-    return {};
+    return done();
   }
   if (!state) {
     log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
-    lock?.remove();
-    return {};
+    return done();
   }
-  // containerd's second DEL (RemovePodSandbox) comes without CNI_NETNS: the recorded path is used
-  // only while it is still the namespace ADD changed (a /proc/PID path outlives its PID).
+  const netns = whereToRevert(ctx, state);
+  if (!netns) return done();
+  let now;
+  try {
+    now = readPod(netns);
+  } catch (e) {
+    // Gone while we looked (its routes went with it), or not a namespace at all (a stale file):
+    // no route to revert. Failing to start ip at all is worth a retry: that error stands.
+    if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
+    log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
+    return done();
+  }
+  const ops = planRevert(state.added, state.deleted, now, "DEL");
+  logOps(log, ops);
+  if (ctx.dryRun) return { lines: ops.map((op) => `${op.action} ${describeRoute(op.route)}`) };
+  // A route that can no longer be restored (its gateway is gone, another route took its place)
+  // is logged, and the rest still reverted.
+  for (const { op, why } of applyOpsBestEffort(netns, ops)) {
+    const what = op ? `${op.action} ${describeRoute(op.route)}` : "finish its route changes";
+    log.error(`DEL could not ${what}: ${why}`);
+  }
+  return done();
+}
+
+function sameNetns(a: NetnsId, b: NetnsId): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
+ * The namespace DEL may revert in, or null (logged) when there is none it can trust: the
+ * runtime's CNI_NETNS, or — containerd's second DEL at RemovePodSandbox comes without one — the
+ * recorded path, only while it is still the namespace ADD changed (a /proc/PID path outlives its
+ * PID; a name can be reused), and never the namespace the plugin itself runs in.
+ */
+function whereToRevert(ctx: Context, state: AttachmentState): string | null {
+  const { env, log } = ctx;
   const netns = env.netns || state.netns;
-  const id = netns ? netnsIdentity(netns) : null;
+  let id: NetnsId | null;
+  try {
+    id = netns ? netnsIdentity(netns) : null;
+  } catch (e) {
+    if (env.netns) throw e;
+    id = null; // a recorded path that no longer resolves: its namespace is gone
+  }
   const recorded = state.netnsId;
-  if (id && recorded && (id.dev !== recorded.dev || id.ino !== recorded.ino)) {
+  if (!id) {
+    log.info(`netns ${netns || "(none)"} is gone: only the state file is removed`);
+    return null;
+  }
+  if (recorded && !sameNetns(id, recorded)) {
     log.error(
       `netns ${netns} is no longer the namespace ADD changed (inode ${recorded.ino}, now ` +
         `${id.ino}): no route is changed; the state file is removed`,
     );
-  } else if (id && !recorded && !env.netns) {
-    log.info("no CNI_NETNS and no recorded namespace identity: no route is changed");
-  } else if (id) {
-    let now;
-    try {
-      now = readPod(netns);
-    } catch (e) {
-      // Gone while we looked (its routes went with it), or not a namespace at all (a stale file):
-      // no route to revert. Failing to start ip at all is worth a retry: that error stands.
-      if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
-      log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
-    }
-    if (now) {
-      const ops = planRevert(state.added, state.deleted, now, "DEL");
-      logOps(log, ops);
-      if (ctx.dryRun) return { lines: ops.map((op) => `${op.action} ${describeRoute(op.route)}`) };
-      // Best effort, as the spec asks of DEL: a route that can no longer be restored (its
-      // gateway is gone, another route took its place) is logged, and the rest still reverted.
-      for (const { op, why } of applyOpsBestEffort(netns, ops)) {
-        log.error(`DEL could not ${op.action} ${describeRoute(op.route)}: ${why}`);
-      }
-    }
-  } else {
-    log.info(`netns ${netns || "(none)"} is gone: only the state file is removed`);
+    return null;
   }
-  removeState(path);
-  lock?.remove();
-  return {};
+  if (!env.netns) {
+    const own = netnsIdentity("/proc/self/ns/net");
+    if (!recorded || (own && sameNetns(id, own))) {
+      log.error(
+        `no CNI_NETNS, and the recorded ${netns} cannot be trusted as the pod's namespace: ` +
+          "no route is changed; the state file is removed",
+      );
+      return null;
+    }
+  }
+  return netns;
 }

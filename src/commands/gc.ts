@@ -5,7 +5,7 @@
  * the network goes. Only state files are removed: GC never touches a pod's routes.
  */
 import { stopPendingBatch } from "../ip.ts";
-import { batchPath, listStates, lockAttachment, removeState } from "../state.ts";
+import { batchPath, listStates, lockAttachment, removeAttachmentFiles } from "../state.ts";
 import type { Context, Output } from "./context.ts";
 
 /** Runs GC over this network's state directory. */
@@ -18,7 +18,7 @@ export async function cmdGc(ctx: Context): Promise<Output> {
     // After an ADD or DEL of it still running; its files go: record, pending batch, lock.
     using lock = lockAttachment(entry.path, false);
     stopPendingBatch(batchPath(entry.path));
-    removeState(entry.path);
+    removeAttachmentFiles(entry.path);
     lock?.remove();
   }
   return {};

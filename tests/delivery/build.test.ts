@@ -15,39 +15,22 @@ import {
   UsageError,
 } from "../../scripts/build.ts";
 import { PLUGIN_NAME, PLUGIN_VERSION } from "../../src/meta.ts";
+import { type Run as Result, run as runProcess } from "../../testing/mod.ts";
 
 const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const BUILD = `${ROOT}/scripts/build.ts`;
-const dec = new TextDecoder();
-
-/** Output of a finished process. */
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(
+/** Runs `cmd ARGS` in the repository root. */
+function run(
   cmd: string,
   args: string[],
-  opts: { env?: Record<string, string>; stdin?: string; clearEnv?: boolean } = {},
+  opts: { env?: Record<string, string> | undefined; stdin?: string; clearEnv?: boolean } = {},
 ): Promise<Result> {
-  const child = new Deno.Command(cmd, {
-    args,
+  return runProcess([cmd, ...args], {
     cwd: ROOT,
-    env: opts.env,
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }),
     clearEnv: opts.clearEnv ?? false,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  });
 }
 
 /** Runs scripts/build.ts with args. */
@@ -130,8 +113,8 @@ Deno.test({
       assert.equal(r.stdout, "");
       const lines = r.stderr.trim().split("\n");
       assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
-      assert.match(lines[0], /^build: cannot compile for \w+: .*runtime.*denort/);
-      assert.match(lines[0], /DENORT_BIN/, "says how to get past it");
+      assert.match(lines[0] ?? "", /^build: cannot compile for \w+: .*runtime.*denort/);
+      assert.match(lines[0] ?? "", /DENORT_BIN/, "says how to get past it");
       assert.doesNotMatch(r.stderr, /Stack backtrace|\n\s+at /);
       await assert.rejects(Deno.stat(`${dir}/out`), "no binary left behind");
     } finally {

@@ -1,33 +1,29 @@
 /**
  * `deno task dev`: as root, the full ADD / CHECK / DEL run in throwaway namespaces must show the
  * host route after ADD, not after DEL, and leave no namespace or state dir behind; `--dry-run`
- * must print an `ip ... route add <node>/32 via 10.131.0.1 dev eth0` plan and touch nothing.
- * The machine's own routes are compared before and after each run (read only).
+ * must print an `ip ... route add <node>/32 via 10.131.0.1 dev eth0` plan, as root against the
+ * lab pod's real table (so deletions show) and without root against an empty one, and change
+ * nothing. A NetworkAttachmentDefinition YAML is accepted as a config. The machine's own routes
+ * are compared before and after each run (read only).
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, SKIP_REASON } from "../support/netns.ts";
-import { defaultPrevResult, parseDevArgs, pretty, runtimeConfig } from "../../scripts/dev.ts";
+import { parseDevArgs, pretty } from "../../scripts/dev.ts";
+import {
+  configFromNad,
+  defaultPrevResult,
+  parseConfigFile,
+  runtimeConfig,
+} from "../../scripts/dev_config.ts";
+import {
+  IS_ROOT,
+  ROOT,
+  type Run as Result,
+  run as runProcess,
+  SKIP_REASON,
+} from "../../testing/mod.ts";
 
-const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-const dec = new TextDecoder();
-
-/** Output of a finished process. */
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(cmd: string, args: string[]): Promise<Result> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function run(cmd: string, args: string[]): Promise<Result> {
+  return runProcess([cmd, ...args], { cwd: ROOT, env: { NO_COLOR: "1" } });
 }
 
 /** Runs `deno task dev ARGS`. */
@@ -39,7 +35,7 @@ function dev(...args: string[]): Promise<Result> {
 function sections(out: string): Map<string, string> {
   const map = new Map<string, string>();
   const parts = out.split(/^== (.+) ==$/m);
-  for (let i = 1; i < parts.length; i += 2) map.set(parts[i], parts[i + 1]);
+  for (let i = 1; i < parts.length; i += 2) map.set(parts[i] ?? "", parts[i + 1] ?? "");
   return map;
 }
 
@@ -56,7 +52,7 @@ async function machineState(): Promise<string> {
 
 async function netnsNames(): Promise<string[]> {
   const out = (await run("ip", ["netns", "list"])).stdout;
-  return out.split("\n").map((l) => l.split(/\s/)[0]).filter((n) => n !== "");
+  return out.split("\n").map((l) => l.split(/\s/)[0] ?? "").filter((n) => n !== "");
 }
 
 async function tempStateDirs(): Promise<string[]> {
@@ -88,7 +84,9 @@ async function assertLiveRun(
   assert.match(s.get("CHECK")!, /CHECK exit 0/);
   assert.match(s.get("DEL")!, /DEL exit 0/);
 
-  const made = [...r.stdout.matchAll(/^\s*(?:node|pod) namespace: (\S+)$/gm)].map((m) => m[1]);
+  const made = [...r.stdout.matchAll(/^\s*(?:node|pod) namespace: (\S+)$/gm)].map((m) =>
+    m[1] ?? ""
+  );
   assert.equal(made.length, 2, "names its two namespaces");
   const left = await netnsNames();
   for (const ns of made) {
@@ -99,14 +97,20 @@ async function assertLiveRun(
   assert.equal(await machineState(), machineBefore, "the machine's own routes are untouched");
 }
 
+/** Runs `deno task dev ARGS` as root and asserts a complete live run (`assertLiveRun`). */
+async function liveRun(...args: string[]): Promise<Result> {
+  const machineBefore = await machineState();
+  const dirsBefore = await tempStateDirs();
+  const r = await dev(...args);
+  await assertLiveRun(r, machineBefore, dirsBefore);
+  return r;
+}
+
 Deno.test({
   name: "dev: as root, ADD/CHECK/DEL in throwaway namespaces, all removed after",
   ignore: !IS_ROOT,
   async fn() {
-    const machineBefore = await machineState();
-    const dirsBefore = await tempStateDirs();
-    const r = await dev();
-    await assertLiveRun(r, machineBefore, dirsBefore);
+    await liveRun();
   },
 });
 
@@ -114,66 +118,203 @@ Deno.test({
   name: "dev: as root, with a .conflist given on the command line",
   ignore: !IS_ROOT,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "ssr-dev-conf-" });
-    try {
-      const path = `${dir}/10-mynet.conflist`;
-      await Deno.writeTextFile(
-        path,
-        JSON.stringify({
-          cniVersion: "1.0.0",
-          name: "mynet",
-          plugins: [{ type: "bridge", bridge: "cni0" }, { type: "seamless-static-route" }],
-        }),
-      );
-      const machineBefore = await machineState();
-      const dirsBefore = await tempStateDirs();
-      const r = await dev(path);
-      await assertLiveRun(r, machineBefore, dirsBefore);
+    const conflist = JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "mynet",
+      plugins: [{ type: "bridge", bridge: "cni0" }, { type: "seamless-static-route" }],
+    });
+    await withFile("10-mynet.conflist", conflist, async (path) => {
+      const r = await liveRun(path);
       const conf = sections(r.stdout).get("Network config on stdin")!;
       assert.match(conf, /"name": "mynet"/, "the list's name is passed on");
       assert.doesNotMatch(conf, /bridge/, "only this plugin's entry is sent");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
 /** Whether the machine has an IPv4 default route for the plugin to discover in a dry run. */
 const HAS_DEFAULT_ROUTE: boolean = (await run("ip", ["-4", "route", "show", "default"]))
   .stdout.trim() !== "";
-if (!HAS_DEFAULT_ROUTE) {
+if (!IS_ROOT && !HAS_DEFAULT_ROUTE) {
   console.warn("dev --dry-run test skipped: this machine has no IPv4 default route to discover");
 }
 
+const devNamespaces = async () => (await netnsNames()).filter((n) => n.startsWith("ssrdev-"));
+
+/**
+ * Runs `deno task dev --dry-run ARGS` and asserts what every dry run shows: a plan of full `ip`
+ * commands with `#` comments, holding the host route, and nothing left changed or behind.
+ * Returns the plan's commands and the output's sections.
+ */
+async function dryRun(
+  ...args: string[]
+): Promise<{ commands: string[]; plan: string; s: Map<string, string> }> {
+  const machineBefore = await machineState();
+  const nsBefore = await devNamespaces();
+  const dirsBefore = await tempStateDirs();
+  const r = await dev("--dry-run", ...args);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const s = sections(r.stdout);
+  const plan = s.get("Plan: the ip commands ADD would run");
+  assert.ok(plan, `a plan section in:\n${r.stdout}`);
+  // The plan is the indented block; a note for the reader may follow it unindented.
+  const lines = plan.split("\n").filter((l) => l.startsWith("  ")).map((l) => l.trim());
+  assert.ok(lines.some((l) => l.startsWith("#")), "comment lines start with #");
+  const commands = lines.filter((l) => !l.startsWith("#"));
+  assert.ok(commands.length >= 1, "at least one command");
+  for (const c of commands) assert.match(c, /^(ip|nsenter)\s/, `a full command: ${c}`);
+  assert.ok(
+    commands.some((c) =>
+      /^ip\b.*\broute add (\d{1,3}\.){3}\d{1,3}\/32 via 10\.131\.0\.1 dev eth0\b/.test(c)
+    ),
+    `a host route command in:\n${plan}`,
+  );
+  assert.deepEqual(await devNamespaces(), nsBefore, "no namespace left behind");
+  assert.deepEqual(await tempStateDirs(), dirsBefore, "temporary state dir removed");
+  assert.equal(await machineState(), machineBefore, "the machine's own routes are untouched");
+  return { commands, plan, s };
+}
+
 Deno.test({
-  name: "dev --dry-run: prints the ip commands of ADD and touches nothing",
-  ignore: !HAS_DEFAULT_ROUTE,
+  name: "dev --dry-run without root: plans against an empty table and touches nothing",
+  ignore: IS_ROOT || !HAS_DEFAULT_ROUTE,
   async fn() {
-    const machineBefore = await machineState();
-    const devNs = async () => (await netnsNames()).filter((n) => n.startsWith("ssrdev-"));
-    const nsBefore = await devNs();
-    const dirsBefore = await tempStateDirs();
-    const r = await dev("--dry-run");
-    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    const plan = sections(r.stdout).get("Plan: the ip commands ADD would run");
-    assert.ok(plan, `a plan section in:\n${r.stdout}`);
-    // The plan is the indented block; a note for the reader may follow it unindented.
-    const lines = plan.split("\n").filter((l) => l.startsWith("  ")).map((l) => l.trim());
-    assert.ok(lines.some((l) => l.startsWith("#")), "comment lines start with #");
-    const commands = lines.filter((l) => !l.startsWith("#"));
-    assert.ok(commands.length >= 1, "at least one command");
-    for (const c of commands) assert.match(c, /^(ip|nsenter)\s/, `a full command: ${c}`);
-    assert.ok(
-      commands.some((c) =>
-        /^ip\b.*\broute add (\d{1,3}\.){3}\d{1,3}\/32 via 10\.131\.0\.1 dev eth0\b/.test(c)
-      ),
-      `a host route command in:\n${plan}`,
-    );
+    const { plan } = await dryRun();
     assert.match(plan, /#.*(cannot|can't|empty)/i, "says the pod table was planned as empty");
-    assert.deepEqual(await devNs(), nsBefore, "no namespace made");
-    assert.deepEqual(await tempStateDirs(), dirsBefore, "temporary state dir removed");
-    assert.equal(await machineState(), machineBefore, "the machine's own routes are untouched");
   },
+});
+
+Deno.test({
+  name: "dev --dry-run as root: plans against the lab pod's real table, then removes the lab",
+  ignore: !IS_ROOT,
+  async fn() {
+    const { plan, s } = await dryRun();
+    const start = s.get("Pod routes the plan starts from");
+    assert.ok(start, "shows the table the plan starts from");
+    assert.match(start, /default via 10\.131\.0\.1 dev eth0/, "the lab pod's real routes");
+    assert.match(plan, /# seamless-static-route dry run: ADD eth0 in \/var\/run\/netns\/ssrdev-/);
+    assert.doesNotMatch(plan, /cannot be read|empty table/, "not planned against an empty table");
+  },
+});
+
+/** The README's NetworkAttachmentDefinition examples, as they are written there. */
+async function readmeNads(): Promise<string[]> {
+  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
+  return [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "")
+    .filter((y) => /^kind: NetworkAttachmentDefinition$/m.test(y));
+}
+
+/** Writes `text` to `name` in a temp dir, runs `fn` with its path, removes the dir. */
+async function withFile<T>(
+  name: string,
+  text: string,
+  fn: (path: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "ssr-dev-conf-" });
+  try {
+    await Deno.writeTextFile(`${dir}/${name}`, text);
+    return await fn(`${dir}/${name}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "dev --dry-run as root with a NAD YAML: flushes and deletions of the real table show",
+  ignore: !IS_ROOT,
+  async fn() {
+    const nad = `apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: flushing
+spec:
+  config: |
+    {
+      "cniVersion": "1.0.0",
+      "name": "flushing",
+      "plugins": [
+        { "type": "bridge", "bridge": "cni0" },
+        { "type": "seamless-static-route", "flushgateway": true }
+      ]
+    }
+`;
+    await withFile("nad.yaml", nad, async (path) => {
+      const { commands, s } = await dryRun(path);
+      assert.ok(
+        commands.some((c) =>
+          /^ip\b.*\broute del (default|0\.0\.0\.0\/0) via 10\.131\.0\.1 dev eth0\b/.test(c)
+        ),
+        `the pod's default route is deleted (flushgateway) in:\n${commands.join("\n")}`,
+      );
+      const conf = s.get("Network config on stdin (CNI_COMMAND=ADD)") ?? "";
+      assert.match(conf, /"name": "flushing"/, "the NAD's list name is passed on");
+      assert.doesNotMatch(conf, /bridge/, "only this plugin's entry is sent");
+    });
+  },
+});
+
+Deno.test({
+  name: "dev: as root, with the README's NetworkAttachmentDefinition saved as-is",
+  ignore: !IS_ROOT,
+  async fn() {
+    const nads = await readmeNads();
+    const seamless = nads.find((y) => /"type": "seamless-static-route"/.test(y));
+    assert.ok(seamless, "the README has a seamless NAD example");
+    await withFile("nad.yaml", seamless, async (path) => {
+      const r = await liveRun(path);
+      const conf = sections(r.stdout).get("Network config on stdin")!;
+      assert.match(conf, /"name": "macvlan-seamless"/, "the NAD's list name is passed on");
+      assert.doesNotMatch(conf, /macvlan"/, "only this plugin's entry is sent");
+    });
+  },
+});
+
+Deno.test("dev: every README NAD example is read; a YAML that is no NAD fails in one line", async () => {
+  const nads = await readmeNads();
+  assert.ok(nads.length >= 2, `NAD examples in the README (${nads.length})`);
+  for (const y of nads) {
+    const conf = configFromNad(y, "README.yaml");
+    const types = (conf.plugins as { type: string }[]).map((p) => p.type);
+    assert.ok(
+      types.includes("seamless-static-route") || types.includes("route-override"),
+      `an entry of our types in ${JSON.stringify(types)}`,
+    );
+  }
+  const cases: [string, string, RegExp][] = [
+    [
+      "cm.yaml",
+      "apiVersion: v1\nkind: ConfigMap\ndata: {}\n",
+      /is not a NetworkAttachmentDefinition \(kind: ConfigMap\)/,
+    ],
+    [
+      "bridge.yaml",
+      'kind: NetworkAttachmentDefinition\nspec:\n  config: \'{"cniVersion":"1.0.0","name":"b","type":"bridge"}\'\n',
+      /has no plugin of type seamless-static-route or route-override \(it has: bridge\)/,
+    ],
+    [
+      "bad.yaml",
+      "kind: NetworkAttachmentDefinition\nspec:\n  config: '{oops'\n",
+      /spec\.config is not JSON/,
+    ],
+    [
+      "nocfg.yaml",
+      "kind: NetworkAttachmentDefinition\nspec: {}\n",
+      /spec\.config must be the CNI config as a JSON string/,
+    ],
+    ["broken.yaml", "kind: [unclosed\n", /neither JSON nor YAML/],
+  ];
+  for (const [name, text, re] of cases) {
+    assert.throws(() => parseConfigFile(text, name), re, name);
+    await withFile(name, text, async (path) => {
+      const r = await dev(path);
+      assert.equal(r.code, 1, `${name}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+      assert.match(r.stderr, /^dev: /);
+      assert.match(r.stderr, re);
+    });
+  }
+  assert.deepEqual(parseConfigFile('{"a":1}', "x.conflist"), { a: 1 });
+  assert.throws(() => parseConfigFile("{oops", "x.conf"), /config x\.conf is not JSON/);
 });
 
 Deno.test("dev: --help, and a bad option exits 2", async () => {

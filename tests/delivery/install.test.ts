@@ -4,18 +4,13 @@
  * every error path leaving nothing half-written behind.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, type Run as Result, run, SKIP_REASON } from "../support/netns.ts";
+import { IS_ROOT, type Run as Result, run, SKIP_REASON, succeeds } from "../../testing/mod.ts";
 
 const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const INSTALL = `${ROOT}/install`;
 
-async function has(cmd: string, args: string[]): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
+function has(cmd: string, args: string[]): Promise<boolean> {
+  return succeeds([cmd, ...args]);
 }
 
 /** The shells the script must work under: dash as `sh`, and busybox's ash when present. */
@@ -41,9 +36,9 @@ async function install(
   opts: { path?: string; args?: string[]; wrap?: string[] } = {},
 ): Promise<Result> {
   const argv = [...(opts.wrap ?? []), ...shell, INSTALL, ...(opts.args ?? [])];
-  return await run(argv, undefined, {
-    PATH: opts.path ?? Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    ...env,
+  return await run(argv, {
+    env: { PATH: opts.path ?? Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
+    clearEnv: true,
   });
 }
 
@@ -94,11 +89,9 @@ function assertFailed(r: Result, code: number, pattern: RegExp): void {
   assert.equal(r.stdout, "", "nothing reported as installed");
   const lines = r.stderr.trim().split("\n");
   assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
-  assert.match(lines[0], /^install: error: /);
-  assert.match(lines[0], pattern);
+  assert.match(lines[0] ?? "", /^install: error: /);
+  assert.match(lines[0] ?? "", pattern);
 }
-
-const dec = new TextDecoder();
 
 for (const shell of SHELLS) {
   const t = (name: string, fn: () => Promise<void>, ignore = false): void => {
@@ -139,15 +132,12 @@ for (const shell of SHELLS) {
     await Deno.copyFile(INSTALL, `${image}/install`);
     await Deno.chmod(`${image}/install`, 0o755);
     await Deno.copyFile(f.src, `${image}/seamless-static-route`);
-    const out = await new Deno.Command(shell.argv[0], {
-      args: [...shell.argv.slice(1), `${image}/install`],
+    const out = await run([...shell.argv, `${image}/install`], {
       env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", CNI_BIN_DIR: f.bin },
       clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, dec.decode(out.stderr));
-    assert.equal(dec.decode(out.stdout), `installed ${f.bin}/seamless-static-route\n`);
+    });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, `installed ${f.bin}/seamless-static-route\n`);
   });
 
   t("second run: 'unchanged', same inode and mtime", async () => {
@@ -168,8 +158,8 @@ for (const shell of SHELLS) {
       ["seamless-static-route", "route-override"].map((n) => Deno.stat(`${f.bin}/${n}`)),
     );
     for (let i = 0; i < 2; i++) {
-      assert.equal(after[i].ino, before[i].ino, "inode kept");
-      assert.equal(after[i].mtime?.getTime(), before[i].mtime?.getTime(), "mtime kept");
+      assert.equal(after[i]!.ino, before[i]!.ino, "inode kept");
+      assert.equal(after[i]!.mtime?.getTime(), before[i]!.mtime?.getTime(), "mtime kept");
     }
     await assertNoTemp(f.bin);
   });
@@ -388,9 +378,9 @@ for (const shell of SHELLS) {
     };
     const variants = [make("A", 2048), make("B", 3072)];
     const srcs = [`${f.dir}/A`, `${f.dir}/B`];
-    for (let i = 0; i < 2; i++) await Deno.writeFile(srcs[i], variants[i], { mode: 0o755 });
+    for (let i = 0; i < 2; i++) await Deno.writeFile(srcs[i]!, variants[i]!, { mode: 0o755 });
     const dest = `${f.bin}/seamless-static-route`;
-    const env = (i: number) => ({ CNI_BIN_DIR: f.bin, PLUGIN_SOURCE: srcs[i] });
+    const env = (i: number) => ({ CNI_BIN_DIR: f.bin, PLUGIN_SOURCE: srcs[i]! });
     assert.equal((await install(shell.argv, env(0))).code, 0);
 
     const same = (a: Uint8Array, b: Uint8Array): boolean =>
@@ -404,22 +394,20 @@ for (const shell of SHELLS) {
       while (!stop) {
         const data = await Deno.readFile(dest);
         reads++;
-        if (same(data, variants[0])) seen.add("A");
-        else if (same(data, variants[1])) seen.add("B");
+        if (same(data, variants[0]!)) seen.add("A");
+        else if (same(data, variants[1]!)) seen.add("B");
         else torn.push(`read ${data.length} bytes matching neither`);
-        let out: Deno.CommandOutput;
+        let out: Result;
         try {
-          out = await new Deno.Command(dest, { stdout: "piped", stderr: "piped" }).output();
+          out = await run([dest]);
         } catch (e) {
           torn.push(`exec failed: ${e instanceof Error ? e.message : String(e)}`);
           continue;
         }
         execs++;
-        const said = dec.decode(out.stdout).trim();
+        const said = out.stdout.trim();
         if (out.code !== 0 || (said !== "A" && said !== "B")) {
-          torn.push(
-            `exec: code ${out.code}, stdout '${said}', stderr '${dec.decode(out.stderr).trim()}'`,
-          );
+          torn.push(`exec: code ${out.code}, stdout '${said}', stderr '${out.stderr.trim()}'`);
         }
       }
     })();
@@ -448,11 +436,8 @@ for (const shell of SHELLS) {
 
 Deno.test("install: is POSIX sh that dash and busybox parse (sh -n)", async () => {
   for (const shell of SHELLS.filter((s) => s.available)) {
-    const out = await new Deno.Command(shell.argv[0], {
-      args: [...shell.argv.slice(1), "-n", INSTALL],
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, `${shell.name} -n: ${dec.decode(out.stderr)}`);
+    const out = await run([...shell.argv, "-n", INSTALL]);
+    assert.equal(out.code, 0, `${shell.name} -n: ${out.stderr}`);
   }
   const text = await Deno.readTextFile(INSTALL);
   assert.match(text, /^#!\/bin\/sh\n/);

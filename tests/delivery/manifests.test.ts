@@ -36,7 +36,7 @@ function quantity(q: unknown): number {
     G: 1e9,
     Gi: 1024 ** 3,
   };
-  return Number(m[1]) * scale[m[2] ?? ""];
+  return Number(m[1]) * (scale[m[2] ?? ""] ?? NaN);
 }
 
 const yamlText = await Deno.readTextFile(`${ROOT}/daemonset.yml`);
@@ -90,7 +90,7 @@ Deno.test("daemonset.yml: init container runs /install into the node's CNI bin d
   const pod = podSpec(daemonSet());
   const inits = arr(pod.initContainers, "initContainers").map((c) => obj(c, "init container"));
   assert.equal(inits.length, 1);
-  const init = inits[0];
+  const init = inits[0]!;
   assert.equal(init.image, IMAGE);
   assert.deepEqual(init.command ?? ["/install"], ["/install"]);
   const env = Object.fromEntries(
@@ -98,15 +98,15 @@ Deno.test("daemonset.yml: init container runs /install into the node's CNI bin d
   );
   const mounts = arr(init.volumeMounts, "volumeMounts").map((m) => obj(m, "volumeMount"));
   assert.equal(mounts.length, 1);
-  assert.equal(mounts[0].mountPath, "/host/opt/cni/bin");
-  assert.ok(mounts[0].readOnly !== true, "the CNI bin dir is mounted writable");
-  assert.equal(env.CNI_BIN_DIR ?? "/host/opt/cni/bin", mounts[0].mountPath, "CNI_BIN_DIR = mount");
+  assert.equal(mounts[0]!.mountPath, "/host/opt/cni/bin");
+  assert.ok(mounts[0]!.readOnly !== true, "the CNI bin dir is mounted writable");
+  assert.equal(env.CNI_BIN_DIR ?? "/host/opt/cni/bin", mounts[0]!.mountPath, "CNI_BIN_DIR = mount");
   if (env.CNI_PLUGIN_NAMES !== undefined) {
     assert.match(String(env.CNI_PLUGIN_NAMES), /^[A-Za-z0-9][A-Za-z0-9._ -]*$/);
   }
   const volumes = arr(pod.volumes, "volumes").map((v) => obj(v, "volume"));
-  const vol = volumes.find((v) => v.name === mounts[0].name);
-  assert.ok(vol, `volume ${String(mounts[0].name)} is defined`);
+  const vol = volumes.find((v) => v.name === mounts[0]!.name);
+  assert.ok(vol, `volume ${String(mounts[0]!.name)} is defined`);
   const hostPath = obj(vol.hostPath, "hostPath");
   assert.equal(hostPath.path, "/opt/cni/bin");
   assert.match(yamlText, /#.*\/var\/lib\/cni\/bin/, "a comment shows OpenShift's /var/lib/cni/bin");
@@ -116,8 +116,8 @@ Deno.test("daemonset.yml: a pause container keeps the pod", () => {
   const pod = podSpec(daemonSet());
   const containers = arr(pod.containers, "containers").map((c) => obj(c, "container"));
   assert.equal(containers.length, 1);
-  assert.equal(containers[0].image, "registry.k8s.io/pause:3.10");
-  assert.equal(containers[0].volumeMounts, undefined, "pause mounts nothing of the host");
+  assert.equal(containers[0]!.image, "registry.k8s.io/pause:3.10");
+  assert.equal(containers[0]!.volumeMounts, undefined, "pause mounts nothing of the host");
 });
 
 Deno.test("daemonset.yml: small requests and limits on every container", () => {
@@ -158,18 +158,18 @@ Deno.test("Containerfile: deno build stage runs deno task build", () => {
   const froms = ins.filter((i) => i.op === "FROM");
   assert.equal(froms.length, 2, "a build stage and a final stage");
   assert.match(
-    froms[0].args,
+    froms[0]!.args,
     new RegExp(`denoland/deno:${Deno.version.deno.replaceAll(".", "\\.")}\\s+AS\\s+build$`, "i"),
     "the build stage uses the Deno version the project is developed with",
   );
-  const firstFinal = ins.indexOf(froms[1]);
+  const firstFinal = ins.indexOf(froms[1]!);
   const buildRuns = ins.slice(0, firstFinal).filter((i) => i.op === "RUN");
   assert.ok(buildRuns.some((r) => /\bdeno task build\b/.test(r.args)), "RUN deno task build");
 });
 
 Deno.test("Containerfile: build stage copies only files the repository has", async () => {
   const ins = instructions(containerfile);
-  const final = ins.indexOf(ins.filter((i) => i.op === "FROM")[1]);
+  const final = ins.indexOf(ins.filter((i) => i.op === "FROM")[1]!);
   for (const copy of ins.slice(0, final).filter((i) => i.op === "COPY")) {
     const parts = copy.args.split(/\s+/).filter((p) => !p.startsWith("--"));
     for (const src of parts.slice(0, -1)) {
@@ -183,8 +183,8 @@ Deno.test("Containerfile: build stage copies only files the repository has", asy
 Deno.test("Containerfile: final stage holds only the binary and /install, entrypoint /install", () => {
   const ins = instructions(containerfile);
   const froms = ins.filter((i) => i.op === "FROM");
-  assert.match(froms[1].args, /busybox/, "a final image with a POSIX sh for install");
-  const final = ins.slice(ins.indexOf(froms[1]));
+  assert.match(froms[1]!.args, /busybox/, "a final image with a POSIX sh for install");
+  const final = ins.slice(ins.indexOf(froms[1]!));
   const copies = final.filter((i) => i.op === "COPY").map((c) => c.args.split(/\s+/));
   assert.deepEqual(
     copies.map((c) => c.at(-1)).sort(),
@@ -197,7 +197,7 @@ Deno.test("Containerfile: final stage holds only the binary and /install, entryp
   assert.ok(!final.some((i) => i.op === "RUN" || i.op === "ADD"), "nothing else added");
   const entry = final.filter((i) => i.op === "ENTRYPOINT");
   assert.equal(entry.length, 1);
-  assert.deepEqual(JSON.parse(entry[0].args), ["/install"]);
+  assert.deepEqual(JSON.parse(entry[0]!.args), ["/install"]);
 });
 
 Deno.test("Containerfile and daemonset.yml: the same image name and version", () => {

@@ -4,19 +4,15 @@
  * route-override's table for an existing route-override NAD.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, routesOf, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { NODE_IP, prevResultFor, TempDir } from "../support/fixtures.ts";
+import { LAB, prevResultFor, routesOf, runPlugin, tableText } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
 
 const POD_ARGS = "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0";
 
-Deno.test({
-  name: "admin: an unknown key warns once on stderr with a hint, and ADD still succeeds",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+labTest(
+  "admin: an unknown key warns once on stderr with a hint, and ADD still succeeds",
+  async (e2e) => {
+    const { lab, bin, state } = e2e;
     const r = await runPlugin(bin, {
       command: "ADD",
       containerId: "adm1",
@@ -41,18 +37,15 @@ Deno.test({
       /^\S+ WARN \[ADD shop\/web-0 adm1\/eth0 net=adm\] \+\S+ms unknown key addroute is ignored \(did you mean "addroutes"\?\)$/,
     );
     const table = await tableText(lab.pod);
-    assert.ok(table.includes(`${NODE_IP} via 10.131.0.1 dev eth0`), table.join("\n"));
+    assert.ok(table.includes(`${LAB.nodeIp} via 10.131.0.1 dev eth0`), table.join("\n"));
     assert.ok(!table.some((l) => l.startsWith("172.16.0.0/12")), "the misspelt key did nothing");
   },
-});
+);
 
-Deno.test({
-  name: "admin: a failed ADD logs to a logFile in a missing directory, naming the pod",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+labTest(
+  "admin: a failed ADD logs to a logFile in a missing directory, naming the pod",
+  async (e2e) => {
+    const { lab, bin, state } = e2e;
     const logFile = `${state.path}/logs/deep/ssr.log`;
     const t0 = Date.now();
     const r = await runPlugin(bin, {
@@ -86,50 +79,45 @@ Deno.test({
     assert.match(log, /ERROR \[ADD shop\/web-0 adm2\/eth0 net=adm\] .*no interface net1/);
     assert.equal((await Deno.stat(`${state.path}/logs/deep`)).mode! & 0o777, 0o700);
   },
-});
+);
 
-Deno.test({
-  name: "admin: an IPv6-only pod with the IPv4 host route is code 7 at once",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create({ podAddress: null, podAddress6: "fd00:10::5/64" });
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const before = await tableText(lab.pod);
-    const t0 = Date.now();
-    const r = await runPlugin(bin, {
-      command: "ADD",
-      containerId: "adm3",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config: {
+labTest("admin: an IPv6-only pod with the IPv4 host route is code 7 at once", {
+  podAddress: null,
+  podAddress6: "fd00:10::5/64",
+}, async (e2e) => {
+  const { lab, bin, state } = e2e;
+  const before = await tableText(lab.pod);
+  const t0 = Date.now();
+  const r = await runPlugin(bin, {
+    command: "ADD",
+    containerId: "adm3",
+    netns: lab.podNetns,
+    ifname: "eth0",
+    nodeNs: lab.node,
+    config: {
+      cniVersion: "1.0.0",
+      name: "adm",
+      type: "seamless-static-route",
+      stateDir: state.path,
+      prevResult: {
         cniVersion: "1.0.0",
-        name: "adm",
-        type: "seamless-static-route",
-        stateDir: state.path,
-        prevResult: {
-          cniVersion: "1.0.0",
-          interfaces: [{ name: "eth0", sandbox: lab.podNetns }],
-          ips: [{ address: "fd00:10::5/64", interface: 0 }],
-        },
+        interfaces: [{ name: "eth0", sandbox: lab.podNetns }],
+        ips: [{ address: "fd00:10::5/64", interface: 0 }],
       },
-    });
-    assert.equal(r.json?.code, 7, r.stdout);
-    assert.match(r.json.msg, /no IPv4 address on eth0 \(prevResult gives only fd00:10::5\/64\)/);
-    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
-    assert.deepEqual(await tableText(lab.pod), before);
-  },
+    },
+  });
+  assert.equal(r.json?.code, 7, r.stdout);
+  assert.match(r.json.msg, /no IPv4 address on eth0 \(prevResult gives only fd00:10::5\/64\)/);
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  assert.deepEqual(await tableText(lab.pod), before);
 });
 
-Deno.test({
-  name: "admin: route-override drop-in — an addroute without gw is on-link, as route-override",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+labTest(
+  "admin: route-override drop-in — an addroute without gw is on-link, as route-override",
+  async (e2e) => {
+    const { lab, bin, state } = e2e;
+    // One lab for both types: DEL restores the table exactly, so each starts from the same one.
     for (const type of ["route-override", "seamless-static-route"]) {
-      await using lab = await Lab.create();
       const before = await tableText(lab.pod);
       const config = {
         cniVersion: "1.0.0",
@@ -140,7 +128,12 @@ Deno.test({
         hostRoute: false,
         addroutes: [{ dst: "172.16.0.0/12" }, { dst: "10.20.0.0/16", gw: "10.131.0.254" }],
       };
-      const inv = { containerId: "adm4", netns: lab.podNetns, ifname: "eth0", nodeNs: lab.node };
+      const inv = {
+        containerId: `adm4${type[0]}`,
+        netns: lab.podNetns,
+        ifname: "eth0",
+        nodeNs: lab.node,
+      };
       const add = await runPlugin(bin, { ...inv, command: "ADD", config });
       assert.equal(add.code, 0, add.stdout);
       const table = await tableText(lab.pod);
@@ -168,15 +161,12 @@ Deno.test({
       assert.deepEqual(await tableText(lab.pod), before);
     }
   },
-});
+);
 
-Deno.test({
-  name: "admin: a logFile that cannot be created falls back to stderr with a warning",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+labTest(
+  "admin: a logFile that cannot be created falls back to stderr with a warning",
+  async (e2e) => {
+    const { lab, bin, state } = e2e;
     // A regular file where the log's directory should be: mkdir fails.
     await Deno.writeTextFile(`${state.path}/not-a-dir`, "");
     const r = await runPlugin(bin, {
@@ -205,4 +195,4 @@ Deno.test({
     );
     assert.match(lines[1]!, /ERROR \[ADD shop\/web-0 adm5\/eth0 net=adm\] .*no interface net1/);
   },
-});
+);

@@ -4,9 +4,8 @@
  * table exactly as it was.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, type Invocation, runPlugin } from "../support/plugin.ts";
-import { prevResultFor, TempDir } from "../support/fixtures.ts";
+import { type Invocation, runPlugin, tableText } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
 
 interface BadCase {
   name: string;
@@ -230,21 +229,13 @@ const CASES: BadCase[] = [
   },
 ];
 
-Deno.test({
-  name: `bad input: ${CASES.length} cases, each a CNI error with the table unchanged`,
-  ignore: !IS_ROOT,
-  async fn(t) {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const valid = {
-      cniVersion: "1.0.0",
-      name: "bad",
-      type: "seamless-static-route",
-      stateDir: state.path,
+labTest(
+  `bad input: ${CASES.length} cases, each a CNI error with the table unchanged`,
+  async (e2e, t) => {
+    const { lab, bin, state } = e2e;
+    const valid = e2e.config("bad", "seamless-static-route", {
       addroutes: [{ dst: "172.16.0.0/12" }],
-      prevResult: prevResultFor(lab),
-    };
+    });
     const before = await tableText(lab.pod);
     for (const c of CASES) {
       await t.step(c.name, async () => {
@@ -258,7 +249,7 @@ Deno.test({
           ifname: "eth0",
           nodeNs: lab.node,
           config,
-          // runPlugin leaves a variable out when its value is undefined (tests/support/plugin.ts).
+          // runPlugin leaves a variable out when its value is undefined (testing/plugin.ts).
           ...(c.inv as Partial<Invocation>),
         });
         assert.notEqual(r.code, 0, "non-zero exit");
@@ -289,4 +280,4 @@ Deno.test({
     walk(state.path);
     assert.deepEqual(files, [], "no state written");
   },
-});
+);

@@ -5,8 +5,7 @@
  * remain, in this network and in another one GC must not touch.
  */
 import assert from "node:assert/strict";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { TempDir } from "../support/fixtures.ts";
+import { BinDir, runPlugin, TempDir } from "../../testing/mod.ts";
 import { stateFiles } from "../support/proof.ts";
 import { statePath, writeState } from "../../src/state.ts";
 

@@ -4,9 +4,20 @@
  * and a route the kernel refuses.
  */
 import assert from "node:assert/strict";
-import { findRoutes, ipIn, IS_ROOT, Lab, routesOf, run, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import {
+  findRoutes,
+  ipIn,
+  IS_ROOT,
+  LAB,
+  PluginLab,
+  prevResultFor,
+  routesOf,
+  run,
+  runPlugin,
+  tableText,
+} from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
+import { stateExists } from "../support/fixtures.ts";
 
 const ignore = !IS_ROOT;
 
@@ -14,73 +25,57 @@ function ok(r: { code: number; stdout: string; stderr: string }, what: string): 
   assert.equal(r.code, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
 }
 
-Deno.test({
-  name: "seamless: ADD → CHECK → DEL → DEL adds and removes the host route",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const prevResult = prevResultFor(lab);
-    const config = {
-      cniVersion: "1.0.0",
-      name: "seamless",
-      type: "seamless-static-route",
-      stateDir: state.path,
-      prevResult,
-    };
-    const inv = {
-      containerId: "c0ffee",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
-    const before = await tableText(lab.pod);
+labTest("seamless: ADD → CHECK → DEL → DEL adds and removes the host route", async (e2e) => {
+  const { lab, bin, state } = e2e;
+  const prevResult = prevResultFor(lab);
+  const config = e2e.config("seamless", "seamless-static-route", {
+    prevResult,
+  });
+  const inv = e2e.invocation("c0ffee", config);
+  const before = await tableText(lab.pod);
 
-    const add = await runPlugin(bin, { ...inv, command: "ADD" });
-    ok(add, "ADD");
-    assert.deepEqual(add.json, {
-      cniVersion: "1.0.0",
-      interfaces: prevResult.interfaces,
-      ips: prevResult.ips,
-      routes: [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }, { dst: `${NODE_IP}/32`, gw: "10.131.0.1" }],
-      dns: {},
-    });
-    const hostRoutes = findRoutes(await routesOf(lab.pod), NODE_IP);
-    assert.deepEqual(hostRoutes.map((r) => [r.gateway, r.dev, r.table ?? "main"]), [[
-      "10.131.0.1",
-      "eth0",
-      "main",
-    ]]);
-    assert.ok(await stateExists(state.path, "seamless", "c0ffee", "eth0"));
-    assert.deepEqual(
-      await tableText(lab.pod),
-      [...before, `${NODE_IP} via 10.131.0.1 dev eth0`].sort(),
-    );
+  const add = await runPlugin(bin, { ...inv, command: "ADD" });
+  ok(add, "ADD");
+  assert.deepEqual(add.json, {
+    cniVersion: "1.0.0",
+    interfaces: prevResult.interfaces,
+    ips: prevResult.ips,
+    routes: [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }, {
+      dst: `${LAB.nodeIp}/32`,
+      gw: "10.131.0.1",
+    }],
+    dns: {},
+  });
+  const hostRoutes = findRoutes(await routesOf(lab.pod), LAB.nodeIp);
+  assert.deepEqual(hostRoutes.map((r) => [r.gateway, r.dev, r.table ?? "main"]), [[
+    "10.131.0.1",
+    "eth0",
+    "main",
+  ]]);
+  assert.ok(await stateExists(state.path, "seamless", "c0ffee", "eth0"));
+  assert.deepEqual(
+    await tableText(lab.pod),
+    [...before, `${LAB.nodeIp} via 10.131.0.1 dev eth0`].sort(),
+  );
 
-    const check = await runPlugin(bin, { ...inv, command: "CHECK" });
-    ok(check, "CHECK");
-    assert.equal(check.stdout, "");
+  const check = await runPlugin(bin, { ...inv, command: "CHECK" });
+  ok(check, "CHECK");
+  assert.equal(check.stdout, "");
 
-    const del = await runPlugin(bin, { ...inv, command: "DEL" });
-    ok(del, "DEL");
-    assert.equal(del.stdout, "");
-    assert.deepEqual(await tableText(lab.pod), before);
-    assert.ok(!await stateExists(state.path, "seamless", "c0ffee", "eth0"));
+  const del = await runPlugin(bin, { ...inv, command: "DEL" });
+  ok(del, "DEL");
+  assert.equal(del.stdout, "");
+  assert.deepEqual(await tableText(lab.pod), before);
+  assert.ok(!await stateExists(state.path, "seamless", "c0ffee", "eth0"));
 
-    ok(await runPlugin(bin, { ...inv, command: "DEL" }), "second DEL");
-    assert.deepEqual(await tableText(lab.pod), before);
-  },
+  ok(await runPlugin(bin, { ...inv, command: "DEL" }), "second DEL");
+  assert.deepEqual(await tableText(lab.pod), before);
 });
 
-Deno.test({
-  name: "route-override: flush, delete and add, then DEL restores the table exactly",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+labTest(
+  "route-override: flush, delete and add, then DEL restores the table exactly",
+  async (e2e) => {
+    const { lab, bin, state } = e2e;
     await ipIn(lab.pod, "route", "add", "10.0.0.0/8", "via", "10.131.0.1", "proto", "static");
     await ipIn(lab.pod, "route", "add", "198.18.0.0/15", "via", "10.131.0.1", "metric", "30");
     const prevResult = prevResultFor(lab);
@@ -135,35 +130,21 @@ Deno.test({
     ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
     assert.deepEqual(await tableText(lab.pod), before);
   },
-});
+);
 
-Deno.test({
-  name: "route-override: flushroutes keeps kernel, link-scope, on-link and link-local routes",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+labTest(
+  "route-override: flushroutes keeps kernel, link-scope, on-link and link-local routes",
+  async (e2e) => {
+    const { lab, bin } = e2e;
     await ipIn(lab.pod, "route", "add", "10.0.0.0/8", "via", "10.131.0.1");
     await ipIn(lab.pod, "route", "add", "10.200.0.0/16", "dev", "eth0", "scope", "link");
     await ipIn(lab.pod, "route", "add", "169.254.169.254/32", "via", "10.131.0.1");
     await ipIn(lab.pod, "-6", "route", "add", "fd00:300::/64", "dev", "eth0");
     await ipIn(lab.pod, "-6", "route", "add", "fd00:400::/64", "via", "fe80::1", "dev", "eth0");
-    const config = {
-      cniVersion: "1.0.0",
-      name: "flush",
-      type: "route-override",
-      stateDir: state.path,
+    const config = e2e.config("flush", "route-override", {
       flushroutes: true,
-      prevResult: prevResultFor(lab),
-    };
-    const inv = {
-      containerId: "fl1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
+    });
+    const inv = e2e.invocation("fl1", config);
     const before = await tableText(lab.pod);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     ok(add, "ADD");
@@ -178,37 +159,26 @@ Deno.test({
     ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
     assert.deepEqual(await tableText(lab.pod), before);
   },
-});
+);
 
 Deno.test({
   name: "seamless IPv6: /128 host route via prefix::1 and a v6 addroute, then DEL",
   ignore,
   async fn() {
-    await using lab = await Lab.create({
+    await using e2e = await PluginLab.create({
       nodeAddress6: "fd00:100::10/64",
       nodeGateway6: "fd00:100::1",
       podAddress6: "fd00:10::5/64",
       podGateway6: "fd00:10::1",
     });
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
+    const { lab, bin } = e2e;
     const prevResult = prevResultFor(lab, { v6: true });
-    const config = {
-      cniVersion: "1.0.0",
-      name: "v6",
-      type: "seamless-static-route",
-      stateDir: state.path,
+    const config = e2e.config("v6", "seamless-static-route", {
       hostRoute: { ipv6: true },
       addroutes: [{ dst: "fd00:200::/64" }],
       prevResult,
-    };
-    const inv = {
-      containerId: "v6pod",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
+    });
+    const inv = e2e.invocation("v6pod", config);
     const before = await tableText(lab.pod);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     ok(add, "ADD");
@@ -216,7 +186,7 @@ Deno.test({
       { dst: "0.0.0.0/0", gw: "10.131.0.1" },
       { dst: "::/0", gw: "fd00:10::1" },
       { dst: "fd00:200::/64", gw: "fd00:10::1" },
-      { dst: `${NODE_IP}/32`, gw: "10.131.0.1" },
+      { dst: `${LAB.nodeIp}/32`, gw: "10.131.0.1" },
       { dst: "fd00:100::10/128", gw: "fd00:10::1" },
     ]);
     const routes = await routesOf(lab.pod);
@@ -228,164 +198,105 @@ Deno.test({
       "fd00:10::1",
       "eth0",
     ]]);
-    assert.deepEqual(findRoutes(routes, NODE_IP).map((r) => r.gateway), ["10.131.0.1"]);
+    assert.deepEqual(findRoutes(routes, LAB.nodeIp).map((r) => r.gateway), ["10.131.0.1"]);
     ok(await runPlugin(bin, { ...inv, command: "CHECK" }), "CHECK");
     ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
     assert.deepEqual(await tableText(lab.pod), before);
   },
 });
 
-Deno.test({
-  name: "args.cni overrides the NetworkAttachmentDefinition's keys per pod",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "perpod",
-      type: "route-override",
-      stateDir: state.path,
-      addroutes: [{ dst: "172.16.0.0/12" }],
-      args: {
-        cni: { addroutes: [{ dst: "192.0.2.0/24", gw: "10.131.0.200" }], flushgateway: true },
-      },
-      prevResult: prevResultFor(lab),
-    };
-    const inv = {
-      containerId: "ac1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
-    const add = await runPlugin(bin, { ...inv, command: "ADD" });
-    ok(add, "ADD");
-    assert.deepEqual(add.json.routes, [{ dst: "192.0.2.0/24", gw: "10.131.0.200" }]);
-    const routes = await routesOf(lab.pod);
-    assert.deepEqual(findRoutes(routes, "172.16.0.0/12"), []);
-    assert.deepEqual(findRoutes(routes, "default"), []);
-    assert.deepEqual(findRoutes(routes, "192.0.2.0/24").map((r) => r.gateway), ["10.131.0.200"]);
-    ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
-    assert.deepEqual(findRoutes(await routesOf(lab.pod), "default").map((r) => r.gateway), [
+labTest("args.cni overrides the NetworkAttachmentDefinition's keys per pod", async (e2e) => {
+  const { lab, bin } = e2e;
+  const config = e2e.config("perpod", "route-override", {
+    addroutes: [{ dst: "172.16.0.0/12" }],
+    args: {
+      cni: { addroutes: [{ dst: "192.0.2.0/24", gw: "10.131.0.200" }], flushgateway: true },
+    },
+  });
+  const inv = e2e.invocation("ac1", config);
+  const add = await runPlugin(bin, { ...inv, command: "ADD" });
+  ok(add, "ADD");
+  assert.deepEqual(add.json.routes, [{ dst: "192.0.2.0/24", gw: "10.131.0.200" }]);
+  const routes = await routesOf(lab.pod);
+  assert.deepEqual(findRoutes(routes, "172.16.0.0/12"), []);
+  assert.deepEqual(findRoutes(routes, "default"), []);
+  assert.deepEqual(findRoutes(routes, "192.0.2.0/24").map((r) => r.gateway), ["10.131.0.200"]);
+  ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
+  assert.deepEqual(findRoutes(await routesOf(lab.pod), "default").map((r) => r.gateway), [
+    "10.131.0.1",
+  ]);
+});
+
+labTest("CNI_NETNS as /proc/PID/ns/net goes through nsenter", async (e2e) => {
+  const { lab, bin } = e2e;
+  let holderPid = 0;
+  const holder = run(["ip", "netns", "exec", lab.pod, "sleep", "60"], {
+    onSpawn: (pid) => (holderPid = pid),
+  });
+  try {
+    // Wait until the holder process is inside the pod namespace.
+    let netns = "";
+    for (let i = 0; i < 50 && !netns; i++) {
+      const pids = (await run(["ip", "netns", "pids", lab.pod])).stdout.trim().split(/\s+/)
+        .filter(Boolean);
+      if (pids.length) netns = `/proc/${pids[0]}/ns/net`;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(netns, "a process in the pod namespace");
+    const config = e2e.config("procns", "seamless-static-route");
+    const inv = { containerId: "pn1", netns, ifname: "eth0", nodeNs: lab.node, config };
+    const before = await tableText(lab.pod);
+    ok(await runPlugin(bin, { ...inv, command: "ADD" }), "ADD");
+    assert.deepEqual(findRoutes(await routesOf(lab.pod), LAB.nodeIp).map((r) => r.gateway), [
       "10.131.0.1",
     ]);
-  },
-});
-
-Deno.test({
-  name: "CNI_NETNS as /proc/PID/ns/net goes through nsenter",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const holder = new Deno.Command("ip", { args: ["netns", "exec", lab.pod, "sleep", "60"] })
-      .spawn();
-    try {
-      // Wait until the holder process is inside the pod namespace.
-      let netns = "";
-      for (let i = 0; i < 50 && !netns; i++) {
-        const pids = (await run(["ip", "netns", "pids", lab.pod])).stdout.trim().split(/\s+/)
-          .filter(Boolean);
-        if (pids.length) netns = `/proc/${pids[0]}/ns/net`;
-        else await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(netns, "a process in the pod namespace");
-      const config = {
-        cniVersion: "1.0.0",
-        name: "procns",
-        type: "seamless-static-route",
-        stateDir: state.path,
-        prevResult: prevResultFor(lab),
-      };
-      const inv = { containerId: "pn1", netns, ifname: "eth0", nodeNs: lab.node, config };
-      const before = await tableText(lab.pod);
-      ok(await runPlugin(bin, { ...inv, command: "ADD" }), "ADD");
-      assert.deepEqual(findRoutes(await routesOf(lab.pod), NODE_IP).map((r) => r.gateway), [
-        "10.131.0.1",
-      ]);
-      ok(await runPlugin(bin, { ...inv, command: "CHECK" }), "CHECK");
-      ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
-      assert.deepEqual(await tableText(lab.pod), before);
-    } finally {
-      holder.kill("SIGKILL");
-      await holder.status;
-    }
-  },
-});
-
-Deno.test({
-  name: "a route the kernel refuses rolls the whole ADD back (code 100)",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    await ipIn(lab.pod, "route", "add", "10.0.0.0/8", "via", "10.131.0.1");
-    const config = {
-      cniVersion: "1.0.0",
-      name: "refused",
-      type: "seamless-static-route",
-      stateDir: state.path,
-      flushgateway: true,
-      delroutes: [{ dst: "10.0.0.0/8" }],
-      addroutes: [{ dst: "172.16.0.0/12" }, { dst: "10.99.0.0/16", gw: "172.31.0.1" }],
-      prevResult: prevResultFor(lab),
-    };
-    const inv = {
-      containerId: "rf1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
-    const before = await tableText(lab.pod);
-    const add = await runPlugin(bin, { ...inv, command: "ADD" });
-    assert.equal(add.code, 1);
-    assert.equal(add.json.code, 100);
-    assert.equal(add.json.cniVersion, "1.0.0");
-    assert.match(
-      add.json.msg,
-      /^the kernel refused "route add 10\.99\.0\.0\/16 via 172\.31\.0\.1 dev eth0": /,
-    );
-    assert.match(add.json.details, /Command failed batch:4/);
+    ok(await runPlugin(bin, { ...inv, command: "CHECK" }), "CHECK");
+    ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
     assert.deepEqual(await tableText(lab.pod), before);
-    assert.ok(!await stateExists(state.path, "refused", "rf1", "eth0"));
-  },
+  } finally {
+    Deno.kill(holderPid, "SIGKILL");
+    await holder;
+  }
 });
 
-Deno.test({
-  name: "CHECK fails with code 101 naming a removed host route; skipcheck skips it",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "chk",
-      type: "seamless-static-route",
-      stateDir: state.path,
-      prevResult: prevResultFor(lab),
-    };
-    const inv = {
-      containerId: "ck1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
+labTest("a route the kernel refuses rolls the whole ADD back (code 100)", async (e2e) => {
+  const { lab, bin, state } = e2e;
+  await ipIn(lab.pod, "route", "add", "10.0.0.0/8", "via", "10.131.0.1");
+  const config = e2e.config("refused", "seamless-static-route", {
+    flushgateway: true,
+    delroutes: [{ dst: "10.0.0.0/8" }],
+    addroutes: [{ dst: "172.16.0.0/12" }, { dst: "10.99.0.0/16", gw: "172.31.0.1" }],
+  });
+  const inv = e2e.invocation("rf1", config);
+  const before = await tableText(lab.pod);
+  const add = await runPlugin(bin, { ...inv, command: "ADD" });
+  assert.equal(add.code, 1);
+  assert.equal(add.json.code, 100);
+  assert.equal(add.json.cniVersion, "1.0.0");
+  assert.match(
+    add.json.msg,
+    /^the kernel refused "route add 10\.99\.0\.0\/16 via 172\.31\.0\.1 dev eth0": /,
+  );
+  assert.match(add.json.details, /Command failed batch:4/);
+  assert.deepEqual(await tableText(lab.pod), before);
+  assert.ok(!await stateExists(state.path, "refused", "rf1", "eth0"));
+});
+
+labTest(
+  "CHECK fails with code 101 naming a removed host route; skipcheck skips it",
+  async (e2e) => {
+    const { lab, bin } = e2e;
+    const config = e2e.config("chk", "seamless-static-route");
+    const inv = e2e.invocation("ck1", config);
     ok(await runPlugin(bin, { ...inv, command: "ADD" }), "ADD");
-    await ipIn(lab.pod, "route", "del", `${NODE_IP}/32`);
+    await ipIn(lab.pod, "route", "del", `${LAB.nodeIp}/32`);
     const check = await runPlugin(bin, { ...inv, command: "CHECK" });
     assert.equal(check.code, 1);
     assert.deepEqual(check.json, {
       cniVersion: "1.0.0",
       code: 101,
-      msg: `route ${NODE_IP}/32 via 10.131.0.1 dev eth0: missing (hostRoute)`,
-      details: `route ${NODE_IP}/32 via 10.131.0.1 dev eth0: missing (hostRoute)`,
+      msg: `route ${LAB.nodeIp}/32 via 10.131.0.1 dev eth0: missing (hostRoute)`,
+      details: `route ${LAB.nodeIp}/32 via 10.131.0.1 dev eth0: missing (hostRoute)`,
     });
     ok(
       await runPlugin(bin, { ...inv, command: "CHECK", config: { ...config, skipcheck: true } }),
@@ -393,54 +304,34 @@ Deno.test({
     );
     ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL");
   },
-});
+);
 
-Deno.test({
-  name: "no prevResult: the pod address is read from the interface; DEL after the netns is gone",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "noprev",
-      type: "seamless-static-route",
-      stateDir: state.path,
-    };
-    const inv = {
-      containerId: "np1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
+labTest(
+  "no prevResult: the pod address is read from the interface; DEL after the netns is gone",
+  async (e2e) => {
+    const { lab, bin, state } = e2e;
+    const config = e2e.config("noprev", "seamless-static-route", {}, false);
+    const inv = e2e.invocation("np1", config);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     ok(add, "ADD");
     assert.deepEqual(add.json, {
       cniVersion: "1.0.0",
-      routes: [{ dst: `${NODE_IP}/32`, gw: "10.131.0.1" }],
+      routes: [{ dst: `${LAB.nodeIp}/32`, gw: "10.131.0.1" }],
     });
     await run(["ip", "netns", "del", lab.pod]);
     ok(await runPlugin(bin, { ...inv, command: "DEL" }), "DEL without netns");
     assert.ok(!await stateExists(state.path, "noprev", "np1", "eth0"));
   },
-});
+);
 
-Deno.test({
-  name: "no pod address within timeoutSeconds: code 11 and nothing changed",
-  ignore,
-  async fn() {
-    await using lab = await Lab.create({ podAddress: null });
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "wait",
-      type: "seamless-static-route",
-      stateDir: state.path,
+labTest(
+  "no pod address within timeoutSeconds: code 11 and nothing changed",
+  { podAddress: null },
+  async (e2e) => {
+    const { lab, bin } = e2e;
+    const config = e2e.config("wait", "seamless-static-route", {
       hostRoute: { timeoutSeconds: 0.4 },
-    };
+    }, false);
     const before = await tableText(lab.pod);
     const t0 = performance.now();
     const add = await runPlugin(bin, {
@@ -457,4 +348,4 @@ Deno.test({
     assert.match(add.json.msg, /no IPv4 address on pod interface eth0 after 0\.4s/);
     assert.deepEqual(await tableText(lab.pod), before);
   },
-});
+);

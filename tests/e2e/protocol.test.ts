@@ -3,9 +3,17 @@
  * and one smoke test straight from mod.ts (source, not bundle).
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin, SOURCE } from "../support/plugin.ts";
-import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  LAB,
+  Lab,
+  prevResultFor,
+  runPlugin,
+  SOURCE,
+  tableText,
+} from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
+import { stateExists } from "../support/fixtures.ts";
 import { SUPPORTED_VERSIONS } from "../../src/cni/version.ts";
 
 Deno.test("no CNI_COMMAND: the about text on stderr, exit 0; --version; --help", async () => {
@@ -59,43 +67,31 @@ Deno.test("STATUS: ready when ip runs; code 1 below 1.1.0; code 50 without ip", 
   }
 });
 
-Deno.test({
-  name: "GC removes the state of attachments the runtime no longer lists",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.1.0",
-      name: "gcnet",
-      type: "route-override",
-      stateDir: state.path,
-      prevResult: prevResultFor(lab),
-    };
-    for (const id of ["keep1", "gone1"]) {
-      const r = await runPlugin(bin, {
-        command: "ADD",
-        containerId: id,
-        netns: lab.podNetns,
-        ifname: "eth0",
-        nodeNs: lab.node,
-        config,
-      });
-      assert.equal(r.code, 0, r.stdout);
-    }
-    const gc = await runPlugin(bin, {
-      command: "GC",
-      config: {
-        ...config,
-        prevResult: undefined,
-        "cni.dev/valid-attachments": [{ containerID: "keep1", ifname: "eth0" }],
-      },
+labTest("GC removes the state of attachments the runtime no longer lists", async (e2e) => {
+  const { lab, bin, state } = e2e;
+  const config = e2e.config("gcnet", "route-override", { cniVersion: "1.1.0" });
+  for (const id of ["keep1", "gone1"]) {
+    const r = await runPlugin(bin, {
+      command: "ADD",
+      containerId: id,
+      netns: lab.podNetns,
+      ifname: "eth0",
+      nodeNs: lab.node,
+      config,
     });
-    assert.deepEqual([gc.code, gc.stdout], [0, ""]);
-    assert.ok(await stateExists(state.path, "gcnet", "keep1", "eth0"));
-    assert.ok(!await stateExists(state.path, "gcnet", "gone1", "eth0"));
-  },
+    assert.equal(r.code, 0, r.stdout);
+  }
+  const gc = await runPlugin(bin, {
+    command: "GC",
+    config: {
+      ...config,
+      prevResult: undefined,
+      "cni.dev/valid-attachments": [{ containerID: "keep1", ifname: "eth0" }],
+    },
+  });
+  assert.deepEqual([gc.code, gc.stdout], [0, ""]);
+  assert.ok(await stateExists(state.path, "gcnet", "keep1", "eth0"));
+  assert.ok(!await stateExists(state.path, "gcnet", "gone1", "eth0"));
 });
 
 /** A prevResult for `lab` written in the shape of `version`. */
@@ -112,142 +108,105 @@ function prevIn(version: string, lab: Lab): Record<string, unknown> {
   return { ...p, cniVersion: version, ips };
 }
 
-Deno.test({
-  name: "ADD reads prevResult and prints the result in every supported version",
-  ignore: !IS_ROOT,
-  async fn(t) {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const before = await tableText(lab.pod);
-    for (const version of SUPPORTED_VERSIONS) {
-      await t.step(version, async () => {
-        const prevResult = prevIn(version, lab);
-        const config = {
+labTest("ADD reads prevResult and prints the result in every supported version", async (e2e, t) => {
+  const { lab, bin, state } = e2e;
+  const before = await tableText(lab.pod);
+  for (const version of SUPPORTED_VERSIONS) {
+    await t.step(version, async () => {
+      const prevResult = prevIn(version, lab);
+      const config = {
+        cniVersion: version,
+        name: "ver",
+        type: "seamless-static-route",
+        stateDir: state.path,
+        prevResult,
+      };
+      const inv = e2e.invocation("v1", config);
+      const add = await runPlugin(bin, { ...inv, command: "ADD" });
+      assert.equal(add.code, 0, add.stdout);
+      const hostRoute = { dst: `${LAB.nodeIp}/32`, gw: "10.131.0.1" };
+      if (version === "0.1.0" || version === "0.2.0") {
+        assert.deepEqual(add.json, {
           cniVersion: version,
-          name: "ver",
-          type: "seamless-static-route",
-          stateDir: state.path,
-          prevResult,
-        };
-        const inv = {
-          containerId: "v1",
-          netns: lab.podNetns,
-          ifname: "eth0",
-          nodeNs: lab.node,
-          config,
-        };
-        const add = await runPlugin(bin, { ...inv, command: "ADD" });
-        assert.equal(add.code, 0, add.stdout);
-        const hostRoute = { dst: `${NODE_IP}/32`, gw: "10.131.0.1" };
-        if (version === "0.1.0" || version === "0.2.0") {
-          assert.deepEqual(add.json, {
-            cniVersion: version,
-            ip4: {
-              ip: "10.131.0.5/23",
-              gateway: "10.131.0.1",
-              routes: [{ dst: "0.0.0.0/0" }, hostRoute],
-            },
-            dns: {},
-          });
-        } else {
-          assert.deepEqual(add.json, {
-            ...prevResult,
-            routes: [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }, hostRoute],
-          });
-        }
-        if (version >= "0.4.0") {
-          const check = await runPlugin(bin, { ...inv, command: "CHECK" });
-          assert.equal(check.code, 0, check.stdout);
-        }
-        assert.equal((await runPlugin(bin, { ...inv, command: "DEL" })).code, 0);
-        assert.deepEqual(await tableText(lab.pod), before);
-      });
-    }
-  },
+          ip4: {
+            ip: "10.131.0.5/23",
+            gateway: "10.131.0.1",
+            routes: [{ dst: "0.0.0.0/0" }, hostRoute],
+          },
+          dns: {},
+        });
+      } else {
+        assert.deepEqual(add.json, {
+          ...prevResult,
+          routes: [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }, hostRoute],
+        });
+      }
+      if (version >= "0.4.0") {
+        const check = await runPlugin(bin, { ...inv, command: "CHECK" });
+        assert.equal(check.code, 0, check.stdout);
+      }
+      assert.equal((await runPlugin(bin, { ...inv, command: "DEL" })).code, 0);
+      assert.deepEqual(await tableText(lab.pod), before);
+    });
+  }
 });
 
-Deno.test({
-  name: "smoke: mod.ts from source runs ADD and DEL like the bundle",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create(SOURCE);
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "src",
-      type: "seamless-static-route",
-      stateDir: state.path,
-      prevResult: prevResultFor(lab),
-    };
-    const inv = {
-      containerId: "s1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-    };
+labTest(
+  "smoke: mod.ts from source runs ADD and DEL like the bundle",
+  { entry: SOURCE },
+  async (e2e) => {
+    const { lab, bin } = e2e;
+    const config = e2e.config("src", "seamless-static-route");
+    const inv = e2e.invocation("s1", config);
     const before = await tableText(lab.pod);
     const add = await runPlugin(bin, { ...inv, command: "ADD" });
     assert.equal(add.code, 0, add.stdout + add.stderr);
-    assert.deepEqual(add.json.routes.at(-1), { dst: `${NODE_IP}/32`, gw: "10.131.0.1" });
+    assert.deepEqual(add.json.routes.at(-1), { dst: `${LAB.nodeIp}/32`, gw: "10.131.0.1" });
     assert.deepEqual(
       await tableText(lab.pod),
-      [...before, `${NODE_IP} via 10.131.0.1 dev eth0`].sort(),
+      [...before, `${LAB.nodeIp} via 10.131.0.1 dev eth0`].sort(),
     );
     assert.equal((await runPlugin(bin, { ...inv, command: "DEL" })).code, 0);
     assert.deepEqual(await tableText(lab.pod), before);
   },
-});
+);
 
-Deno.test({
-  name: "--dry-run prints the ip commands and changes nothing",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "dry",
-      type: "seamless-static-route",
-      stateDir: state.path,
-      addroutes: [{ dst: "172.16.0.0/12" }],
-      prevResult: prevResultFor(lab),
-    };
-    const before = await tableText(lab.pod);
-    const r = await runPlugin(bin, {
-      command: "ADD",
-      containerId: "d1",
-      netns: lab.podNetns,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-      argv: ["--dry-run"],
-    });
-    assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(r.stdout.trim().split("\n"), [
-      `# seamless-static-route dry run: ADD eth0 in ${lab.podNetns}; nothing is changed`,
-      `ip -n ${lab.pod} route add 172.16.0.0/12 via 10.131.0.1 dev eth0  # addroutes[0]`,
-      `ip -n ${lab.pod} route add ${NODE_IP}/32 via 10.131.0.1 dev eth0  # hostRoute`,
-    ]);
-    assert.deepEqual(await tableText(lab.pod), before);
-    assert.deepEqual([...Deno.readDirSync(state.path)], []);
-    const gone = await runPlugin(bin, {
-      command: "ADD",
-      containerId: "d1",
-      netns: "/var/run/netns/ssr-missing",
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config,
-      argv: ["--dry-run"],
-    });
-    assert.equal(gone.code, 0, gone.stdout);
-    assert.match(gone.stdout, /cannot be read: planning against an empty table/);
-    assert.match(
-      gone.stdout,
-      /ip -n ssr-missing route add 192\.168\.100\.10\/32 via 10\.131\.0\.1 dev eth0/,
-    );
-  },
+labTest("--dry-run prints the ip commands and changes nothing", async (e2e) => {
+  const { lab, bin, state } = e2e;
+  const config = e2e.config("dry", "seamless-static-route", {
+    addroutes: [{ dst: "172.16.0.0/12" }],
+  });
+  const before = await tableText(lab.pod);
+  const r = await runPlugin(bin, {
+    command: "ADD",
+    containerId: "d1",
+    netns: lab.podNetns,
+    ifname: "eth0",
+    nodeNs: lab.node,
+    config,
+    argv: ["--dry-run"],
+  });
+  assert.equal(r.code, 0, r.stdout);
+  assert.deepEqual(r.stdout.trim().split("\n"), [
+    `# seamless-static-route dry run: ADD eth0 in ${lab.podNetns}; nothing is changed`,
+    `ip -n ${lab.pod} route add 172.16.0.0/12 via 10.131.0.1 dev eth0  # addroutes[0]`,
+    `ip -n ${lab.pod} route add ${LAB.nodeIp}/32 via 10.131.0.1 dev eth0  # hostRoute`,
+  ]);
+  assert.deepEqual(await tableText(lab.pod), before);
+  assert.deepEqual([...Deno.readDirSync(state.path)], []);
+  const gone = await runPlugin(bin, {
+    command: "ADD",
+    containerId: "d1",
+    netns: "/var/run/netns/ssr-missing",
+    ifname: "eth0",
+    nodeNs: lab.node,
+    config,
+    argv: ["--dry-run"],
+  });
+  assert.equal(gone.code, 0, gone.stdout);
+  assert.match(gone.stdout, /cannot be read: planning against an empty table/);
+  assert.match(
+    gone.stdout,
+    /ip -n ssr-missing route add 192\.168\.100\.10\/32 via 10\.131\.0\.1 dev eth0/,
+  );
 });

@@ -1,86 +1,72 @@
 /**
  * The state file is input like any other: a tampered record never reaches `ip`, a planted
- * symlink is never followed, and DEL still ends with exit 0 so the pod can terminate.
+ * symlink is never followed, DEL reverts only in the namespace ADD changed, and DEL still ends
+ * with exit 0 so the pod can terminate.
  */
 import assert from "node:assert/strict";
-import { ipIn, IS_ROOT, Lab, must, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import { ipIn, LAB, must, type PluginLab, tableText } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
+import { stateExists } from "../support/fixtures.ts";
 import { statePath } from "../../src/state.ts";
 
 const NETWORK = "seamless";
+const ID = "t4mper";
 
-function setup(lab: Lab, stateDir: string) {
-  const config = {
-    cniVersion: "1.0.0",
-    name: NETWORK,
-    type: "seamless-static-route",
-    stateDir,
-    prevResult: prevResultFor(lab),
-  };
-  return { containerId: "t4mper", netns: lab.podNetns, ifname: "eth0", nodeNs: lab.node, config };
+/** The first pod's invocation of a seamless config. */
+function setup(e2e: PluginLab) {
+  return e2e.invocation(ID, e2e.config(NETWORK, "seamless-static-route"));
 }
 
-Deno.test({
-  name: "state: DEL with a tampered state file runs no injected ip line and exits 0",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const inv = setup(lab, state.path);
-    const add = await runPlugin(bin, { ...inv, command: "ADD" });
+labTest(
+  "state: DEL with a tampered state file runs no injected ip line and exits 0",
+  async (e2e) => {
+    const { lab, state } = e2e;
+    const inv = setup(e2e);
+    const add = await e2e.run("ADD", inv);
     assert.equal(add.code, 0, add.stdout);
     const afterAdd = await tableText(lab.pod);
-    assert.ok(afterAdd.includes(`${NODE_IP} via 10.131.0.1 dev eth0`));
+    assert.ok(afterAdd.includes(`${LAB.nodeIp} via 10.131.0.1 dev eth0`));
 
-    const path = statePath(state.path, NETWORK, inv.containerId, inv.ifname);
+    const path = statePath(state.path, NETWORK, ID, "eth0");
     const record = JSON.parse(await Deno.readTextFile(path));
     record.added[0].metric = "0\nroute add 203.0.113.0/24 dev eth0";
     await Deno.writeTextFile(path, JSON.stringify(record));
 
-    const del = await runPlugin(bin, { ...inv, command: "DEL" });
+    const del = await e2e.run("DEL", inv);
     assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
     assert.equal(del.stdout, "");
     assert.match(del.stderr, /is not valid: added\[0\]: route field metric must be a number/);
     // Nothing attributed to the attachment could be trusted: no route changed, none injected.
     assert.deepEqual(await tableText(lab.pod), afterAdd);
-    assert.equal(await stateExists(state.path, NETWORK, inv.containerId, inv.ifname), false);
+    assert.equal(await stateExists(state.path, NETWORK, ID, "eth0"), false);
   },
-});
+);
 
-Deno.test({
-  name: "state: ADD refuses a symlink planted at the state path and changes nothing",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const inv = setup(lab, state.path);
+labTest(
+  "state: ADD refuses a symlink planted at the state path and changes nothing",
+  async (e2e) => {
+    const { lab, state } = e2e;
     const victim = `${state.path}/victim`;
     await Deno.writeTextFile(victim, "precious\n");
     await Deno.mkdir(`${state.path}/${NETWORK}`, { mode: 0o700 });
-    await Deno.symlink(victim, statePath(state.path, NETWORK, inv.containerId, inv.ifname));
+    await Deno.symlink(victim, statePath(state.path, NETWORK, ID, "eth0"));
     const before = await tableText(lab.pod);
 
-    const add = await runPlugin(bin, { ...inv, command: "ADD" });
+    const add = await e2e.run("ADD", setup(e2e));
     assert.equal(add.code, 1);
     assert.equal(add.json.code, 5);
     assert.match(add.json.msg, /cannot read state file .*: it is not a regular file/);
     assert.deepEqual(await tableText(lab.pod), before);
     assert.equal(await Deno.readTextFile(victim), "precious\n");
   },
-});
+);
 
-Deno.test({
-  name: "state: DEL without CNI_NETNS leaves a new namespace at the recorded path alone",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const inv = setup(lab, state.path);
-    const add = await runPlugin(bin, { ...inv, command: "ADD" });
+labTest(
+  "state: DEL without CNI_NETNS leaves a new namespace at the recorded path alone",
+  async (e2e) => {
+    const { lab, state } = e2e;
+    const inv = setup(e2e);
+    const add = await e2e.run("ADD", inv);
     assert.equal(add.code, 0, add.stdout);
 
     // The pod goes; another namespace appears at the same path, with the same-looking host route
@@ -91,33 +77,98 @@ Deno.test({
     await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
     await ipIn(lab.pod, "link", "set", "eth0", "up");
     await ipIn(lab.pod, "addr", "add", "10.131.0.5/23", "dev", "eth0");
-    await ipIn(lab.pod, "route", "add", `${NODE_IP}/32`, "via", "10.131.0.1", "dev", "eth0");
+    await ipIn(lab.pod, "route", "add", `${LAB.nodeIp}/32`, "via", "10.131.0.1", "dev", "eth0");
     const other = await tableText(lab.pod);
 
-    const del = await runPlugin(bin, { ...inv, netns: "", command: "DEL" });
+    const del = await e2e.run("DEL", { ...inv, netns: "" });
     assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
     assert.match(del.stderr, /is no longer the namespace ADD changed/);
     assert.deepEqual(await tableText(lab.pod), other);
-    assert.equal(await stateExists(state.path, NETWORK, inv.containerId, inv.ifname), false);
+    assert.equal(await stateExists(state.path, NETWORK, ID, "eth0"), false);
   },
-});
+);
 
-Deno.test({
-  name: "state: DEL without CNI_NETNS reverts in the recorded namespace while it is the same one",
-  ignore: !IS_ROOT,
-  async fn() {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using state = await TempDir.create();
-    const inv = setup(lab, state.path);
+labTest(
+  "state: DEL without CNI_NETNS reverts in the recorded namespace while it is the same one",
+  async (e2e) => {
+    const { lab, state } = e2e;
+    const inv = setup(e2e);
     const before = await tableText(lab.pod);
-    const add = await runPlugin(bin, { ...inv, command: "ADD" });
+    const add = await e2e.run("ADD", inv);
     assert.equal(add.code, 0, add.stdout);
     assert.notDeepEqual(await tableText(lab.pod), before);
 
-    const del = await runPlugin(bin, { ...inv, netns: "", command: "DEL" });
+    const del = await e2e.run("DEL", { ...inv, netns: "" });
     assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
     assert.deepEqual(await tableText(lab.pod), before);
-    assert.equal(await stateExists(state.path, NETWORK, inv.containerId, inv.ifname), false);
+    assert.equal(await stateExists(state.path, NETWORK, ID, "eth0"), false);
   },
+);
+
+labTest("state: ADD in a new namespace replaces a record left by the old one", async (e2e) => {
+  const { lab, state } = e2e;
+  const inv = setup(e2e);
+  const cfg = e2e.config(NETWORK, "route-override", { flushgateway: true });
+  assert.equal((await e2e.run("ADD", { ...inv, config: cfg })).code, 0);
+  // The old namespace went without a DEL (crash, reboot); a new one, with its own default route,
+  // gets the same container id and interface.
+  await must(["ip", "netns", "del", lab.pod]);
+  await must(["ip", "netns", "add", lab.pod]);
+  await ipIn(lab.node, "link", "add", "renew0", "type", "veth", "peer", "name", "eth0");
+  await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
+  await ipIn(lab.pod, "link", "set", "eth0", "up");
+  await ipIn(lab.pod, "addr", "add", "10.131.0.5/23", "dev", "eth0");
+  await ipIn(lab.pod, "route", "add", "default", "via", "10.131.0.254", "dev", "eth0");
+  const fresh = await tableText(lab.pod);
+  const add = await e2e.run("ADD", { ...inv, config: cfg });
+  assert.equal(add.code, 0, add.stdout);
+  const del = await e2e.run("DEL", { ...inv, config: cfg });
+  assert.equal(del.code, 0, del.stdout);
+  // Back to the new namespace's own table, not the old namespace's default route.
+  assert.deepEqual(await tableText(lab.pod), fresh);
+  assert.equal(await stateExists(state.path, NETWORK, ID, "eth0"), false);
+});
+
+labTest("state: DEL with an unsafe state directory changes no route and exits 0", async (e2e) => {
+  const { lab, state } = e2e;
+  const inv = setup(e2e);
+  assert.equal((await e2e.run("ADD", inv)).code, 0);
+  const afterAdd = await tableText(lab.pod);
+  await Deno.chmod(`${state.path}/${NETWORK}`, 0o775);
+  for (let i = 0; i < 2; i++) {
+    const del = await e2e.run("DEL", inv);
+    assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
+    assert.match(del.stderr, /writable by group or others .*: DEL changes no route/);
+  }
+  assert.deepEqual(await tableText(lab.pod), afterAdd);
+});
+
+labTest("state: DEL without CNI_NETNS never reverts in the plugin's own namespace", async (e2e) => {
+  const { lab, state } = e2e;
+  const inv = setup(e2e);
+  assert.equal((await e2e.run("ADD", inv)).code, 0);
+  // A record naming the namespace the plugin runs in (the node's), with its true identity.
+  const path = statePath(state.path, NETWORK, ID, "eth0");
+  const record = JSON.parse(await Deno.readTextFile(path));
+  const nodeNs = `/var/run/netns/${lab.node}`;
+  const st = await Deno.stat(nodeNs);
+  record.netns = nodeNs;
+  record.netnsId = { dev: st.dev, ino: st.ino };
+  await Deno.writeTextFile(path, JSON.stringify(record));
+  const nodeBefore = await tableText(lab.node);
+  const del = await e2e.run("DEL", { ...inv, netns: "" });
+  assert.equal(del.code, 0, `${del.stdout} ${del.stderr}`);
+  assert.match(del.stderr, /cannot be trusted as the pod's namespace/);
+  assert.deepEqual(await tableText(lab.node), nodeBefore);
+});
+
+labTest("state: CHECK of an attachment without a record leaves no lock file", async (e2e) => {
+  const { state } = e2e;
+  const inv = setup(e2e);
+  assert.equal((await e2e.run("ADD", inv)).code, 0);
+  assert.equal((await e2e.run("DEL", inv)).code, 0);
+  for (const id of [ID, "neveradded"]) {
+    await e2e.run("CHECK", { ...inv, containerId: id });
+  }
+  assert.deepEqual([...Deno.readDirSync(`${state.path}/${NETWORK}`)].map((e) => e.name), []);
 });

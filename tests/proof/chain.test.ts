@@ -5,10 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { Chain, CHAIN_NEEDS, type ConfList, isObject, type JsonObject } from "../support/chain.ts";
-import { findRoutes, routesOf, skipReason, tableText } from "../support/netns.ts";
-import { Node, NODE_IP, type Pod } from "../support/node.ts";
-import { BinDir } from "../support/plugin.ts";
-import { TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  findRoutes,
+  LAB,
+  Lab,
+  type Pod,
+  routesOf,
+  run,
+  skipReason,
+  tableText,
+  TempDir,
+} from "../../testing/mod.ts";
 import { sorted, stateFiles } from "../support/proof.ts";
 
 const NETWORK = "ssrproof";
@@ -58,11 +66,11 @@ const CASES: Case[] = [
 ];
 
 async function proveChain(c: Case): Promise<void> {
-  await using node = await Node.create();
+  await using lab = await Lab.create({ pod: false });
   await using bin = await BinDir.create();
   await using tmp = await TempDir.create("ssr-chain-");
   const stateDir = `${tmp.path}/state`;
-  const pod: Pod = await node.emptyPod();
+  const pod: Pod = await lab.emptyPod();
   const conf: ConfList = {
     cniVersion: "1.0.0",
     name: NETWORK,
@@ -75,7 +83,7 @@ async function proveChain(c: Case): Promise<void> {
     containerId: `chain-${pod.ns}`,
     netns: pod.netns,
     ifname: "eth0",
-    nodeNs: node.ns,
+    nodeNs: lab.node,
   });
   let tableBeforeUs: string[] = [];
   let added = false;
@@ -93,7 +101,7 @@ async function proveChain(c: Case): Promise<void> {
       routes: [
         ...mainResult.routes,
         { dst: "10.123.0.0/16", gw: c.gateway },
-        { dst: `${NODE_IP}/32`, gw: c.gateway },
+        { dst: `${LAB.nodeIp}/32`, gw: c.gateway },
       ],
     });
     assert.ok(tableBeforeUs.some((l) => l.startsWith(`default via ${c.gateway} dev eth0`)));
@@ -104,10 +112,10 @@ async function proveChain(c: Case): Promise<void> {
       sorted([
         ...tableBeforeUs,
         `10.123.0.0/16 via ${c.gateway} dev eth0`,
-        `${NODE_IP} via ${c.gateway} dev eth0`,
+        `${LAB.nodeIp} via ${c.gateway} dev eth0`,
       ]),
     );
-    const hostRoutes = findRoutes(await routesOf(pod.ns), NODE_IP);
+    const hostRoutes = findRoutes(await routesOf(pod.ns), LAB.nodeIp);
     assert.equal(hostRoutes.length, 1);
     assert.equal(hostRoutes[0]?.gateway, c.gateway);
     assert.equal(hostRoutes[0]?.dev, "eth0");
@@ -120,9 +128,7 @@ async function proveChain(c: Case): Promise<void> {
     if (c.breakRoute) {
       // Someone removes the host route: the chain's CHECK fails (ptp checks the result's routes
       // too), and ours says which route is missing.
-      await new Deno.Command("ip", {
-        args: ["-n", pod.ns, "route", "del", `${NODE_IP}/32`],
-      }).output();
+      await run(["ip", "-n", pod.ns, "route", "del", `${LAB.nodeIp}/32`]);
       assert.ok(await chain.check(), "CHECK passed without the host route");
       const bad = await chain.checkOne(1);
       assert.equal(bad.type, "seamless-static-route");
@@ -130,7 +136,7 @@ async function proveChain(c: Case): Promise<void> {
       assert.ok(isObject(bad.json));
       assert.equal(bad.json.code, 101);
       assert.equal(bad.json.cniVersion, "1.0.0");
-      assert.match(String(bad.json.msg), new RegExp(NODE_IP.replaceAll(".", "\\.")));
+      assert.match(String(bad.json.msg), new RegExp(LAB.nodeIp.replaceAll(".", "\\.")));
     }
 
     // DEL in reverse order: after our DEL the table is the main plugin's again.
@@ -141,7 +147,7 @@ async function proveChain(c: Case): Promise<void> {
     added = false;
     assert.deepEqual(delFailed.map((f) => `${f.type}: ${f.stdout}`), []);
     assert.deepEqual(afterOurDel, tableBeforeUs);
-    assert.deepEqual(findRoutes(await routesOf(pod.ns), NODE_IP), []);
+    assert.deepEqual(findRoutes(await routesOf(pod.ns), LAB.nodeIp), []);
     assert.deepEqual(await stateFiles(stateDir, NETWORK), []);
     // The main plugin removed eth0 with its routes.
     assert.deepEqual(await tableText(pod.ns), []);

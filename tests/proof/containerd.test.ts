@@ -8,9 +8,7 @@
  * after removal: no state file, no netns, no lease, no cached result.
  */
 import assert from "node:assert/strict";
-import { run, skipReason } from "../support/netns.ts";
-import { Node } from "../support/node.ts";
-import { BinDir } from "../support/plugin.ts";
+import { BinDir, LAB, Lab, run, skipReason } from "../../testing/mod.ts";
 import { stateFiles } from "../support/proof.ts";
 import { Containerd, CONTAINERD_NEEDS } from "../support/containerd/daemon.ts";
 import { CriClient } from "../support/containerd/cri.ts";
@@ -21,7 +19,6 @@ import {
   podNetwork,
   tableLines,
 } from "../support/containerd/conflist.ts";
-import { NODE_GATEWAY } from "../support/node.ts";
 
 const SKIP = skipReason("containerd CRI tests", CONTAINERD_NEEDS);
 const NETWORK = "ssrcri";
@@ -49,7 +46,7 @@ Deno.test({
   name: "proof: containerd CRI RunPodSandbox .. RemovePodSandbox runs our plugin like kubelet",
   ignore: SKIP !== null,
   fn: async () => {
-    await using node = await Node.create();
+    await using node = await Lab.create({ pod: false });
     await using bin = await BinDir.create();
     await using cd = await Containerd.start(node, bin, {
       network: NETWORK,
@@ -69,7 +66,7 @@ Deno.test({
         metadata: { ...POD, attempt: 0 },
         hostname: POD.name,
         logDirectory: `${cd.dir}/pod-logs`,
-        dnsConfig: { servers: [NODE_GATEWAY] },
+        dnsConfig: { servers: [LAB.nodeGateway] },
         linux: {
           cgroupParent: `/${cd.cgroupParent}`,
           securityContext: {
@@ -87,7 +84,7 @@ Deno.test({
     assert.equal(status.status.state, "SANDBOX_READY");
     assert.deepEqual(status.status.metadata, { ...POD, attempt: 0 });
     assert.equal(status.status.network?.ip, FIRST_POD_IP);
-    const info = JSON.parse(status.info.info) as { pid: number };
+    const info = JSON.parse(status.info.info ?? "{}") as { pid: number };
     assert.ok(info.pid > 0, status.info.info);
 
     // The pod's real table, entered through the sandbox (pause) process.
@@ -98,11 +95,12 @@ Deno.test({
     // The ADD: K8S_POD_* reached the plugin; it printed the chain's result, and libcni cached it.
     const [add, ...rest] = await cd.calls();
     assert.deepEqual(rest, []);
+    assert.ok(add, "containerd sent no ADD");
     assert.equal(add.env.CNI_COMMAND, "ADD");
     assert.equal(add.env.CNI_CONTAINERID, id);
     assert.equal(add.env.CNI_IFNAME, "eth0");
     assert.equal(add.code, 0, add.stdout);
-    const netns = add.env.CNI_NETNS;
+    const netns = add.env.CNI_NETNS ?? "";
     assert.ok(netns.startsWith(`${cd.dir}/state/`), netns);
     const args = cniArgs(add.env.CNI_ARGS);
     assert.deepEqual(
@@ -142,6 +140,7 @@ Deno.test({
       JSON.stringify(calls, null, 2),
     );
     const [, firstDel, secondDel] = calls;
+    assert.ok(firstDel && secondDel);
     assert.equal(firstDel.env.CNI_NETNS, netns);
     assert.deepEqual(firstDel.config.prevResult, printed);
     assert.equal(secondDel.env.CNI_NETNS ?? "", "");

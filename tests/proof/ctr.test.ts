@@ -7,9 +7,7 @@
  * task.
  */
 import assert from "node:assert/strict";
-import { run, skipReason } from "../support/netns.ts";
-import { Node } from "../support/node.ts";
-import { BinDir } from "../support/plugin.ts";
+import { BinDir, Lab, run, skipReason } from "../../testing/mod.ts";
 import { stateFiles } from "../support/proof.ts";
 import { Containerd, CONTAINERD_NEEDS } from "../support/containerd/daemon.ts";
 import { PAUSE_IMAGE } from "../support/containerd/image.ts";
@@ -40,7 +38,7 @@ Deno.test({
   name: "proof: ctr run --cni (go-cni without CRI) runs bridge + host-local + our plugin",
   ignore: SKIP !== null,
   fn: async () => {
-    await using node = await Node.create();
+    await using node = await Lab.create({ pod: false });
     await using bin = await BinDir.create();
     await using cd = await Containerd.start(node, bin, {
       network: NETWORK,
@@ -129,10 +127,12 @@ Deno.test({
       [["ADD", cniId, "eth0", 0], ["DEL", cniId, "eth0", 0]],
       JSON.stringify(calls, null, 2),
     );
-    assert.match(calls[0].env.CNI_NETNS, /^\/proc\/\d+\/ns\/net$/);
+    const [add, del] = calls;
+    assert.ok(add && del);
+    assert.match(add.env.CNI_NETNS ?? "", /^\/proc\/\d+\/ns\/net$/);
     // ctr's DEL comes after the task died: no CNI_NETNS, the cached result as prevResult.
-    assert.equal(calls[1].env.CNI_NETNS, "");
-    assert.deepEqual(calls[1].config.prevResult, JSON.parse(calls[0].stdout));
+    assert.equal(del.env.CNI_NETNS, "");
+    assert.deepEqual(del.config.prevResult, JSON.parse(add.stdout));
     assert.deepEqual(await stateFiles(cd.stateDir, NETWORK), []);
     assert.deepEqual(await cd.cachedNames(), []);
     assert.deepEqual(await cd.leases(), []);

@@ -5,9 +5,18 @@
  * cleaned), the right exit code and a CNI error JSON that says what happened.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, Lab, run, tableText } from "../support/netns.ts";
-import { BinDir, type PluginRun, runPlugin } from "../support/plugin.ts";
-import { NODE_IP, prevResultFor, stateExists, TempDir } from "../support/fixtures.ts";
+import {
+  ipIn,
+  IS_ROOT,
+  LAB,
+  PluginLab,
+  type PluginRun,
+  prevResultFor,
+  run,
+  tableText,
+} from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
+import { stateExists } from "../support/fixtures.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, sorted, stateFiles, withTimeout } from "../support/proof.ts";
 
@@ -18,11 +27,8 @@ const ID = "faultpod1";
  * A config whose ADD is one 5-line batch: del default (flushgateway), add default metric 100,
  * add 10.60/16, add 10.61/16, add the host route.
  */
-function fiveLineConfig(lab: Lab, stateDir: string) {
-  return {
-    cniVersion: "1.0.0",
-    name: NETWORK,
-    type: "seamless-static-route",
+function fiveLineConfig(e2e: PluginLab, stateDir: string = e2e.state.path) {
+  return e2e.config(NETWORK, "seamless-static-route", {
     stateDir,
     flushgateway: true,
     addroutes: [
@@ -30,31 +36,15 @@ function fiveLineConfig(lab: Lab, stateDir: string) {
       { dst: "10.60.0.0/16" },
       { dst: "10.61.0.0/16" },
     ],
-    prevResult: prevResultFor(lab),
-  };
-}
-
-function add(bin: BinDir, lab: Lab, config: unknown, env?: Record<string, string>) {
-  return runPlugin(bin, {
-    command: "ADD",
-    containerId: ID,
-    netns: lab.podNetns,
-    ifname: "eth0",
-    nodeNs: lab.node,
-    config,
-    ...(env ? { env } : {}),
   });
 }
 
-function del(bin: BinDir, lab: Lab, config: unknown) {
-  return runPlugin(bin, {
-    command: "DEL",
-    containerId: ID,
-    netns: lab.podNetns,
-    ifname: "eth0",
-    nodeNs: lab.node,
-    config,
-  });
+function add(e2e: PluginLab, config: unknown, env?: Record<string, string>) {
+  return e2e.run("ADD", { ...e2e.invocation(ID, config), env });
+}
+
+function del(e2e: PluginLab, config: unknown) {
+  return e2e.run("DEL", e2e.invocation(ID, config));
 }
 
 /** The plugin's own `ip` calls (runPlugin's `ip netns exec` goes through the fake `ip` too). */
@@ -72,24 +62,21 @@ function assertCniError(r: PluginRun, code: number, cniVersion = "1.0.0"): void 
   assert.doesNotMatch(r.stdout, /\n\s+at /);
 }
 
-Deno.test({
-  name: "proof: ADD runs at most two ip processes (one read batch, one write batch)",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: ADD runs at most two ip processes (one read batch, one write batch)",
+  async (e2e) => {
+    const { lab } = e2e;
     await using ip = await FaultyIp.create({});
-    const cfg = fiveLineConfig(lab, tmp.path);
-    const r = await add(bin, lab, cfg, { PATH: ip.path });
+    const cfg = fiveLineConfig(e2e);
+    const r = await add(e2e, cfg, { PATH: ip.path });
     assert.equal(r.code, 0, r.stdout);
     const calls = await pluginIpCalls(ip);
     // Each batch goes through a private file: the read a temp file
     // (`-batch /tmp/seamless-static-route-*.batch`), the write the attachment's batch file.
     const tempFile = String.raw`/\S+/seamless-static-route-\S+\.batch`;
     assert.equal(calls.length, 2, calls.join("\n"));
-    assert.match(calls[0] ?? "", new RegExp(`^-n ${lab.pod} -j -batch ${tempFile}$`));
-    assert.equal(calls[1], `-n ${lab.pod} -batch ${tmp.path}/${NETWORK}/${ID}@eth0.batch`);
+    assert.match(calls[0]!, new RegExp(`^-n ${lab.pod} -j -batch ${tempFile}$`));
+    assert.equal(calls[1], `-n ${lab.pod} -batch ${e2e.state.path}/${NETWORK}/${ID}@eth0.batch`);
     const lines = (await ip.batch(1) ?? "").split("\n").filter((l) => l !== "");
     const expected = [
       /^route del 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0\b/,
@@ -99,21 +86,18 @@ Deno.test({
       /^route add 192\.168\.100\.10\/32 via 10\.131\.0\.1 dev eth0\b/,
     ];
     assert.equal(lines.length, expected.length, lines.join("\n"));
-    lines.forEach((l, i) => assert.match(l, expected[i] ?? /^$/));
-    assert.equal((await del(bin, lab, cfg)).code, 0);
+    lines.forEach((l, i) => assert.match(l, expected[i]!));
+    assert.equal((await del(e2e, cfg)).code, 0);
   },
-});
+);
 
-Deno.test({
-  name: "proof: ip fails on batch line 4 → lines 1-3 rolled back, code 100, table unchanged",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: ip fails on batch line 4 → lines 1-3 rolled back, code 100, table unchanged",
+  async (e2e) => {
+    const { lab, state: tmp } = e2e;
     await using ip = await FaultyIp.create({ failAtLine: 4 });
     const before = await tableText(lab.pod);
-    const r = await add(bin, lab, fiveLineConfig(lab, tmp.path), { PATH: ip.path });
+    const r = await add(e2e, fiveLineConfig(e2e), { PATH: ip.path });
     assertCniError(r, 100);
     assert.match(r.json.msg, /route add 10\.61\.0\.0\/16 via 10\.131\.0\.1 dev eth0/);
     assert.match(r.json.msg, /injected fault on line 4/);
@@ -124,36 +108,27 @@ Deno.test({
     assert.equal(calls.length, 4, calls.join("\n"));
     assert.equal(calls.filter((c) => c.includes("-j")).length, 2);
   },
+);
+
+labTest("proof: the rollback fails too → code 103 saying the pod needs attention", async (e2e) => {
+  const { lab } = e2e;
+  // Batch 1 fails on line 3 (after del default + add default metric 100); the rollback batch
+  // (del default metric 100, add default) fails on its last line.
+  await using ip = await FaultyIp.create({ failAtLine: 3, failBatches: 2 });
+  const before = await tableText(lab.pod);
+  const r = await add(e2e, fiveLineConfig(e2e), { PATH: ip.path });
+  assertCniError(r, 103);
+  assert.match(r.json.msg, /restoring the pod's routes failed too/);
+  assert.equal(typeof r.json.details, "string");
+  // Half-restored, as 103 says: the default route is gone.
+  assert.notDeepEqual(await tableText(lab.pod), before);
+  assert.ok(!(await tableText(lab.pod)).some((l) => l.startsWith("default")));
 });
 
-Deno.test({
-  name: "proof: the rollback fails too → code 103 saying the pod needs attention",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    // Batch 1 fails on line 3 (after del default + add default metric 100); the rollback batch
-    // (del default metric 100, add default) fails on its last line.
-    await using ip = await FaultyIp.create({ failAtLine: 3, failBatches: 2 });
-    const before = await tableText(lab.pod);
-    const r = await add(bin, lab, fiveLineConfig(lab, tmp.path), { PATH: ip.path });
-    assertCniError(r, 103);
-    assert.match(r.json.msg, /restoring the pod's routes failed too/);
-    assert.equal(typeof r.json.details, "string");
-    // Half-restored, as 103 says: the default route is gone.
-    assert.notDeepEqual(await tableText(lab.pod), before);
-    assert.ok(!(await tableText(lab.pod)).some((l) => l.startsWith("default")));
-  },
-});
-
-Deno.test({
-  name: "proof: a route the kernel refuses (gateway not on-link) → code 100, table unchanged",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: a route the kernel refuses (gateway not on-link) → code 100, table unchanged",
+  async (e2e) => {
+    const { lab, state: tmp } = e2e;
     const before = await tableText(lab.pod);
     const cfg = {
       cniVersion: "1.0.0",
@@ -163,54 +138,45 @@ Deno.test({
       addroutes: [{ dst: "10.60.0.0/16" }, { dst: "10.50.0.0/16", gw: "172.31.9.9" }],
       prevResult: prevResultFor(lab),
     };
-    const r = await add(bin, lab, cfg);
+    const r = await add(e2e, cfg);
     assertCniError(r, 100);
     assert.match(r.json.msg, /route add 10\.50\.0\.0\/16 via 172\.31\.9\.9 dev eth0/);
     assert.match(r.json.msg + (r.json.details ?? ""), /Nexthop has invalid gateway/);
     assert.deepEqual(await tableText(lab.pod), before);
     assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
   },
-});
+);
 
-Deno.test({
-  name: "proof: netns deleted between ADD and DEL → DEL exits 0 and removes the state",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    const cfg = { ...fiveLineConfig(lab, tmp.path), flushgateway: false, addroutes: [] };
-    const a = await add(bin, lab, cfg);
+labTest(
+  "proof: netns deleted between ADD and DEL → DEL exits 0 and removes the state",
+  async (e2e) => {
+    const { lab, state: tmp } = e2e;
+    const cfg = { ...fiveLineConfig(e2e), flushgateway: false, addroutes: [] };
+    const a = await add(e2e, cfg);
     assert.equal(a.code, 0, a.stdout);
     assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
     await run(["ip", "netns", "del", lab.pod]);
-    const d = await del(bin, lab, cfg);
+    const d = await del(e2e, cfg);
     assert.equal(d.code, 0, d.stdout);
     assert.equal(d.stdout, "");
     assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
     // And again (runtimes retry DEL): still fine.
-    const again = await del(bin, lab, cfg);
+    const again = await del(e2e, cfg);
     assert.equal(again.code, 0, again.stdout);
     assert.equal(again.stdout, "");
   },
-});
+);
 
-Deno.test({
-  name: "proof: unwritable state directory → code 5, table unchanged",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    await Deno.writeTextFile(`${tmp.path}/a-file`, "not a directory\n");
-    const stateDir = `${tmp.path}/a-file/state`;
-    const before = await tableText(lab.pod);
-    const r = await add(bin, lab, fiveLineConfig(lab, stateDir));
-    assertCniError(r, 5);
-    assert.match(r.json.msg, /state file/);
-    assert.ok(r.json.msg.includes(`${stateDir}/${NETWORK}/`), r.json.msg);
-    assert.deepEqual(await tableText(lab.pod), before);
-  },
+labTest("proof: unwritable state directory → code 5, table unchanged", async (e2e) => {
+  const { lab, state: tmp } = e2e;
+  await Deno.writeTextFile(`${tmp.path}/a-file`, "not a directory\n");
+  const stateDir = `${tmp.path}/a-file/state`;
+  const before = await tableText(lab.pod);
+  const r = await add(e2e, fiveLineConfig(e2e, stateDir));
+  assertCniError(r, 5);
+  assert.match(r.json.msg, /state file/);
+  assert.ok(r.json.msg.includes(`${stateDir}/${NETWORK}/`), r.json.msg);
+  assert.deepEqual(await tableText(lab.pod), before);
 });
 
 /**
@@ -218,11 +184,10 @@ Deno.test({
  * `lands` (DEL after it), is killed too (`ipKilled`), or is still pending when DEL runs.
  */
 async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<void> {
-  await using lab = await Lab.create();
-  await using bin = await BinDir.create();
-  await using tmp = await TempDir.create();
+  await using e2e = await PluginLab.create();
+  const { lab, bin, state: tmp } = e2e;
   await using ip = await FaultyIp.create({ slowSeconds: 2 });
-  const cfg = fiveLineConfig(lab, tmp.path);
+  const cfg = fiveLineConfig(e2e);
   const before = await tableText(lab.pod);
   const exe = bin.plugin();
   const env: Record<string, string> = {
@@ -236,22 +201,18 @@ async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<
     // The plugin's batch temp file goes here: a SIGKILLed plugin cannot remove it.
     TMPDIR: tmp.path,
   };
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", lab.node, exe],
+  let pid = 0;
+  const running = run(["ip", "netns", "exec", lab.node, exe], {
+    stdin: JSON.stringify(cfg),
     env,
     clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(JSON.stringify(cfg)));
-  await w.close();
+    onSpawn: (p) => (pid = p),
+  });
   await ip.waitFor("started.1");
   // `ip netns exec` and the wrapper exec, so the child's pid is the plugin's deno process.
-  child.kill("SIGKILL");
+  Deno.kill(pid, "SIGKILL");
   if (mode === "ipKilled") Deno.kill(await ip.slowPid(1), "SIGKILL");
-  const out = await child.output();
+  const out = await running;
   assert.equal(out.signal, "SIGKILL");
   assert.equal(out.stdout.length, 0);
   if (mode === "ipKilled") {
@@ -261,7 +222,7 @@ async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<
   } else if (mode === "lands") {
     // The batch outlives the plugin and lands: the routes are there, nobody reported them.
     await withTimeout(ip.waitFor("done.1"), 10_000, "slow ip batch");
-    assert.ok((await tableText(lab.pod)).some((l) => l.startsWith(`${NODE_IP} via`)));
+    assert.ok((await tableText(lab.pod)).some((l) => l.startsWith(`${LAB.nodeIp} via`)));
   }
   // The plan was recorded before the batch ran.
   assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
@@ -277,7 +238,7 @@ async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<
 
   // The runtime cleans up with DEL (normal ip): a batch still pending is stopped first, and the
   // pod's table is exactly as before ADD, also once the stopped batch's time has passed.
-  const d = await del(bin, lab, cfg);
+  const d = await del(e2e, cfg);
   assert.equal(d.code, 0, d.stdout);
   assert.equal(d.stdout, "");
   assert.deepEqual(await tableText(lab.pod), sorted(before));
@@ -307,61 +268,43 @@ Deno.test({
   fn: () => killMidAdd("ipKilled"),
 });
 
-Deno.test({
-  name: "proof: rollback undoes only the lines the kernel applied, not another writer's route",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: rollback undoes only the lines the kernel applied, not another writer's route",
+  async (e2e) => {
+    const { lab } = e2e;
     await using ip = await FaultyIp.create({ slowSeconds: 1 });
-    const cfg = {
-      cniVersion: "1.0.0",
-      name: NETWORK,
-      type: "route-override",
-      stateDir: tmp.path,
+    const cfg = e2e.config(NETWORK, "route-override", {
       addroutes: [
         { dst: "10.60.0.0/16", gw: "10.131.0.1" },
         { dst: "10.70.0.0/16", gw: "192.0.2.1" }, // not on-link: the kernel refuses line 2
         { dst: "10.61.0.0/16", gw: "10.131.0.1" },
       ],
-      prevResult: prevResultFor(lab),
-    };
+    });
     const before = await tableText(lab.pod);
-    const pending = add(bin, lab, cfg, { PATH: ip.path });
+    const pending = add(e2e, cfg, { PATH: ip.path });
     await ip.waitFor("started.1");
     // Another writer adds the route of line 3 after the plugin read the table, before line 1 ran.
     const other = "10.61.0.0/16 via 10.131.0.1 dev eth0";
-    await run(["ip", "-n", lab.pod, "route", "add", ...other.split(" ")]);
+    await ipIn(lab.pod, "route", "add", ...other.split(" "));
     const r = await pending;
     assertCniError(r, 100);
     assert.match(r.json.msg, /route add 10\.70\.0\.0\/16 via 192\.0\.2\.1 dev eth0/);
     assert.deepEqual(await tableText(lab.pod), sorted([...before, other]));
-    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
   },
-});
+);
 
-Deno.test({
-  name: "proof: DEL that cannot restore a route logs it, reverts the rest and exits 0",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    const cfg = {
-      cniVersion: "1.0.0",
-      name: NETWORK,
-      type: "seamless-static-route",
-      stateDir: tmp.path,
-      flushgateway: true,
-      prevResult: prevResultFor(lab),
-    };
+labTest(
+  "proof: DEL that cannot restore a route logs it, reverts the rest and exits 0",
+  async (e2e) => {
+    const { lab } = e2e;
+    const cfg = e2e.config(NETWORK, "seamless-static-route", { flushgateway: true });
     const before = await tableText(lab.pod);
-    assert.equal((await add(bin, lab, cfg)).code, 0);
+    assert.equal((await add(e2e, cfg)).code, 0);
     // Someone else's default route now holds the place of the one ADD deleted.
     const other = "default via 10.131.0.9 dev eth0";
-    await run(["ip", "-n", lab.pod, "route", "add", ...other.split(" ")]);
-    const d = await del(bin, lab, cfg);
+    await ipIn(lab.pod, "route", "add", ...other.split(" "));
+    const d = await del(e2e, cfg);
     assert.equal(d.code, 0, `${d.stdout} ${d.stderr}`);
     assert.equal(d.stdout, "");
     assert.match(
@@ -371,48 +314,38 @@ Deno.test({
     // The host route ADD added is gone all the same; the other writer's route is untouched.
     const after = await tableText(lab.pod);
     assert.deepEqual(after, sorted([...before.filter((l) => !l.startsWith("default")), other]));
-    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
     // A stale file (not a namespace) at CNI_NETNS: nothing to revert, DEL still ends in 0.
-    assert.equal((await add(bin, lab, { ...cfg, flushgateway: false })).code, 0);
-    const stale = `${tmp.path}/stale-netns`;
+    assert.equal((await add(e2e, { ...cfg, flushgateway: false })).code, 0);
+    const stale = `${e2e.state.path}/stale-netns`;
     await Deno.writeTextFile(stale, "");
-    const d2 = await runPlugin(bin, {
-      command: "DEL",
-      containerId: ID,
-      netns: stale,
-      ifname: "eth0",
-      nodeNs: lab.node,
-      config: cfg,
-    });
+    const d2 = await e2e.run("DEL", { ...e2e.invocation(ID, cfg), netns: stale });
     assert.equal(d2.code, 0, `${d2.stdout} ${d2.stderr}`);
-    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
   },
-});
+);
 
-Deno.test({
-  name: "proof: two ADDs of one attachment at once are serialized: no rollback eats the other's",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
+labTest(
+  "proof: two ADDs of one attachment at once are serialized: no rollback eats the other's",
+  async (e2e) => {
+    const { lab } = e2e;
     // Each write batch waits 1 s before it applies: without a lock both ADDs would plan against
     // the same table, the second batch would fail ("File exists") and its rollback would delete
     // the first ADD's routes and state file.
     await using ip = await FaultyIp.create({ slowSeconds: 1 });
-    const cfg = fiveLineConfig(lab, tmp.path);
+    const cfg = fiveLineConfig(e2e);
     const before = await tableText(lab.pod);
     const [a, b] = await Promise.all([
-      add(bin, lab, cfg, { PATH: ip.path }),
-      add(bin, lab, cfg, { PATH: ip.path }),
+      add(e2e, cfg, { PATH: ip.path }),
+      add(e2e, cfg, { PATH: ip.path }),
     ]);
     assert.deepEqual([a.code, b.code], [0, 0], `${a.stdout} ${b.stdout}`);
     const after = await tableText(lab.pod);
-    assert.ok(after.includes(`${NODE_IP} via 10.131.0.1 dev eth0`), after.join("\n"));
-    assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
-    const d = await del(bin, lab, cfg);
+    assert.ok(after.includes(`${LAB.nodeIp} via 10.131.0.1 dev eth0`), after.join("\n"));
+    assert.ok(await stateExists(e2e.state.path, NETWORK, ID, "eth0"));
+    const d = await del(e2e, cfg);
     assert.equal(d.code, 0, d.stdout);
     assert.deepEqual(await tableText(lab.pod), sorted(before));
-    assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
+    assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
   },
-});
+);

@@ -19,9 +19,7 @@ import { decodeStdin } from "../../src/cni/skel.ts";
 import { batchLines } from "../../src/ip.ts";
 import { parseSnapshot } from "../../src/snapshot.ts";
 import { planAdd } from "../../src/plan.ts";
-import { IS_ROOT, Lab, tableText } from "../support/netns.ts";
-import { BinDir, runPlugin } from "../support/plugin.ts";
-import { TempDir } from "../support/fixtures.ts";
+import { BinDir, IS_ROOT, Lab, runPlugin, tableText, TempDir } from "../../testing/mod.ts";
 import { isCniError, stateFiles, withTimeout } from "../support/proof.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261122);

@@ -4,10 +4,17 @@
  * route and addroute, and afterwards no route and no state file may be left.
  */
 import assert from "node:assert/strict";
-import { IS_ROOT, tableText } from "../support/netns.ts";
-import { Node, NODE_IP, type Pod } from "../support/node.ts";
-import { BinDir, type PluginRun, runPlugin } from "../support/plugin.ts";
-import { TempDir } from "../support/fixtures.ts";
+import {
+  BinDir,
+  IS_ROOT,
+  LAB,
+  Lab,
+  type PluginRun,
+  type Pod,
+  runPlugin,
+  tableText,
+  TempDir,
+} from "../../testing/mod.ts";
 import { sorted, stateFiles, withTimeout } from "../support/proof.ts";
 
 const PODS = 64;
@@ -33,11 +40,11 @@ Deno.test({
   name: `proof: ${PODS} concurrent ADDs then ${PODS} concurrent DELs, nothing left over`,
   ignore: !IS_ROOT,
   fn: async () => {
-    await using node = await Node.create();
+    await using lab = await Lab.create({ pod: false });
     await using bin = await BinDir.create();
     await using tmp = await TempDir.create("ssr-load-");
     const stateDir = `${tmp.path}/state`;
-    const pods = await node.vethPods(PODS);
+    const pods = await lab.vethPods(PODS);
     const before = await Promise.all(pods.map((p) => tableText(p.ns)));
 
     const call = (pod: Pod, command: string): Promise<PluginRun> =>
@@ -46,7 +53,7 @@ Deno.test({
         containerId: `load-${pod.ns}`,
         netns: pod.netns,
         ifname: "eth0",
-        nodeNs: node.ns,
+        nodeNs: lab.node,
         config: configFor(pod, stateDir),
       });
     const failures = (runs: PluginRun[]) =>
@@ -61,14 +68,14 @@ Deno.test({
       assert.deepEqual(adds[i]?.json.routes, [
         { dst: "0.0.0.0/0", gw: pod.gateway },
         { dst: "10.250.0.0/16", gw: pod.gateway },
-        { dst: `${NODE_IP}/32`, gw: pod.gateway },
+        { dst: `${LAB.nodeIp}/32`, gw: pod.gateway },
       ]);
       assert.deepEqual(
         await tableText(pod.ns),
         sorted([
           ...before[i] ?? [],
           `10.250.0.0/16 via ${pod.gateway} dev eth0`,
-          `${NODE_IP} via ${pod.gateway} dev eth0`,
+          `${LAB.nodeIp} via ${pod.gateway} dev eth0`,
         ]),
         `pod ${i}`,
       );

@@ -5,9 +5,7 @@
  * temp containers.conf, network config dir, plugin dir and storage; podman runs in a node netns.
  */
 import assert from "node:assert/strict";
-import { skipReason } from "../support/netns.ts";
-import { Node, NODE_IP } from "../support/node.ts";
-import { BinDir } from "../support/plugin.ts";
+import { BinDir, LAB, Lab, skipReason } from "../../testing/mod.ts";
 import { Podman, PODMAN_NEEDS } from "../support/podman.ts";
 import { stateFiles } from "../support/proof.ts";
 import { statePath } from "../../src/state.ts";
@@ -29,9 +27,9 @@ Deno.test({
   name: "proof: podman (CNI backend) runs bridge + host-local + seamless-static-route",
   ignore: SKIP !== null,
   fn: async () => {
-    await using node = await Node.create();
+    await using lab = await Lab.create({ pod: false });
     await using bin = await BinDir.create();
-    await using pm = await Podman.create(node, bin, NETWORK, (dir) => [
+    await using pm = await Podman.create(lab, bin, NETWORK, (dir) => [
       {
         type: "bridge",
         bridge: "ssrpm0",
@@ -64,7 +62,7 @@ Deno.test({
     assert.deepEqual(lines, [
       "10.123.0.0/16 via 10.89.47.1 dev eth0",
       "10.89.47.0/24 dev eth0 scope link src 10.89.47.2",
-      `${NODE_IP} via 10.89.47.1 dev eth0`,
+      `${LAB.nodeIp} via 10.89.47.1 dev eth0`,
       "default via 10.89.47.1 dev eth0",
     ]);
 

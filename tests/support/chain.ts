@@ -8,8 +8,16 @@
  * CNI_PATH=/usr/lib/cni so they find their IPAM plugin; this plugin's types run from a `BinDir`.
  * Every plugin runs in the node namespace (`ip netns exec NODE`), as a runtime on that node would.
  */
-import { type BinDir, jsonOf, runtimeEnv } from "./plugin.ts";
-import { type Need, run } from "./netns.ts";
+import {
+  type BinDir,
+  isObject,
+  type JsonObject,
+  jsonOf,
+  OUR_TYPES,
+  runtimeEnv,
+} from "../../testing/plugin.ts";
+import type { Need } from "../../testing/needs.ts";
+import { run } from "../../testing/run.ts";
 
 /** Where Debian's containernetworking-plugins puts the reference plugins. */
 export const REFERENCE_CNI_DIR = "/usr/lib/cni";
@@ -19,16 +27,7 @@ export const CHAIN_NEEDS: readonly Need[] = [
   { file: `${REFERENCE_CNI_DIR}/bridge`, pkg: "containernetworking-plugins" },
 ];
 
-/** Plugin types served by this repository's executable. */
-export const OUR_TYPES: ReadonlySet<string> = new Set(["seamless-static-route", "route-override"]);
-
-/** A JSON object. */
-export type JsonObject = Record<string, unknown>;
-
-/** True for a plain JSON object. */
-export function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+export { isObject, type JsonObject };
 
 /** One plugin execution of a chain. */
 export interface PluginExec {
@@ -88,7 +87,7 @@ export async function execPlugin(
 ): Promise<PluginExec> {
   const argv = nodeNs ? ["ip", "netns", "exec", nodeNs, path] : [path];
   const fullEnv = { ...runtimeEnv(), CNI_COMMAND: command, ...env };
-  const out = await run(argv, JSON.stringify(config), fullEnv);
+  const out = await run(argv, { stdin: JSON.stringify(config), env: fullEnv, clearEnv: true });
   return { command, type, ...out, json: jsonOf(out.stdout) };
 }
 
@@ -119,7 +118,7 @@ export class Chain {
 
   private async exec(plugin: JsonObject, command: string, prev: JsonObject | undefined) {
     const type = String(plugin.type);
-    const ours = OUR_TYPES.has(type);
+    const ours = OUR_TYPES.includes(type);
     const env: Record<string, string> = {
       CNI_CONTAINERID: this.att.containerId,
       CNI_NETNS: this.att.netns,
@@ -170,7 +169,9 @@ export class Chain {
 
   /** CHECK of one plugin of the list (by index) with the cached ADD result. */
   checkOne(index: number): Promise<PluginExec> {
-    return this.exec(this.conf.plugins[index], "CHECK", this.result);
+    const plugin = this.conf.plugins[index];
+    if (plugin === undefined) throw new Error(`the list has no plugin ${index}`);
+    return this.exec(plugin, "CHECK", this.result);
   }
 
   /**

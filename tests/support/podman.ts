@@ -6,10 +6,11 @@
  * lives there; `ip netns exec` would remount /sys and hide the cgroup mounts runc needs).
  * Dispose removes the containers, unmounts what podman mounted and deletes the temp tree.
  */
-import type { BinDir } from "./plugin.ts";
+import type { BinDir } from "../../testing/plugin.ts";
 import { REFERENCE_CNI_DIR } from "./chain.ts";
-import { type Need, type Run, run } from "./netns.ts";
-import type { Node } from "./node.ts";
+import type { Need } from "../../testing/needs.ts";
+import type { Lab } from "../../testing/lab.ts";
+import { type Run, run } from "../../testing/run.ts";
 
 /** The busybox used for the rootfs. */
 export const BUSYBOX = "/usr/bin/busybox";
@@ -26,10 +27,10 @@ export const PODMAN_NEEDS: readonly Need[] = [
 /** A sandboxed podman with a CNI network `name` made of `plugins`. */
 export class Podman implements AsyncDisposable {
   readonly dir: string;
-  readonly node: Node;
+  readonly node: Lab;
   readonly network: string;
 
-  private constructor(dir: string, node: Node, network: string) {
+  private constructor(dir: string, node: Lab, network: string) {
     this.dir = dir;
     this.node = node;
     this.network = network;
@@ -44,7 +45,7 @@ export class Podman implements AsyncDisposable {
    * newest); `plugins` gets the sandbox dir, for IPAM `dataDir` and `stateDir` paths inside it.
    */
   static async create(
-    node: Node,
+    node: Lab,
     bin: BinDir,
     network: string,
     plugins: (dir: string) => Record<string, unknown>[],
@@ -112,7 +113,7 @@ export class Podman implements AsyncDisposable {
       "env",
       `CONTAINERS_CONF=${this.dir}/containers.conf`,
       "nsenter",
-      `--net=${this.node.netns}`,
+      `--net=${this.node.nodeNetns}`,
       "timeout",
       "120",
       "podman",

@@ -1,9 +1,13 @@
 /** The state file as untrusted input: safe writes, strict reads (no root needed). */
 import assert from "node:assert/strict";
+import { composeRecords } from "../../src/commands/add.ts";
 import {
   type AttachmentState,
+  batchPath,
+  lockAttachment,
   MAX_STATE_BYTES,
   readState,
+  removeAttachmentFiles,
   StateFileError,
   statePath,
   writeState,
@@ -83,7 +87,7 @@ Deno.test("state: numeric fields that would smuggle ip commands are refused on r
     ];
     for (const patch of evil) {
       const s = sample();
-      Object.assign(s.added[0], patch);
+      Object.assign(s.added[0]!, patch);
       Deno.writeTextFileSync(path, JSON.stringify(s), { mode: 0o600 });
       assert.throws(() => readState(path, ID), StateFileError, JSON.stringify(patch));
     }
@@ -131,4 +135,54 @@ Deno.test("routeOpArgs: numbers are whole and in range, whatever their source", 
   assert.throws(op("del", { metric: 2 ** 32 }), /invalid metric/);
   assert.throws(op("add", { mtu: "9000 table 7" }), /invalid mtu/);
   assert.deepEqual(op("del", { metric: 4294967295 })().slice(-2), ["metric", "4294967295"]);
+});
+
+Deno.test("state: a symlink or FIFO planted at the lock path is never followed or opened", () =>
+  withDir((dir) => {
+    const path = statePath(dir, ID.network, ID.containerId, ID.ifname);
+    Deno.mkdirSync(`${dir}/net`, { mode: 0o700 });
+    const outside = `${dir}/outside`;
+    Deno.symlinkSync(outside, `${dir}/net/c1@eth0.lock`);
+    const lock = lockAttachment(path);
+    assert.ok(lock);
+    assert.throws(() => Deno.lstatSync(outside), Deno.errors.NotFound);
+    assert.ok(Deno.lstatSync(`${dir}/net/c1@eth0.lock`).isFile);
+    lock.remove();
+    lock[Symbol.dispose]();
+    // A FIFO would block open() forever: it is replaced instead (the test would hang otherwise).
+    new Deno.Command("mkfifo", { args: [`${dir}/net/c1@eth0.lock`] }).outputSync();
+    using again = lockAttachment(path, false);
+    assert.ok(again);
+    assert.ok(Deno.lstatSync(`${dir}/net/c1@eth0.lock`).isFile);
+  }));
+
+Deno.test("state: removing an attachment's files takes its record, batch and crash temp files", () =>
+  withDir((dir) => {
+    const path = statePath(dir, ID.network, ID.containerId, ID.ifname);
+    writeState(path, sample());
+    for (const f of [`${path}.6f1c2a9e-1b2c-4d5e-8f90-123456789abc.tmp`, batchPath(path)]) {
+      Deno.writeTextFileSync(f, "", { mode: 0o600 });
+    }
+    Deno.writeTextFileSync(`${dir}/net/c2@eth0.json`, "{}", { mode: 0o600 });
+    removeAttachmentFiles(path);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/net`)].map((e) => e.name), ["c2@eth0.json"]);
+  }));
+
+Deno.test("composeRecords: a repeated ADD keeps the first ADD's routes and restores only the pod's", () => {
+  const r = (dst: string): Route => ({
+    family: 4,
+    dst,
+    gateway: "10.0.0.1",
+    dev: "eth0",
+    table: "main",
+    metric: 0,
+  });
+  const first = { added: [r("192.0.2.0/24")], deleted: [r("0.0.0.0/0")] };
+  // The second ADD deletes the first's route (delroutes) and adds another: if it is killed
+  // before its batch lands, the first's route is still there and DEL must still remove it.
+  const second = { added: [r("198.51.100.0/24")], deleted: [r("192.0.2.0/24")] };
+  assert.deepEqual(composeRecords(first, second), {
+    added: [r("192.0.2.0/24"), r("198.51.100.0/24")],
+    deleted: [r("0.0.0.0/0")],
+  });
 });

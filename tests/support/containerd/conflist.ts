@@ -2,7 +2,9 @@
  * The network the containerd tests attach pods to: bridge + host-local, then this plugin with the
  * host route and one addroute, and the routing table that network gives a pod.
  */
-import { NODE_IP } from "../node.ts";
+import { LAB } from "../../../testing/mod.ts";
+
+const NODE_IP = LAB.nodeIp;
 
 /** The pod subnet, its gateway (the bridge) and the first address host-local hands out. */
 export const SUBNET = "10.89.48.0/24";

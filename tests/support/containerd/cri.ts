@@ -86,7 +86,9 @@ export class CriClient implements Disposable {
   private call<T>(method: string, req: unknown): Promise<T> {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + this.timeoutMs);
-      this.client[method].call(this.client, req, new grpc.Metadata(), { deadline }, (err, v) => {
+      const fn = this.client[method];
+      if (!fn) return reject(new Error(`CRI ${method}: no such method`));
+      fn.call(this.client, req, new grpc.Metadata(), { deadline }, (err, v) => {
         if (err) reject(new Error(`CRI ${method}: ${err.message}`));
         else resolve(v as T);
       });

@@ -15,9 +15,7 @@
  * containers used and deletes the temp dir, also when the test failed.
  */
 import { REFERENCE_CNI_DIR } from "../chain.ts";
-import { type Need, type Run, run } from "../netns.ts";
-import type { Node } from "../node.ts";
-import type { BinDir } from "../plugin.ts";
+import { type BinDir, type Lab, type Need, type Run, run } from "../../../testing/mod.ts";
 import { buildPauseArchive, PAUSE_IMAGE } from "./image.ts";
 
 /** The busybox-static binary the sandbox image is built from. */
@@ -84,13 +82,13 @@ let serial = 0;
 /** A running private containerd. */
 export class Containerd implements AsyncDisposable {
   readonly dir: string;
-  readonly node: Node;
+  readonly node: Lab;
   readonly network: string;
   /** A cgroup name of its own, for the containers' cgroups (removed on dispose). */
   readonly cgroupParent: string;
   private child?: Deno.ChildProcess;
 
-  private constructor(dir: string, node: Node, network: string) {
+  private constructor(dir: string, node: Lab, network: string) {
     this.dir = dir;
     this.node = node;
     this.network = network;
@@ -124,14 +122,14 @@ export class Containerd implements AsyncDisposable {
   }
 
   /** Writes the config, the conflist and the bin dir, starts the daemon and waits for it. */
-  static async start(node: Node, bin: BinDir, opts: ContainerdOptions): Promise<Containerd> {
+  static async start(node: Lab, bin: BinDir, opts: ContainerdOptions): Promise<Containerd> {
     const dir = await Deno.makeTempDir({ prefix: "ssr-containerd-" });
     const cd = new Containerd(dir, node, opts.network);
     try {
       await cd.prepare(bin, opts);
       cd.child = new Deno.Command("nsenter", {
         args: [
-          `--net=${node.netns}`,
+          `--net=${node.nodeNetns}`,
           "unshare",
           "-m",
           "--propagation",
@@ -424,7 +422,7 @@ async function removeCgroups(name: string): Promise<void> {
   const mounts = await Deno.readTextFile("/proc/self/mounts").catch(() => "");
   for (const line of mounts.split("\n")) {
     const [, target, type] = line.split(" ");
-    if (type === "cgroup" || type === "cgroup2") roots.push(target);
+    if (target && (type === "cgroup" || type === "cgroup2")) roots.push(target);
   }
   for (const root of roots) {
     const dirs: string[] = [];

@@ -3,7 +3,7 @@
  * `/bin/sh`, `/bin/sleep`, `/bin/ip`), written as an OCI image layout and packed into the tar
  * archive `ctr images import` reads. Its entrypoint sleeps, as a pause container does.
  */
-import { must } from "../netns.ts";
+import { must } from "../../../testing/mod.ts";
 
 /** Name the image is imported under (and configured as containerd's `sandbox_image`). */
 export const PAUSE_IMAGE = "ssr.test/pause:1";
