@@ -15,7 +15,7 @@ import {
   unknownKeyWarnings,
 } from "./keys.ts";
 import type { LogLevel } from "./log.ts";
-import { defaultMetric, tableName } from "./route.ts";
+import { kernelMetric, MAX_NEXTHOPS, tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
 
 /** The two plugin types this binary serves. */
@@ -26,6 +26,8 @@ export interface RouteRequest {
   /** Destination as a network CIDR (host bits cleared, as Go's ParseCIDR does). */
   dst: Cidr;
   gw?: Ip;
+  /** `gws` as configured: 2 or more next hops of the dst's family (a multipath route). */
+  gws?: Ip[];
   mtu?: number;
   advmss?: number;
   priority?: number;
@@ -79,6 +81,8 @@ export interface PluginConfig {
   /** One line per unknown key, said on stderr and in the log; nothing else depends on them. */
   warnings: string[];
   prevResult?: CniResult;
+  /** The keys `args.cni` (the pod author) set; their scope is CNI_IFNAME only. */
+  podOverrides: string[];
   /**
    * GC: the attachments to keep, from `cni.dev/valid-attachments` (or the older
    * `cni.dev/attachments`); `null` is an empty list; undefined when neither key is present.
@@ -91,7 +95,14 @@ export const DEFAULT_STATE_DIR = "/var/lib/cni/seamless-static-route";
 /** Default size of `logFile` before it is rotated, in MB. */
 export const DEFAULT_LOG_MAX_SIZE_MB = 10;
 /** Default wait for the host default route / pod address, in seconds. */
-const DEFAULT_TIMEOUT_SECONDS = 10;
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+/** The longest wait the network config may set; `args.cni` may not go above the network's own. */
+export const MAX_TIMEOUT_SECONDS = 300;
+/**
+ * The most `addroutes` and the most `delroutes` one config may list. Measured on a 2-core VM, an
+ * ADD of 1000 addroutes takes ~80 ms and 49 MB peak RSS (one route: ~50 ms, 38 MB).
+ */
+export const MAX_ROUTES = 1000;
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 
@@ -161,22 +172,71 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
     }
     req.gw = gw;
   }
+  if (v.gws !== undefined && v.gws !== null) req.gws = parseGws(v.gws, `${key}.gws`, dst.family);
   for (const [k, min, max] of REQUEST_NUMBERS) {
     const n = intIn(v[k], `${key}.${k}`, min, max);
     if (n !== undefined) req[k] = n;
   }
+  if (req.table === LOCAL_TABLE) {
+    throw invalidConfig(
+      `${key}.table`,
+      LOCAL_TABLE,
+      "is the kernel's local table (255), which this plugin never changes; use main or 1-252",
+    );
+  }
+  if (req.gws && nextHops(req).length > MAX_NEXTHOPS) {
+    throw invalidConfig(`${key}.gws`, v.gws, `has more than ${MAX_NEXTHOPS} next hops with gw`);
+  }
   return req;
+}
+
+/** The kernel's local table: local and broadcast addresses, never changed by this plugin. */
+const LOCAL_TABLE = 255;
+
+/** Validates `gws`: a list of 2 to MAX_NEXTHOPS distinct IPs of the dst's family. */
+function parseGws(v: unknown, key: string, family: number): Ip[] {
+  if (!Array.isArray(v) || v.length < 2 || v.length > MAX_NEXTHOPS) {
+    throw invalidConfig(key, v, `must be a list of 2 to ${MAX_NEXTHOPS} IP addresses`);
+  }
+  const seen = new Set<string>();
+  return v.map((g, i) => {
+    const ip = typeof g === "string" ? parseIp(g) : null;
+    if (!ip) throw invalidConfig(`${key}[${i}]`, g, "must be an IP address");
+    if (ip.family !== family) {
+      throw invalidConfig(`${key}[${i}]`, g, `is not in the family of dst (IPv${family})`);
+    }
+    if (seen.has(ip.address)) throw invalidConfig(`${key}[${i}]`, g, "is listed twice");
+    seen.add(ip.address);
+    return ip;
+  });
+}
+
+/**
+ * The next hops of a request: `gws`, then `gw` when it is not already among them (the CNI
+ * proposal's rule); `gw` alone for a single-path route; none for a route without a gateway.
+ */
+export function nextHops(req: RouteRequest): Ip[] {
+  const hops = [...(req.gws ?? [])];
+  if (req.gw && !hops.some((h) => h.address === req.gw?.address)) hops.push(req.gw);
+  return hops;
 }
 
 function routeList(v: unknown, key: string): RouteRequest[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw invalidConfig(key, v, "must be a list of routes");
+  if (v.length > MAX_ROUTES) {
+    throw invalidConfig(
+      key,
+      `${v.length} routes`,
+      `lists more than ${MAX_ROUTES} routes, the most one network allows`,
+    );
+  }
   return v.map((r, i) => parseRouteRequest(r, `${key}[${i}]`));
 }
 
 /** The identity a request will have in the kernel (for duplicate detection). */
 function requestKey(r: RouteRequest): string {
-  const metric = r.priority ?? defaultMetric(r.dst.family);
+  const metric = kernelMetric(r.dst.family, r.priority);
   return `${tableName(r.table)}|${cidrText(r.dst)}|${metric}`;
 }
 
@@ -235,11 +295,23 @@ function parseGateway(v: unknown, key: string, ipv6: boolean): GatewayMode {
   return out;
 }
 
+/**
+ * The longest `hostRoute.timeoutSeconds` `args.cni` may set: the network config's own value when
+ * it sets a valid one, else the default. Only the node admin's config may make ADD wait longer.
+ */
+function podTimeoutCeiling(networkHostRoute: unknown): number {
+  const t = isObject(networkHostRoute) ? networkHostRoute.timeoutSeconds : undefined;
+  return typeof t === "number" && Number.isFinite(t) && t >= 0 && t <= MAX_TIMEOUT_SECONDS
+    ? Math.max(t, DEFAULT_TIMEOUT_SECONDS)
+    : DEFAULT_TIMEOUT_SECONDS;
+}
+
 function parseHostRoute(
   v: unknown,
   key: string,
   type: PluginType,
   warnings: string[],
+  maxTimeout: number = MAX_TIMEOUT_SECONDS,
 ): HostRouteConfig {
   const dflt: HostRouteConfig = {
     enabled: type === "seamless-static-route",
@@ -277,8 +349,19 @@ function parseHostRoute(
   }
   if (v.timeoutSeconds !== undefined && v.timeoutSeconds !== null) {
     const t = v.timeoutSeconds;
-    if (typeof t !== "number" || !Number.isFinite(t) || t < 0 || t > 300) {
-      throw invalidConfig(`${key}.timeoutSeconds`, t, "must be a number of seconds from 0 to 300");
+    if (typeof t !== "number" || !Number.isFinite(t) || t < 0 || t > MAX_TIMEOUT_SECONDS) {
+      throw invalidConfig(
+        `${key}.timeoutSeconds`,
+        t,
+        `must be a number of seconds from 0 to ${MAX_TIMEOUT_SECONDS}`,
+      );
+    }
+    if (t > maxTimeout) {
+      throw invalidConfig(
+        `${key}.timeoutSeconds`,
+        t,
+        `may be at most ${maxTimeout} here; only the network config (not args.cni) may raise it`,
+      );
     }
     out.timeoutSeconds = t;
   }
@@ -312,11 +395,25 @@ const OVERRIDABLE = [
   "hostRoute",
 ] as const;
 
+/** The keys DEL does not read: it undoes what the state file records, whatever they say now. */
+const NOT_FOR_DEL = [...OVERRIDABLE, "args", "prevResult"] as const;
+
 /**
  * Validates a decoded network configuration into a PluginConfig. `cniVersion` is the config's
- * version when the caller has read it already (the CNI skeleton does, to negotiate).
+ * version when the caller has read it already (the CNI skeleton does, to negotiate). For DEL the
+ * route keys, `args` and `prevResult` are left out unread: a config that became invalid since ADD
+ * (an edited network, a bad pod annotation) must not make DEL fail on every retry.
  */
-export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)): PluginConfig {
+export function parseConfig(
+  input: Json,
+  cniVersion: string = configVersion(input),
+  command?: string,
+): PluginConfig {
+  let raw = input;
+  if (command === "DEL") {
+    raw = { ...input };
+    for (const k of NOT_FOR_DEL) delete raw[k];
+  }
   const warnings = unknownKeyWarnings(raw, "", [...OVERRIDABLE, ...TOP_LEVEL_KEYS, ...CNI_KEYS]);
   if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
@@ -328,6 +425,7 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
 
   // args.cni overrides the top-level keys (per pod, e.g. from a Multus network selection).
   const merged: Json = { ...raw };
+  const podOverrides: string[] = [];
   const where = Object.fromEntries(OVERRIDABLE.map((k) => [k, k])) as Record<
     (typeof OVERRIDABLE)[number],
     string
@@ -342,6 +440,7 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
         if (k in cni && cni[k] !== undefined) {
           merged[k] = cni[k];
           where[k] = `args.cni.${k}`;
+          podOverrides.push(k);
         }
       }
     }
@@ -362,7 +461,8 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
       throw invalidConfig(
         `${where.addroutes}[${i}].dst`,
         cidrText(r.dst),
-        `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority)`,
+        `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority); ` +
+          "for several next hops, write one route with gws (a multipath route)",
       );
     }
     seen.set(k, i);
@@ -386,11 +486,18 @@ export function parseConfig(raw: Json, cniVersion: string = configVersion(raw)):
     delroutes: routeList(merged.delroutes, where.delroutes),
     addroutes,
     skipcheck: bool(merged.skipcheck, where.skipcheck, false),
-    hostRoute: parseHostRoute(merged.hostRoute, where.hostRoute, type, warnings),
+    hostRoute: parseHostRoute(
+      merged.hostRoute,
+      where.hostRoute,
+      type,
+      warnings,
+      where.hostRoute === "hostRoute" ? MAX_TIMEOUT_SECONDS : podTimeoutCeiling(raw.hostRoute),
+    ),
     stateDir: absPath(raw.stateDir, "stateDir") ?? DEFAULT_STATE_DIR,
     logLevel,
     logMaxBytes: logMaxBytes(raw.logMaxSizeMB),
     warnings,
+    podOverrides,
   };
   const logFile = absPath(raw.logFile, "logFile");
   if (logFile) config.logFile = logFile;

@@ -15,8 +15,15 @@ import {
 } from "./address.ts";
 import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
 import type { CniRoute } from "./cni/result.ts";
-import type { PluginConfig, RouteRequest } from "./config.ts";
-import { defaultMetric, type Route, routeKey, scopeName, tableName } from "./route.ts";
+import { nextHops, type PluginConfig, type RouteRequest } from "./config.ts";
+import {
+  defaultMetric,
+  kernelMetric,
+  type Route,
+  routeKey,
+  scopeName,
+  tableName,
+} from "./route.ts";
 import type { PodSnapshot } from "./snapshot.ts";
 
 /** The pod's address on an interface and the gateway prevResult gives for it. */
@@ -45,9 +52,20 @@ export interface PodFacts {
   v6?: PodAddress;
 }
 
-/** The interface the host route goes through: `hostRoute.interface`, else CNI_IFNAME. */
+/**
+ * The interface the host route goes through: `hostRoute.interface`, else CNI_IFNAME. Only the
+ * NAD may name another interface: through `args.cni` (the pod author) it must be CNI_IFNAME.
+ */
 export function hostRouteInterface(config: PluginConfig, ifname: string): string {
-  return config.hostRoute.interface ?? ifname;
+  const iface = config.hostRoute.interface ?? ifname;
+  if (iface !== ifname && config.podOverrides.includes("hostRoute")) {
+    throw invalidConfig(
+      "args.cni.hostRoute.interface",
+      iface,
+      `a pod's args.cni may only name its own interface ${ifname}; set it in the NAD`,
+    );
+  }
+  return iface;
 }
 
 /** The pod addresses the host route needs (IPv6 only when `hostRoute.ipv6`). */
@@ -69,13 +87,19 @@ function parseIpFamily(text: string | undefined): Ip | undefined {
   return c ? { address: c.address, family: c.family } : undefined;
 }
 
-/** Names of the pod's interfaces: prevResult's interfaces inside a sandbox, and CNI_IFNAME. */
-export function podInterfaces(config: PluginConfig, ifname: string): Set<string> {
+/**
+ * The interfaces whose routes this attachment may change (its scope): CNI_IFNAME, prevResult's
+ * interfaces inside a sandbox, and the NAD's `hostRoute.interface`. When `key` (flushroutes,
+ * flushgateway, delroutes, addroutes) was set by `args.cni`, only CNI_IFNAME: a pod author can
+ * never change another interface's routes.
+ */
+export function podInterfaces(config: PluginConfig, ifname: string, key?: string): Set<string> {
   const names = new Set<string>([ifname]);
+  if (key !== undefined && config.podOverrides.includes(key)) return names;
   for (const i of config.prevResult?.interfaces ?? []) {
     if (i.sandbox && typeof i.name === "string") names.add(i.name);
   }
-  if (config.hostRoute.interface) names.add(config.hostRoute.interface);
+  names.add(hostRouteInterface(config, ifname));
   return names;
 }
 
@@ -203,10 +227,17 @@ function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
     dst: cidrText(req.dst),
     dev,
     table: tableName(req.table),
-    metric: req.priority ?? defaultMetric(family),
+    metric: kernelMetric(family, req.priority),
   };
-  const gw = req.gw ?? (fallbackGw?.family === family ? fallbackGw : undefined);
-  if (gw) r.gateway = gw.address;
+  if (req.gws) {
+    // One multipath route: every next hop on the pod interface, weight 1; route-wide
+    // options (table, metric, mtu, ...) apply to the route as a whole.
+    delete r.dev;
+    r.nexthops = nextHops(req).map((h) => ({ gateway: h.address, dev, weight: 1 }));
+  } else {
+    const gw = req.gw ?? (fallbackGw?.family === family ? fallbackGw : undefined);
+    if (gw) r.gateway = gw.address;
+  }
   if (req.mtu !== undefined) r.mtu = req.mtu;
   if (req.advmss !== undefined) r.advmss = req.advmss;
   if (req.scope !== undefined) r.scope = scopeName(req.scope);
@@ -286,8 +317,9 @@ export function desiredRoutes(
 /** A RouteRequest as the CNI route it came from (for results). */
 function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
   const out: CniRoute = { dst: cidrText(r.dst) };
-  const via = r.gw ?? gw;
+  const via = r.gws ? r.gw : r.gw ?? gw;
   if (via) out.gw = via.address;
+  if (r.gws) out.gws = r.gws.map((g) => g.address);
   for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
     if (r[k] !== undefined) out[k] = r[k];
   }

@@ -6,7 +6,7 @@
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type RouteOp, routeOpArgs } from "./route.ts";
-import { parseSnapshot, type PodSnapshot, READ_BATCH } from "./snapshot.ts";
+import { parseSnapshot, type PodSnapshot, READ_BATCH, READ_FLAGS } from "./snapshot.ts";
 import type { NetnsId } from "./state.ts";
 
 /** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
@@ -43,6 +43,45 @@ export function netnsIdentity(netnsPath: string): NetnsId | null {
   }
 }
 
+/** Name prefix and suffix of the temp batch files in `$TMPDIR`. */
+const TEMP_BATCH_PREFIX = "seamless-static-route-";
+const TEMP_BATCH_SUFFIX = ".batch";
+
+/**
+ * A temp batch file older than this is stale: no run of the plugin lives that long (its longest
+ * wait is 300 s), so the plugin that made it was killed before it could remove it.
+ */
+export const STALE_BATCH_SECONDS = 15 * 60;
+
+/**
+ * Removes this user's stale temp batch files (`$TMPDIR/seamless-static-route-*.batch`, regular
+ * files older than STALE_BATCH_SECONDS) that a killed plugin left behind; returns their paths.
+ */
+export function sweepStaleBatchFiles(now: number = Date.now()): string[] {
+  const dir = (Deno.env.get("TMPDIR") || "/tmp").replace(/\/+$/, "") || "/";
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return removed; // no temp dir: nothing was left there
+  }
+  for (const e of entries) {
+    if (!e.isFile || !e.name.startsWith(TEMP_BATCH_PREFIX) || !e.name.endsWith(TEMP_BATCH_SUFFIX)) {
+      continue;
+    }
+    const path = `${dir}/${e.name}`;
+    try {
+      const st = Deno.lstatSync(path);
+      const age = now - (st.mtime?.getTime() ?? now);
+      if (!st.isFile || st.uid !== Deno.uid() || age < STALE_BATCH_SECONDS * 1000) continue;
+      Deno.removeSync(path);
+      removed.push(path);
+    } catch { /* gone meanwhile */ }
+  }
+  return removed;
+}
+
 interface Output {
   code: number;
   stdout: string;
@@ -62,7 +101,7 @@ function runIp(argv: readonly [string, ...string[]], batch: string, at?: string)
       Deno.writeTextFileSync(at, batch, { createNew: true, mode: 0o600 });
       file = at;
     } else {
-      file = Deno.makeTempFileSync({ prefix: "seamless-static-route-", suffix: ".batch" });
+      file = Deno.makeTempFileSync({ prefix: TEMP_BATCH_PREFIX, suffix: TEMP_BATCH_SUFFIX });
       Deno.writeTextFileSync(file, batch);
     }
   } catch (e) {
@@ -93,7 +132,7 @@ function runIp(argv: readonly [string, ...string[]], batch: string, at?: string)
 
 /** Reads the pod's routes and addresses with one `ip -j -batch` call. */
 export function readPod(netnsPath: string): PodSnapshot {
-  const out = runIp([...ipArgv(netnsPath), "-j", "-batch"], READ_BATCH);
+  const out = runIp([...ipArgv(netnsPath), ...READ_FLAGS, "-batch"], READ_BATCH);
   if (out.code !== 0) {
     throw new CniError(
       ErrorCode.NetnsUnreachable,

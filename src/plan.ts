@@ -6,11 +6,15 @@
  */
 import { type Cidr, cidrText, type Family, isLinkLocal, parseCidr } from "./address.ts";
 import type { CniResult, CniRoute } from "./cni/result.ts";
-import type { PluginConfig, RouteRequest } from "./config.ts";
+import { invalidConfig } from "./cni/errors.ts";
+import { nextHops, type PluginConfig, type RouteRequest } from "./config.ts";
 import { desiredRoutes, type HostFacts, type PodFacts, podInterfaces } from "./desired.ts";
 import {
   describeRoute,
+  kernelMetric,
+  nexthopSet,
   type Route,
+  routeDevs,
   routeKey,
   type RouteOp,
   sameRoute,
@@ -39,9 +43,10 @@ export interface Plan {
   deleted: Route[];
 }
 
+/** True when every device of `r` is in the attachment's scope (a route half outside is not). */
 function onPod(r: Route, ifaces: Set<string>): boolean {
-  if (r.dev && ifaces.has(r.dev)) return true;
-  return (r.nexthops ?? []).some((h) => h.dev !== undefined && ifaces.has(h.dev));
+  const devs = routeDevs(r);
+  return devs.length > 0 && devs.every((d) => ifaces.has(d));
 }
 
 /**
@@ -80,23 +85,32 @@ function familyDst(r: { family: Family; dst: string }): string {
 function deletedByRequest(cr: CniRoute, reqs: ReadonlyMap<string, RouteRequest[]>): boolean {
   const dst = parseCidr(cr.dst);
   if (!dst) return false;
-  return (reqs.get(cidrText(dst)) ?? []).some((req) =>
-    req.gw === undefined || cr.gw === req.gw.address
-  );
+  return (reqs.get(cidrText(dst)) ?? []).some((req) => {
+    if (req.gws) return sameSet(nextHops(req).map((h) => h.address), cr.gws ?? []);
+    return req.gw === undefined || (cr.gws === undefined && cr.gw === req.gw.address);
+  });
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = [...a].sort(), y = [...b].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
 /** True when a kernel route is what a `delroutes` entry names (dst, and gw/table/priority if set). */
 function matchesDelroute(req: RouteRequest, r: Route): boolean {
   return r.family === req.dst.family && r.dst === cidrText(req.dst) &&
     r.table === tableName(req.table) &&
-    (req.priority === undefined || r.metric === req.priority) &&
-    (req.gw === undefined || r.gateway === req.gw.address);
+    (req.priority === undefined || r.metric === kernelMetric(r.family, req.priority)) &&
+    (req.gws !== undefined
+      ? sameSet(nextHops(req).map((h) => h.address), nexthopSet(r))
+      : req.gw === undefined || (!r.nexthops?.length && r.gateway === req.gw.address));
 }
 
 /** Plans an ADD: flush routes, flush gateway, delroutes, addroutes, host route — in that order. */
 export function planAdd(input: PlanInput): Plan {
   const { config, ifname, snapshot } = input;
   const ifaces = podInterfaces(config, ifname);
+  const scopeOf = (key: string) => podInterfaces(config, ifname, key);
   const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
   // The table as it will be: the routes by identity and by destination (so lookups stay O(1)
   // for long lists), minus those planned for deletion (`gone`), plus those planned to be added.
@@ -109,6 +123,15 @@ export function planAdd(input: PlanInput): Plan {
   const added: Route[] = [];
   const remove = (r: Route, reason: string) => {
     if (gone.has(r)) return;
+    if (r.unrestorable) {
+      // Deleting it could not be undone exactly (by DEL or a rollback): refuse up front.
+      throw invalidConfig(
+        reason.replace(/^replaced by /, ""),
+        describeRoute(r),
+        `would delete a route with ${r.unrestorable}, which the plugin cannot restore as it ` +
+          "was; leave it out of the flush/delete or remove it first",
+      );
+    }
     gone.add(r);
     ops.push({ action: "del", route: r, reason });
     deleted.push(r);
@@ -118,33 +141,51 @@ export function planAdd(input: PlanInput): Plan {
   let routes: CniRoute[] = result.routes ?? [];
 
   if (config.flushroutes) {
+    const scope = scopeOf("flushroutes");
     for (const r of live()) {
-      if (r.table === "main" && onPod(r, ifaces) && flushable(r)) remove(r, "flushroutes");
+      if (r.table === "main" && onPod(r, scope) && flushable(r)) remove(r, "flushroutes");
     }
     routes = [];
   }
   if (config.flushgateway) {
+    const scope = scopeOf("flushgateway");
     for (const r of live()) {
-      if (r.table === "main" && onPod(r, ifaces) && dstCidr(r).prefix === 0) {
+      if (r.table === "main" && onPod(r, scope) && dstCidr(r).prefix === 0) {
         remove(r, "flushgateway");
       }
     }
     for (const ip of result.ips ?? []) delete ip.gateway;
     routes = routes.filter((r) => parseCidr(r.dst)?.prefix !== 0);
   }
+  const delScope = scopeOf("delroutes");
   config.delroutes.forEach((req, i) => {
     const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
     for (const r of live(byDst.get(dst) ?? [])) {
-      if (onPod(r, ifaces) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
+      if (onPod(r, delScope) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
     }
   });
+  const addScope = scopeOf("addroutes");
   const delByDst = indexBy(config.delroutes, (req) => cidrText(req.dst));
   if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
   for (const d of desired) {
     const key = routeKey(d.route);
     const same = live(byKey.get(key) ?? []);
     if (!same.some((r) => sameRoute(d.route, r))) {
-      for (const clash of same) remove(clash, `replaced by ${d.source}`);
+      // An addroute from args.cni may only replace a route on CNI_IFNAME.
+      const scope = d.source.startsWith("addroutes") ? addScope : ifaces;
+      for (const clash of same) {
+        if (!onPod(clash, scope)) {
+          // Another attachment's route: replacing it silently would break that attachment.
+          const fromPod = scope === addScope && config.podOverrides.includes("addroutes");
+          throw invalidConfig(
+            `${fromPod ? "args.cni." : ""}${d.source}.dst`,
+            d.route.dst,
+            `would replace ${describeRoute(clash)}, a route outside this attachment, with ` +
+              `${describeRoute(d.route)}; choose another table or priority`,
+          );
+        }
+        remove(clash, `replaced by ${d.source}`);
+      }
       ops.push({ action: "add", route: d.route, reason: d.source });
       added.push(d.route);
       byKey.set(key, [d.route]);
@@ -164,7 +205,7 @@ function linkRoutesFirst(routes: Route[]): Route[] {
 
 function present(r: Route, table: ReadonlyMap<string, Route[]>): boolean {
   return (table.get(routeKey(r)) ?? []).some((t) =>
-    (t.gateway ?? "") === (r.gateway ?? "") && t.dev === r.dev
+    sameRoute(r, t) && (r.dev === undefined) === (t.dev === undefined)
   );
 }
 
@@ -188,8 +229,7 @@ export function planRevert(
     gone.add(routeKey(r));
   }
   for (const r of linkRoutesFirst([...deleted])) {
-    const devs = [r.dev, ...(r.nexthops ?? []).map((h) => h.dev)].filter((d) => d !== undefined);
-    if (!devs.every((d) => now.addresses.has(d as string))) continue;
+    if (!routeDevs(r).every((d) => now.addresses.has(d))) continue;
     if (!present(r, table) || gone.has(routeKey(r))) {
       ops.push({ action: "add", route: r, reason });
     }
@@ -206,23 +246,33 @@ export interface CheckProblem {
 /** CHECK: every desired route present with its gateway, every delroute absent. */
 export function planCheck(input: PlanInput): CheckProblem[] {
   const { config, ifname, snapshot } = input;
-  const ifaces = podInterfaces(config, ifname);
   const problems: CheckProblem[] = [];
   const table = indexBy(snapshot.routes, routeKey);
-  for (const d of desiredRoutes(config, ifname, snapshot, input.host, input.pod)) {
+  const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
+  // ADD applies delroutes before addroutes: a route both name is wanted, not a leftover.
+  const wanted = new Set<Route>();
+  for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
+    for (const r of same) if (sameRoute(d.route, r)) wanted.add(r);
     if (same.some((r) => sameRoute(d.route, r))) continue;
     const other = same[0];
+    const hops = (r: Route) => `next hops [${nexthopSet(r).join(", ")}]`;
     problems.push({
       route: describeRoute(d.route),
       problem: other
-        ? `found ${describeRoute(other)} instead (${d.source})`
+        ? (d.route.nexthops?.length || other.nexthops?.length
+          ? `has ${hops(other)}, want ${hops(d.route)}: found ${describeRoute(other)} (${d.source})`
+          : `found ${describeRoute(other)} instead (${d.source})`)
         : `missing (${d.source})`,
     });
   }
+  const delScope = podInterfaces(config, ifname, "delroutes");
+  // Each delroute looks only at the routes to its destination: CHECK stays linear in the table.
+  const byDst = indexBy(snapshot.routes, familyDst);
   config.delroutes.forEach((req, i) => {
-    for (const r of snapshot.routes) {
-      if (onPod(r, ifaces) && matchesDelroute(req, r)) {
+    const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
+    for (const r of byDst.get(dst) ?? []) {
+      if (onPod(r, delScope) && matchesDelroute(req, r) && !wanted.has(r)) {
         problems.push({
           route: describeRoute(r),
           problem: `present but deleted by delroutes[${i}]`,

@@ -7,6 +7,7 @@ import { isValidIfname } from "./validate.ts";
 
 /** One nexthop of a multipath route. */
 export interface Nexthop {
+  /** The next hop's address; of the other family for `via inet6` (an IPv4 route). */
   gateway?: string;
   dev?: string;
   weight?: number;
@@ -31,6 +32,25 @@ export interface Route {
   advmss?: number;
   onlink?: boolean;
   nexthops?: Nexthop[];
+  // Attributes a deleted route is restored with (as `ip -j -d` prints them).
+  initcwnd?: number;
+  initrwnd?: number;
+  /** Milliseconds. */
+  rtt?: number;
+  /** Milliseconds. */
+  rttvar?: number;
+  hoplimit?: number;
+  window?: number;
+  quickack?: number;
+  congctl?: string;
+  realm?: number;
+  /** IPv6 router preference: "low" or "high" ("medium", the default, is not stored). */
+  pref?: string;
+  /**
+   * Only on routes read from the kernel: what the plugin could not restore if it deleted this
+   * route (e.g. an encap or a per-hop flag). The planner refuses to delete such a route.
+   */
+  unrestorable?: string;
 }
 
 /** The most next hops a multipath route may have here (the kernel's own limit is far higher). */
@@ -64,14 +84,57 @@ export function tableName(table: number | string | undefined): string {
   return TABLE_NAMES[text] ?? text;
 }
 
+/** The kernel metric of a CNI priority: IPv6 stores 0 as 1024. */
+export function kernelMetric(family: Family, priority: number | undefined): number {
+  if (priority === undefined) return defaultMetric(family);
+  return family === 6 && priority === 0 ? 1024 : priority;
+}
+
 /** The identity of a route in the kernel: family, table, destination and metric. */
 export function routeKey(r: Route): string {
   return `${r.family}|${r.table}|${r.dst}|${r.metric}`;
 }
 
-/** True when `have` is the route `want` describes (same key, gateway and device). */
+/** True when a route is multipath (has a nexthop list). */
+export function isMultipath(r: Route): boolean {
+  return (r.nexthops ?? []).length > 0;
+}
+
+/** The next hops' addresses of a route, sorted: its next-hop set (order does not matter). */
+export function nexthopSet(r: Route): string[] {
+  const hops = isMultipath(r) ? (r.nexthops ?? []).map((h) => h.gateway ?? "") : [];
+  return hops.sort();
+}
+
+/** Every device a route uses (its own and its next hops'). */
+export function routeDevs(r: Route): string[] {
+  const devs = [r.dev, ...(r.nexthops ?? []).map((h) => h.dev)];
+  return devs.filter((d): d is string => d !== undefined);
+}
+
+function hopsMatch(want: Nexthop[], have: Nexthop[]): boolean {
+  if (want.length !== have.length) return false;
+  const key = (h: Nexthop) => `${h.gateway ?? ""}|${h.dev ?? ""}`;
+  const left = new Map(have.map((h) => [key(h), h]));
+  return want.every((w) => {
+    const h = left.get(key(w)) ??
+      (w.dev === undefined ? have.find((x) => (x.gateway ?? "") === (w.gateway ?? "")) : undefined);
+    return h !== undefined && (w.weight === undefined || (h.weight ?? 1) === w.weight);
+  });
+}
+
+/**
+ * True when `have` is the route `want` describes: same key, and the same gateway and device, or
+ * for a multipath route the same next-hop set (gateway and device per hop, in any order, weights
+ * when `want` sets them).
+ */
 export function sameRoute(want: Route, have: Route): boolean {
-  return routeKey(want) === routeKey(have) && (want.gateway ?? "") === (have.gateway ?? "") &&
+  if (routeKey(want) !== routeKey(have)) return false;
+  if (isMultipath(want) || isMultipath(have)) {
+    return isMultipath(want) && isMultipath(have) &&
+      hopsMatch(want.nexthops ?? [], have.nexthops ?? []);
+  }
+  return (want.gateway ?? "") === (have.gateway ?? "") &&
     (want.dev === undefined || want.dev === have.dev);
 }
 
@@ -82,6 +145,12 @@ export function describeRoute(r: Route): string {
   if (r.dev) parts.push(`dev ${r.dev}`);
   if (r.table !== "main") parts.push(`table ${r.table}`);
   if (r.metric !== defaultMetric(r.family)) parts.push(`metric ${r.metric}`);
+  for (const h of r.nexthops ?? []) {
+    parts.push("nexthop");
+    if (h.gateway) parts.push(`via ${h.gateway}`);
+    if (h.dev) parts.push(`dev ${h.dev}`);
+    if (h.weight !== undefined && h.weight !== 1) parts.push(`weight ${h.weight}`);
+  }
   return parts.join(" ");
 }
 
@@ -121,7 +190,30 @@ const NUMBER_RANGES = {
   mtu: [0, 4294967295],
   advmss: [0, 4294967295],
   weight: [1, 256],
+  initcwnd: [0, 4294967295],
+  initrwnd: [0, 4294967295],
+  rtt: [0, 4294967],
+  rttvar: [0, 4294967],
+  hoplimit: [0, 255],
+  window: [0, 4294967295],
+  quickack: [0, 1],
+  realm: [0, 255],
 } as const;
+
+/** The route attributes restored as `NAME VALUE` (rtt and rttvar in ms), in batch-line order. */
+const NUMBER_ATTRS = [
+  "initcwnd",
+  "initrwnd",
+  "rtt",
+  "rttvar",
+  "hoplimit",
+  "window",
+  "quickack",
+  "realm",
+] as const;
+
+const PREFS: ReadonlySet<string> = new Set(["low", "medium", "high"]);
+const CONGCTL = /^[a-z][a-z0-9_]{0,15}$/;
 
 // A number field, whatever its source, as the decimal text of an integer in its range: a string
 // or a float smuggled in through a state file never reaches ip.
@@ -143,43 +235,127 @@ function num(v: unknown): number | undefined {
   return typeof v === "number" && Number.isFinite(v) ? v : undefined;
 }
 
-/** Turns one element of `ip -j route show` output into a Route; null when it can't be read. */
+const TYPE_NAMES: Record<string, string> = {
+  "1": "unicast",
+  "2": "local",
+  "3": "broadcast",
+  "4": "anycast",
+  "5": "multicast",
+  "6": "blackhole",
+  "7": "unreachable",
+  "8": "prohibit",
+  "9": "throw",
+  "10": "nat",
+};
+const PROTOCOL_NAMES: Record<string, string> = { "2": "kernel", "3": "boot", "4": "static" };
+
+/** The top-level keys of `ip -j -d -N route` the plugin reads (and so can restore). */
+const KNOWN_JSON_KEYS: ReadonlySet<string> = new Set([
+  "type",
+  "dst",
+  "gateway",
+  "via",
+  "dev",
+  "table",
+  "protocol",
+  "scope",
+  "metric",
+  "flags",
+  "prefsrc",
+  "pref",
+  "flow",
+  "metrics",
+  "nexthops",
+  // The remaining lifetime of a route learned from a router advertisement: not restorable (a
+  // restored RA route is permanent until the next advertisement replaces it), but refusing to
+  // flush every SLAAC default route would break route-override's common use.
+  "expires",
+]);
+const KNOWN_HOP_KEYS: ReadonlySet<string> = new Set(["gateway", "via", "dev", "weight", "flags"]);
+/** Flags that only report state (not restored, not needed to restore). */
+const STATE_FLAGS: ReadonlySet<string> = new Set(["linkdown", "dead", "offload", "trap"]);
+
+// A gateway as `ip -j` prints it: "gateway", or "via": {"family": "inet6", "host": ...}.
+function gatewayOf(rec: Record<string, unknown>, family: Family): string | undefined {
+  const gw = str(rec.gateway);
+  if (gw) return kernelAddress(gw, family) ?? parseIp(gw)?.address ?? gw;
+  if (rec.via && typeof rec.via === "object") {
+    const via = rec.via as Record<string, unknown>;
+    const host = str(via.host);
+    const fam: Family | undefined = via.family === "inet6"
+      ? 6
+      : via.family === "inet"
+      ? 4
+      : undefined;
+    if (host && fam) return parseIp(host)?.family === fam ? (parseIp(host)?.address ?? host) : host;
+  }
+  return undefined;
+}
+
+/**
+ * Turns one element of `ip -j -d -N route show` output into a Route, tables, types, protocols
+ * and scopes compared by number (so a table named in rt_tables is still "100"); null when it
+ * can't be read. What it cannot restore is named in `unrestorable`.
+ */
 export function routeFromJson(raw: Record<string, unknown>, family: Family): Route | null {
   const dst = kernelDst(str(raw.dst) ?? "", family);
   if (!dst || dst.family !== family) return null;
+  const type = str(raw.type) ?? "unicast";
+  const protocol = str(raw.protocol) ?? "boot";
+  const scope = str(raw.scope) ?? "global";
   const r: Route = {
     family,
     dst: `${dst.address}/${dst.prefix}`,
     table: tableName(str(raw.table)),
     metric: num(raw.metric) ?? 0,
-    type: str(raw.type) ?? "unicast",
-    protocol: str(raw.protocol) ?? "boot",
-    scope: str(raw.scope) ?? "global",
+    type: TYPE_NAMES[type] ?? type,
+    protocol: PROTOCOL_NAMES[protocol] ?? protocol,
+    scope: /^\d+$/.test(scope) ? scopeName(Number(scope)) : scope,
   };
-  const gw = str(raw.gateway);
-  if (gw) r.gateway = kernelAddress(gw, family) ?? parseIp(gw)?.address ?? gw;
+  const lost: string[] = Object.keys(raw).filter((k) => !KNOWN_JSON_KEYS.has(k));
+  const gw = gatewayOf(raw, family);
+  if (gw) r.gateway = gw;
   const dev = str(raw.dev);
   if (dev) r.dev = dev;
   const prefsrc = str(raw.prefsrc);
   if (prefsrc) r.prefsrc = prefsrc;
   const flags = Array.isArray(raw.flags) ? raw.flags : [];
-  if (flags.includes("onlink")) r.onlink = true;
+  for (const f of flags) {
+    if (f === "onlink") r.onlink = true;
+    else if (!STATE_FLAGS.has(String(f))) lost.push(`flag ${f}`);
+  }
+  const pref = str(raw.pref);
+  if (pref && pref !== "medium") r.pref = pref;
+  if (raw.flow && typeof raw.flow === "object") {
+    const flow = raw.flow as Record<string, unknown>;
+    const to = Number(str(flow.to) ?? flow.to);
+    if (Number.isInteger(to) && Object.keys(flow).length === 1) r.realm = to;
+    else lost.push(`realms ${JSON.stringify(flow)}`);
+  }
   if (Array.isArray(raw.metrics)) {
     for (const m of raw.metrics) {
-      if (m && typeof m === "object") {
-        const rec = m as Record<string, unknown>;
-        const mtu = num(rec.mtu);
-        if (mtu !== undefined) r.mtu = mtu;
-        const advmss = num(rec.advmss);
-        if (advmss !== undefined) r.advmss = advmss;
+      if (!m || typeof m !== "object") continue;
+      for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+        const n = num(v);
+        if (k === "congestion" && typeof v === "string") r.congctl = v;
+        else if ((k === "mtu" || k === "advmss") && n !== undefined) r[k] = n;
+        else if ((NUMBER_ATTRS as readonly string[]).includes(k) && n !== undefined) {
+          r[k as (typeof NUMBER_ATTRS)[number]] = n;
+        } else lost.push(`metric ${k}`);
       }
     }
   }
   if (Array.isArray(raw.nexthops)) {
     r.nexthops = raw.nexthops.filter((n) => n && typeof n === "object").map((n) => {
       const rec = n as Record<string, unknown>;
+      lost.push(
+        ...Object.keys(rec).filter((k) => !KNOWN_HOP_KEYS.has(k)).map((k) => `nexthop ${k}`),
+      );
+      for (const f of Array.isArray(rec.flags) ? rec.flags : []) {
+        if (!STATE_FLAGS.has(String(f))) lost.push(`nexthop flag ${f}`);
+      }
       const hop: Nexthop = {};
-      const gateway = str(rec.gateway);
+      const gateway = gatewayOf(rec, family);
       if (gateway) hop.gateway = gateway;
       const dev = str(rec.dev);
       if (dev) hop.dev = dev;
@@ -188,6 +364,7 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
       return hop;
     });
   }
+  if (lost.length > 0) r.unrestorable = lost.join(", ");
   return r;
 }
 
@@ -204,17 +381,12 @@ export function routeOpArgs(op: RouteOp): string[] {
   const args = ["route", op.action];
   if (r.type && r.type !== "unicast") args.push(token(r.type, "route type"));
   args.push(cidrToken(r.dst, r.family));
-  if (r.nexthops && r.nexthops.length > 0) {
-    for (const hop of r.nexthops) {
-      args.push("nexthop");
-      if (hop.gateway) args.push("via", ipToken(hop.gateway, "gateway"));
-      if (hop.dev) args.push("dev", devToken(hop.dev));
-      if (hop.weight !== undefined) args.push("weight", numToken(hop.weight, "weight"));
-    }
-  } else {
-    if (r.gateway) args.push("via", ipToken(r.gateway, "gateway"));
+  const multipath = r.nexthops !== undefined && r.nexthops.length > 0;
+  if (!multipath) {
+    if (r.gateway) args.push(...via(r.gateway, r.family));
     if (r.dev) args.push("dev", devToken(r.dev));
   }
+  // Route-wide options come before the nexthops: `ip` refuses them after.
   if (r.table !== "main") args.push("table", token(r.table, "table"));
   // A delete names the metric always (it is part of the route's identity); an add only when it
   // differs from the kernel's default, to keep printed commands readable.
@@ -225,17 +397,56 @@ export function routeOpArgs(op: RouteOp): string[] {
   if (op.action === "add") {
     // ip gives an IPv4 route without a gateway scope link: a global one (route-override's on-link
     // routes, a restored kernel route) must say so.
-    const globalOnLink = r.family === 4 && r.scope === "global" && !r.gateway &&
-      !r.nexthops?.length && (r.type ?? "unicast") === "unicast";
-    if (globalOnLink || (r.scope && r.scope !== "global" && !(r.scope === "link" && !r.gateway))) {
+    const globalOnLink = r.family === 4 && r.scope === "global" && !r.gateway && !multipath &&
+      (r.type ?? "unicast") === "unicast";
+    if (
+      globalOnLink ||
+      (r.scope && r.scope !== "global" && !(r.scope === "link" && !r.gateway && !multipath))
+    ) {
       args.push("scope", token(r.scope ?? "global", "scope"));
     }
     if (r.prefsrc) args.push("src", ipToken(r.prefsrc, "source"));
     if (r.mtu !== undefined) args.push("mtu", numToken(r.mtu, "mtu"));
     if (r.advmss !== undefined) args.push("advmss", numToken(r.advmss, "advmss"));
+    for (const k of NUMBER_ATTRS) {
+      if (r[k] === undefined) continue;
+      const n = numToken(r[k], k);
+      args.push(k, k === "rtt" || k === "rttvar" ? `${n}ms` : n);
+    }
+    if (r.congctl !== undefined) {
+      if (typeof r.congctl !== "string" || !CONGCTL.test(r.congctl)) {
+        throw invalid("congctl", String(r.congctl));
+      }
+      args.push("congctl", r.congctl);
+    }
+    if (r.pref !== undefined) {
+      if (r.family !== 6 || !PREFS.has(r.pref)) throw invalid("pref", String(r.pref));
+      args.push("pref", r.pref);
+    }
     if (r.onlink) args.push("onlink");
   }
+  if (multipath) {
+    if ((r.nexthops ?? []).length > MAX_NEXTHOPS) {
+      throw new Error(`too many nexthops for ip: ${r.nexthops?.length} (at most ${MAX_NEXTHOPS})`);
+    }
+    for (const hop of r.nexthops ?? []) {
+      args.push("nexthop");
+      if (hop.gateway) args.push(...via(hop.gateway, r.family));
+      if (hop.dev) args.push("dev", devToken(hop.dev));
+      if (hop.weight !== undefined) args.push("weight", numToken(hop.weight, "weight"));
+    }
+  }
   return args;
+}
+
+// `via ADDR`, or `via inet6 ADDR` for an IPv4 route through an IPv6 next hop.
+function via(gateway: string, family: Family): string[] {
+  const ip = typeof gateway === "string" ? parseIp(gateway) : null;
+  if (!ip || (ip.family !== family && !(family === 4 && ip.family === 6))) {
+    throw invalid("gateway", String(gateway));
+  }
+  const addr = token(gateway, "gateway");
+  return ip.family === family ? ["via", addr] : ["via", "inet6", addr];
 }
 
 const ROUTE_KEYS: ReadonlySet<string> = new Set([
@@ -253,6 +464,16 @@ const ROUTE_KEYS: ReadonlySet<string> = new Set([
   "advmss",
   "onlink",
   "nexthops",
+  "initcwnd",
+  "initrwnd",
+  "rtt",
+  "rttvar",
+  "hoplimit",
+  "window",
+  "quickack",
+  "congctl",
+  "realm",
+  "pref",
 ]);
 const NEXTHOP_KEYS: ReadonlySet<string> = new Set(["gateway", "dev", "weight"]);
 
@@ -286,6 +507,9 @@ export function routeFromRecord(v: unknown): Route {
     ["mtu", "number", false],
     ["advmss", "number", false],
     ["onlink", "boolean", false],
+    ["congctl", "string", false],
+    ["pref", "string", false],
+    ...NUMBER_ATTRS.map((k): [string, "number", boolean] => [k, "number", false]),
   ];
   for (const [k, type, required] of fields) {
     if (!required && v[k] === undefined) continue;

@@ -18,6 +18,12 @@ export function emptySnapshot(): PodSnapshot {
   return { routes: [], addresses: new Map() };
 }
 
+/**
+ * The flags of the read: JSON, details (type, protocol, scope, attributes) and numbers (`-N`),
+ * so a table named in /etc/iproute2/rt_tables is compared as its number, not its name.
+ */
+export const READ_FLAGS = ["-j", "-d", "-N"] as const;
+
 /** The batch that reads a pod: v4 routes, v6 routes, addresses. */
 export const READ_BATCH = "route show table all root 0.0.0.0/0\n" +
   "route show table all root ::/0\naddr show\n";
@@ -32,7 +38,8 @@ export function parseSnapshot(stdout: string): PodSnapshot {
   const routes: Route[] = [];
   for (const [list, fam] of [[v4, 4], [v6, 6]] as [unknown[], Family][]) {
     for (const raw of list as Record<string, unknown>[]) {
-      if (raw?.table === "local") continue; // local/broadcast addresses: never the plugin's
+      // Table 255 (local): the kernel's local/broadcast routes; the plugin never changes it.
+      if (raw?.table === "255" || raw?.table === "local") continue;
       const r = routeFromJson(raw, fam);
       if (r) routes.push(r);
     }
@@ -41,7 +48,7 @@ export function parseSnapshot(stdout: string): PodSnapshot {
   for (const link of links) {
     const list: Cidr[] = [];
     for (const a of link.addr_info ?? []) {
-      if (a.scope !== "global") continue;
+      if (a.scope !== "global" && a.scope !== "0" && a.scope !== 0) continue;
       const c = parseCidr(`${a.local}/${a.prefixlen}`);
       if (c) list.push(c);
     }

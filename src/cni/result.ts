@@ -11,6 +11,8 @@ import { isObject, type Json } from "../validate.ts";
 export interface CniRoute {
   dst: string;
   gw?: string;
+  /** Next hops of a multipath route (the CNI proposal #1188); written in every result version. */
+  gws?: string[];
   mtu?: number;
   advmss?: number;
   priority?: number;
@@ -54,6 +56,12 @@ function readRoutes(raw: unknown, key: string): CniRoute[] {
     }
     const out: CniRoute = { dst: r.dst };
     if (r.gw !== undefined) out.gw = r.gw as string;
+    if (r.gws !== undefined) {
+      if (!Array.isArray(r.gws) || !r.gws.every((g) => typeof g === "string" && parseIp(g))) {
+        throw invalidConfig(`${key}[${i}].gws`, r.gws, "must be a list of IP addresses");
+      }
+      out.gws = [...r.gws] as string[];
+    }
     for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
       if (typeof r[k] === "number") out[k] = r[k] as number;
     }
@@ -113,6 +121,7 @@ function routeForVersion(r: CniRoute, version: string): CniRoute {
   if (compareVersions(version, "1.1.0") >= 0) return { ...r };
   const out: CniRoute = { dst: r.dst };
   if (r.gw !== undefined) out.gw = r.gw;
+  if (r.gws !== undefined) out.gws = [...r.gws];
   return out;
 }
 

@@ -66,8 +66,11 @@ export interface Plugin<C extends BaseConfig> {
   version: string;
   /** The `--help` text. */
   usage: string;
-  /** Validates a decoded config whose `cniVersion` is `cniVersion` (already supported). */
-  parseConfig(raw: Json, cniVersion: string): C;
+  /**
+   * Validates a decoded config whose `cniVersion` is `cniVersion` (already supported), for
+   * `command` (a plugin may need less of the config for some commands).
+   */
+  parseConfig(raw: Json, cniVersion: string, command: string): C;
   handlers: HandlerTable<C>;
 }
 
@@ -158,7 +161,7 @@ export async function pluginMain<C extends BaseConfig>(
     requireSupported(asked);
     version = asked;
     requireCommandInVersion(env.command, version);
-    const config = plugin.parseConfig(raw, version);
+    const config = plugin.parseConfig(raw, version, env.command);
     // A logFile the early logger could not use has been reported once already: stay on stderr.
     const failed = early.logFile !== undefined && log.file === undefined;
     log = new Logger({

@@ -2,9 +2,10 @@
  * GC: remove state files of attachments the runtime no longer knows, as libcni defines it. The
  * runtime lists the attachments to keep; every other state file of the network goes. Without a
  * list (libcni's nil GCArgs, as `cnitool gc` sends) no attachment is valid, so every state file of
- * the network goes. Only state files are removed: GC never touches a pod's routes.
+ * the network goes. Only state files are removed: GC never touches a pod's routes. GC also sweeps
+ * the temp batch files a killed plugin left in `$TMPDIR` (older than STALE_BATCH_SECONDS).
  */
-import { stopPendingBatch } from "../ip.ts";
+import { stopPendingBatch, sweepStaleBatchFiles } from "../ip.ts";
 import { batchPath, listStates, lockAttachment, removeAttachmentFiles } from "../state.ts";
 import type { Context, Output } from "./context.ts";
 
@@ -21,5 +22,6 @@ export async function cmdGc(ctx: Context): Promise<Output> {
     removeAttachmentFiles(entry.path);
     lock?.remove();
   }
+  for (const path of sweepStaleBatchFiles()) log.info(`GC: removed stale batch file ${path}`);
   return {};
 }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { BinDir, runPlugin, TempDir } from "../../testing/mod.ts";
 import { stateFiles } from "../support/proof.ts";
 import { statePath, writeState } from "../../src/state.ts";
+import { STALE_BATCH_SECONDS } from "../../src/ip.ts";
 
 const NETWORK = "gcnet";
 const OTHER = "othernet";
@@ -145,4 +146,35 @@ Deno.test("GC: a stale attachment's lock and leftover batch file go with it; kep
     [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
     ["keep1@eth0.json", "keep1@eth0.lock"],
   );
+});
+
+Deno.test("GC: sweeps $TMPDIR batch files older than STALE_BATCH_SECONDS, only those", async () => {
+  await using bin = await BinDir.create();
+  await using state = await TempDir.create();
+  await using tmp = await TempDir.create("ssr-gc-tmpdir-");
+  const old = new Date(Date.now() - (STALE_BATCH_SECONDS + 60) * 1000);
+  const file = (name: string, stale: boolean) => {
+    Deno.writeTextFileSync(`${tmp.path}/${name}`, "route add 10.0.0.0/8 dev eth0\n");
+    if (stale) Deno.utimeSync(`${tmp.path}/${name}`, old, old);
+  };
+  file("seamless-static-route-killed.batch", true); // left by a SIGKILLed plugin: goes
+  file("seamless-static-route-running.batch", false); // an ip reading it right now: stays
+  file("other-tool-1.batch", true); // not the plugin's: stays
+  file("seamless-static-route-x.txt", true); // not a batch file: stays
+  Deno.symlinkSync(`${tmp.path}/other-tool-1.batch`, `${tmp.path}/seamless-static-route-l.batch`);
+  const config = {
+    cniVersion: "1.1.0",
+    name: NETWORK,
+    type: "seamless-static-route",
+    stateDir: state.path,
+    "cni.dev/valid-attachments": [],
+  };
+  const r = await runPlugin(bin, { command: "GC", config, env: { TMPDIR: tmp.path } });
+  assert.deepEqual([r.code, r.stdout], [0, ""], r.stderr);
+  assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name).sort(), [
+    "other-tool-1.batch",
+    "seamless-static-route-l.batch",
+    "seamless-static-route-running.batch",
+    "seamless-static-route-x.txt",
+  ]);
 });

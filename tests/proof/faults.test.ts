@@ -75,7 +75,7 @@ labTest(
     // (`-batch /tmp/seamless-static-route-*.batch`), the write the attachment's batch file.
     const tempFile = String.raw`/\S+/seamless-static-route-\S+\.batch`;
     assert.equal(calls.length, 2, calls.join("\n"));
-    assert.match(calls[0]!, new RegExp(`^-n ${lab.pod} -j -batch ${tempFile}$`));
+    assert.match(calls[0]!, new RegExp(`^-n ${lab.pod} -j -d -N -batch ${tempFile}$`));
     assert.equal(calls[1], `-n ${lab.pod} -batch ${e2e.state.path}/${NETWORK}/${ID}@eth0.batch`);
     const lines = (await ip.batch(1) ?? "").split("\n").filter((l) => l !== "");
     const expected = [

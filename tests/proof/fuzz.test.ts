@@ -21,6 +21,7 @@ import { parseSnapshot } from "../../src/snapshot.ts";
 import { planAdd } from "../../src/plan.ts";
 import { BinDir, IS_ROOT, Lab, runPlugin, tableText, TempDir } from "../../testing/mod.ts";
 import { isCniError, stateFiles, withTimeout } from "../support/proof.ts";
+import { goodRouteArb } from "../support/arbitraries.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261122);
 
@@ -171,28 +172,6 @@ function configArb(netns: string, stateDir: string) {
   // stateDir is always a temp dir here: nothing may ever write to the machine's real state dir.
   return fc.record(fields, { requiredKeys: ["name", "type"] }).map((c) => ({ ...c, stateDir }));
 }
-
-/** Routes built only from acceptable values (the kernel may still refuse some). */
-const goodRouteArb = fc.oneof(
-  fc.record({
-    dst: fc.constantFrom(
-      "10.60.0.0/16",
-      "10.60.1.7/16",
-      "10.61.0.0/24",
-      "10.62.0.0/16",
-      "0.0.0.0/0",
-    ),
-    gw: fc.option(fc.constantFrom("10.131.0.1", "10.131.1.200"), { nil: undefined }),
-    mtu: fc.option(fc.constantFrom(1280, 1400), { nil: undefined }),
-    priority: fc.option(fc.constantFrom(10, 100), { nil: undefined }),
-    table: fc.option(fc.constantFrom(100, 254), { nil: undefined }),
-  }, { requiredKeys: ["dst"] }),
-  fc.record({
-    dst: fc.constantFrom("fd00:20::/64", "fd00:21::/48", "::/0"),
-    gw: fc.option(fc.constantFrom("fd00:10::1", "fd00:10::2"), { nil: undefined }),
-    priority: fc.option(fc.constantFrom(10, 2000), { nil: undefined }),
-  }, { requiredKeys: ["dst"] }),
-);
 
 /** Configs from acceptable values only: most should be accepted. */
 function goodConfigArb(netns: string, stateDir: string) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CniError } from "../../src/cni/errors.ts";
 import { decodeStdin } from "../../src/cni/skel.ts";
-import { DEFAULT_STATE_DIR, parseConfig } from "../../src/config.ts";
+import { DEFAULT_STATE_DIR, MAX_ROUTES, parseConfig } from "../../src/config.ts";
 
 const seamless = { cniVersion: "1.0.0", name: "net", type: "seamless-static-route" };
 const override = { cniVersion: "1.0.0", name: "net", type: "route-override" };
@@ -242,7 +242,10 @@ Deno.test("config: a route object's keys are closed — gateway/via/nexthop are 
     "a route has dst, gw",
   );
   // gws (multipath) is a route key.
-  parseConfig({ ...override, addroutes: [{ dst: "10.0.0.0/8", gws: ["10.131.0.1"] }] });
+  parseConfig({
+    ...override,
+    addroutes: [{ dst: "10.0.0.0/8", gws: ["10.131.0.1", "10.131.0.2"] }],
+  });
 });
 
 Deno.test("config: explicit hostIP and gateway are honoured or refused, never replaced", () => {
@@ -284,4 +287,63 @@ Deno.test("config: logMaxSizeMB — default 10 MB, 0 never rotates, bad values r
   assert.equal(parseConfig({ ...seamless, logMaxSizeMB: 0.5 }).logMaxBytes, 512 * 1024);
   invalid({ ...seamless, logMaxSizeMB: -1 }, "logMaxSizeMB", "-1");
   invalid({ ...seamless, logMaxSizeMB: "10" }, "logMaxSizeMB", '"10"');
+});
+
+Deno.test("config: at most MAX_ROUTES addroutes and delroutes, wherever they come from", () => {
+  const many = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ dst: `10.${i >> 8}.${i & 255}.0/24` }));
+  assert.equal(parseConfig({ ...override, addroutes: many(MAX_ROUTES) }).addroutes.length, 1000);
+  assert.equal(parseConfig({ ...override, delroutes: many(MAX_ROUTES) }).delroutes.length, 1000);
+  invalid({ ...override, addroutes: many(MAX_ROUTES + 1) }, "addroutes", "1001 routes", "1000");
+  invalid({ ...override, delroutes: many(MAX_ROUTES + 1) }, "delroutes", "1001 routes", "1000");
+  invalid(
+    { ...override, args: { cni: { addroutes: many(MAX_ROUTES + 1) } } },
+    "args.cni.addroutes",
+    "1001 routes",
+  );
+});
+
+Deno.test("config: args.cni may not raise hostRoute.timeoutSeconds above the network's", () => {
+  // The network (node admin) may set up to 300 s; a pod annotation only up to the network's own
+  // value, or the default 10 s when the network sets none.
+  assert.equal(
+    parseConfig({ ...seamless, hostRoute: { timeoutSeconds: 300 } }).hostRoute.timeoutSeconds,
+    300,
+  );
+  invalid(
+    { ...seamless, args: { cni: { hostRoute: { timeoutSeconds: 300 } } } },
+    "args.cni.hostRoute.timeoutSeconds",
+    "300",
+    "at most 10",
+    "network config",
+  );
+  const lower = { ...seamless, args: { cni: { hostRoute: { timeoutSeconds: 2 } } } };
+  assert.equal(parseConfig(lower).hostRoute.timeoutSeconds, 2);
+  const raised = {
+    ...seamless,
+    hostRoute: { timeoutSeconds: 60 },
+    args: { cni: { hostRoute: { timeoutSeconds: 60 } } },
+  };
+  assert.equal(parseConfig(raised).hostRoute.timeoutSeconds, 60);
+  invalid(
+    { ...raised, args: { cni: { hostRoute: { timeoutSeconds: 61 } } } },
+    "args.cni.hostRoute.timeoutSeconds",
+    "at most 60",
+  );
+});
+
+Deno.test("config: DEL reads no route key, args or prevResult — an invalid one cannot block it", () => {
+  // Found by the model test: a config invalid since ADD made every DEL retry fail with code 7.
+  const broken = {
+    ...override,
+    addroutes: [{ dst: "10.60.0.0/16" }, { dst: "10.60.1.7/16" }], // duplicates
+    args: { cni: { hostRoute: { timeoutSeconds: 300 }, delroutes: "x" } },
+    prevResult: "not a result",
+  };
+  invalid(broken); // for ADD and CHECK
+  const c = parseConfig(broken, "1.0.0", "DEL");
+  assert.deepEqual([c.name, c.addroutes, c.delroutes, c.prevResult], ["net", [], [], undefined]);
+  // What DEL does need is still checked.
+  assert.throws(() => parseConfig({ ...broken, stateDir: "relative" }, "1.0.0", "DEL"), /stateDir/);
+  assert.throws(() => parseConfig({ ...broken, name: "a/b" }, "1.0.0", "DEL"));
 });

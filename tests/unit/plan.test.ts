@@ -276,3 +276,55 @@ Deno.test("planAdd: the host route uses the pod address observe() found, not one
     (e) => e instanceof CniError && e.code === 11,
   );
 });
+
+Deno.test("planCheck: linear — each delroute reads only routes to its own destination", () => {
+  // 1000 delroutes against a 2000-route table: a scan of the table per delroute would read
+  // 2 000 000 routes; an index reads each route a constant number of times.
+  const delroutes = Array.from({ length: 1000 }, (_, i) => ({
+    dst: `10.${100 + (i >> 8)}.${i & 255}.0/24`,
+  }));
+  const config = configOf("route-override", { delroutes });
+  const table = Array.from(
+    { length: 2000 },
+    (_, i) => route(`10.${i >> 8}.${i & 255}.0/24`, { gateway: "10.131.0.1" }),
+  );
+  let reads = 0;
+  const counted = new Proxy(table, {
+    get(target, key, receiver) {
+      if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  const snap: PodSnapshot = { routes: counted, addresses: snapshot().addresses };
+  assert.deepEqual(planCheck({ config, ifname: "eth0", snapshot: snap, host }), []);
+  assert.ok(reads <= 10 * table.length, `${reads} route reads for ${table.length} routes`);
+  // And a delroute still finds its route.
+  const hit = planCheck({
+    config,
+    ifname: "eth0",
+    snapshot: {
+      routes: [route("10.100.7.0/24", { gateway: "10.131.0.1" })],
+      addresses: snap.addresses,
+    },
+    host,
+  });
+  assert.deepEqual(hit.map((p) => p.problem), ["present but deleted by delroutes[7]"]);
+});
+
+Deno.test("planCheck: a route delroutes deletes and addroutes adds again is wanted, not a leftover", () => {
+  // Found by the model test: ADD runs delroutes before addroutes, so the route is in place.
+  const config = configOf("route-override", {
+    delroutes: [{ dst: "10.60.0.0/16" }],
+    addroutes: [{ dst: "10.60.0.0/16", priority: 10 }],
+  });
+  // route-override: an addroute without gw is on-link.
+  const added = route("10.60.0.0/16", { metric: 10 });
+  assert.deepEqual(planCheck({ config, ifname: "eth0", snapshot: snapshot([added]), host }), []);
+  // Another route to the same dst is still reported.
+  const other = route("10.60.0.0/16", { gateway: "10.131.0.1", metric: 0 });
+  assert.deepEqual(
+    planCheck({ config, ifname: "eth0", snapshot: snapshot([added, other]), host })
+      .map((p) => p.problem),
+    ["present but deleted by delroutes[0]"],
+  );
+});

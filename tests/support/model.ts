@@ -1,0 +1,221 @@
+/**
+ * The real side of the model-based test (tests/proof/model.test.ts): a fresh pod namespace with
+ * several interfaces per case, its starting routes applied in one `ip -batch`, the whole table as
+ * `ip -d -j route show table all` prints it, and the plugin started so that a test can SIGKILL it.
+ */
+import { type BinDir, jsonOf, must, type PluginRun, run, runtimeEnv } from "../../testing/mod.ts";
+
+let counter = 0;
+
+/** A namespace name unique to this process and call (at most 15 characters). */
+function uniqueName(prefix: string): string {
+  counter += 1;
+  const rand = Math.floor(Math.random() * 0xffff).toString(16);
+  return `${prefix}${(Deno.pid % 10000).toString(36)}${counter.toString(36)}${rand}`.slice(0, 15);
+}
+
+/** One interface of the model pod: a veth whose peer (`p<name>`) stays in the pod, up. */
+export interface ModelIface {
+  name: string;
+  v4: string;
+  v6?: string;
+}
+
+/** The model pod's interfaces; eth0 has the Lab pod's addresses (shared generators fit it). */
+export const MODEL_IFACES: readonly ModelIface[] = [
+  { name: "eth0", v4: "10.131.0.5/23", v6: "fd00:10::5/64" },
+  { name: "net1", v4: "10.132.0.5/24", v6: "fd00:11::5/64" },
+  { name: "net2", v4: "10.133.0.5/24" },
+];
+
+/** One route as `ip -d -j route show` prints it. */
+export type KernelRoute = Record<string, unknown>;
+
+/** A throwaway pod namespace built for one case. Dispose to remove it. */
+export class ModelPod implements AsyncDisposable {
+  readonly name: string;
+  private constructor(name: string) {
+    this.name = name;
+  }
+
+  /** Path of the namespace as a runtime passes it in CNI_NETNS. */
+  get netns(): string {
+    return `/var/run/netns/${this.name}`;
+  }
+
+  /** Creates the namespace and its interfaces (no DAD, so IPv6 addresses are usable at once). */
+  static async create(): Promise<ModelPod> {
+    const pod = new ModelPod(uniqueName("ssrm"));
+    await must(["ip", "netns", "add", pod.name]);
+    try {
+      await must([
+        "ip",
+        "netns",
+        "exec",
+        pod.name,
+        "sh",
+        "-c",
+        "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; " +
+        "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad",
+      ]);
+      const lines = ["link set lo up"];
+      for (const i of MODEL_IFACES) {
+        lines.push(`link add ${i.name} type veth peer name p${i.name}`);
+        lines.push(`addr add ${i.v4} dev ${i.name}`);
+        if (i.v6) lines.push(`addr add ${i.v6} dev ${i.name} nodad`);
+        lines.push(`link set ${i.name} up`, `link set p${i.name} up`);
+      }
+      await pod.batch(lines, false);
+    } catch (e) {
+      await pod[Symbol.asyncDispose]();
+      throw e;
+    }
+    return pod;
+  }
+
+  /**
+   * Runs `ip -batch` lines in the pod; with `force`, every line is tried and the refused ones are
+   * returned (their messages), else the first refusal throws.
+   */
+  async batch(lines: readonly string[], force: boolean): Promise<string> {
+    if (lines.length === 0) return "";
+    const r = await run(
+      ["ip", "-n", this.name, ...(force ? ["-force"] : []), "-batch", "-"],
+      { stdin: lines.join("\n") + "\n" },
+    );
+    if (r.code !== 0 && !force) throw new Error(`ip -batch failed: ${r.stderr}`);
+    return r.stderr.trim();
+  }
+
+  /** Every route of every table, v4 and v6, as `ip -d -j route show table all` prints them. */
+  async routes(): Promise<KernelRoute[]> {
+    const out: KernelRoute[] = [];
+    for (const fam of ["-4", "-6"]) {
+      const text = await must([
+        "ip",
+        "-n",
+        this.name,
+        "-d",
+        "-j",
+        fam,
+        "route",
+        "show",
+        "table",
+        "all",
+      ]);
+      out.push(...(JSON.parse(text) as KernelRoute[]));
+    }
+    return out;
+  }
+
+  /**
+   * The table as sorted JSON lines, once every interface has its IPv6 link-local route (the
+   * kernel adds them a moment after the link comes up) and two reads 30 ms apart agree.
+   */
+  async settledTable(): Promise<string[]> {
+    const devs = MODEL_IFACES.flatMap((i) => [i.name, `p${i.name}`]);
+    const ready = (routes: KernelRoute[]) =>
+      devs.every((d) => routes.some((r) => r.dst === "fe80::/64" && r.dev === d));
+    let last: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const routes = await this.routes();
+      const now = tableLines(routes);
+      if (ready(routes) && JSON.stringify(now) === JSON.stringify(last)) return now;
+      last = now;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    throw new Error(`the pod's table did not settle:\n${last.join("\n")}`);
+  }
+
+  /** The table now, as sorted JSON lines. */
+  async table(): Promise<string[]> {
+    return tableLines(await this.routes());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await run(["ip", "netns", "del", this.name]);
+  }
+}
+
+/** Routes as sorted JSON lines, for "exactly as it was" comparisons with readable diffs. */
+export function tableLines(routes: readonly KernelRoute[]): string[] {
+  return routes.map((r) => JSON.stringify(r)).sort();
+}
+
+/** The devices a route goes through (its own and its next hops'). */
+export function routeDevs(line: string): string[] {
+  const r = JSON.parse(line) as KernelRoute;
+  const devs = typeof r.dev === "string" ? [r.dev] : [];
+  for (const h of Array.isArray(r.nexthops) ? r.nexthops : []) {
+    if (h && typeof h === "object" && typeof h.dev === "string") devs.push(h.dev);
+  }
+  return devs;
+}
+
+/** A plugin started but not awaited: its pid (to SIGKILL it) and its outcome. */
+export interface StartedPlugin {
+  pid: number;
+  done: Promise<PluginRun & { signal: Deno.Signal | null }>;
+}
+
+/**
+ * Starts the plugin from `bin` in the node namespace `nodeNs` as a runtime would (clean env).
+ * `ip netns exec` and the wrapper exec, so `pid` is the plugin's own process.
+ */
+export function startPlugin(
+  bin: BinDir,
+  nodeNs: string,
+  type: string,
+  env: Record<string, string>,
+  config: unknown,
+): StartedPlugin {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", nodeNs, bin.plugin(type)],
+    env: { ...runtimeEnv(), CNI_PATH: bin.dir, ...env },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const started = performance.now();
+  const done = (async () => {
+    const w = child.stdin.getWriter();
+    // A plugin SIGKILLed before it read stdin closes the pipe: that is not the test's failure.
+    await w.write(new TextEncoder().encode(JSON.stringify(config))).catch(() => {});
+    await w.close().catch(() => {});
+    const out = await child.output();
+    const dec = new TextDecoder();
+    const stdout = dec.decode(out.stdout);
+    return {
+      code: out.code,
+      signal: out.signal,
+      stdout,
+      stderr: dec.decode(out.stderr),
+      ms: performance.now() - started,
+      json: jsonOf(stdout),
+    };
+  })();
+  return { pid: child.pid, done };
+}
+
+/**
+ * Table names only `ip` run under `ip netns exec NS` sees: `ip netns exec` bind-mounts
+ * `/etc/netns/NS/iproute2` over `/etc/iproute2`, so a copy with extra `rt_tables` lines names tables
+ * for the plugin (run in NS) and nobody else. Dispose to remove the copy.
+ */
+export async function privateTableNames(
+  ns: string,
+  names: Readonly<Record<number, string>>,
+): Promise<AsyncDisposable> {
+  const dir = `/etc/netns/${ns}`;
+  await Deno.mkdir(dir, { recursive: true });
+  await must(["cp", "-a", "/etc/iproute2", `${dir}/iproute2`]);
+  const lines = Object.entries(names).map(([n, name]) => `${n}\t${name}\n`).join("");
+  await Deno.writeTextFile(`${dir}/iproute2/rt_tables`, lines, { append: true });
+  return {
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove("/etc/netns").catch(() => {}); // only when empty: others' entries stay
+    },
+  };
+}
