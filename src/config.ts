@@ -1,11 +1,19 @@
 /**
  * The network configuration: stdin JSON → a typed, validated PluginConfig. Keys under
- * `args.cni` override the top-level ones; unknown keys are ignored, as CNI plugins do.
+ * `args.cni` override the top-level ones. Unknown top-level, `hostRoute` and `args.cni` keys are
+ * accepted, as CNI plugins do, with one warning each; unknown keys inside a route are refused.
  */
 import { type Cidr, cidrText, type Ip, networkOf, parseCidr, parseIp } from "./address.ts";
 import { invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
 import { configVersion } from "./cni/version.ts";
+import {
+  CNI_ARGS_CONVENTION_KEYS,
+  CNI_KEYS,
+  didYouMean,
+  showKey,
+  unknownKeyWarnings,
+} from "./keys.ts";
 import type { LogLevel } from "./log.ts";
 import { kernelMetric, MAX_NEXTHOPS, tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
@@ -27,8 +35,14 @@ export interface RouteRequest {
   scope?: number;
 }
 
+/** Host route gateways given as IP literals, at most one per family. */
+export interface GatewayLiterals {
+  v4?: Ip;
+  v6?: Ip;
+}
+
 /** How the host route's gateway is chosen. */
-export type GatewayMode = "minaddr" | "prevResult" | Ip;
+export type GatewayMode = "minaddr" | "prevResult" | GatewayLiterals;
 
 /** The host route settings (type seamless-static-route). */
 export interface HostRouteConfig {
@@ -62,6 +76,10 @@ export interface PluginConfig {
   stateDir: string;
   logFile?: string;
   logLevel: LogLevel;
+  /** Size at which `logFile` is rotated to `<logFile>.1`, in bytes (0: never). */
+  logMaxBytes: number;
+  /** One line per unknown key, said on stderr and in the log; nothing else depends on them. */
+  warnings: string[];
   prevResult?: CniResult;
   /** The keys `args.cni` (the pod author) set; their scope is CNI_IFNAME only. */
   podOverrides: string[];
@@ -74,6 +92,8 @@ export interface PluginConfig {
 
 /** Default directory of the per-attachment state files. */
 export const DEFAULT_STATE_DIR = "/var/lib/cni/seamless-static-route";
+/** Default size of `logFile` before it is rotated, in MB. */
+export const DEFAULT_LOG_MAX_SIZE_MB = 10;
 /** Default wait for the host default route / pod address, in seconds. */
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 /** The longest wait the network config may set; `args.cni` may not go above the network's own. */
@@ -117,9 +137,29 @@ const REQUEST_NUMBERS = [
   ["scope", 0, 255],
 ] as const;
 
+/** The keys a route object may have; any other is refused (a misspelt one changes the route). */
+export const ROUTE_KEYS: readonly string[] = [
+  "dst",
+  "gw",
+  "gws",
+  "mtu",
+  "advmss",
+  "priority",
+  "table",
+  "scope",
+];
+
 /** Validates one CNI route of `addroutes`/`delroutes`. */
 function parseRouteRequest(v: unknown, key: string): RouteRequest {
   if (!isObject(v)) throw invalidConfig(key, v, "must be an object with dst");
+  for (const k of Object.keys(v)) {
+    if (ROUTE_KEYS.includes(k)) continue;
+    throw invalidConfig(
+      `${key}.${showKey(k)}`,
+      v[k],
+      `is not a route key${didYouMean(k, ROUTE_KEYS)}; a route has ${ROUTE_KEYS.join(", ")}`,
+    );
+  }
   if (typeof v.dst !== "string") throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR");
   const dst = parseCidr(v.dst);
   if (!dst) throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR such as 10.0.0.0/8");
@@ -200,6 +240,61 @@ function requestKey(r: RouteRequest): string {
   return `${tableName(r.table)}|${cidrText(r.dst)}|${metric}`;
 }
 
+/** The keys of a `hostRoute` object. */
+const HOST_ROUTE_KEYS: readonly string[] = [
+  "enabled",
+  "hostIP",
+  "gateway",
+  "interface",
+  "ipv6",
+  "timeoutSeconds",
+];
+
+/** One IP literal of `hostRoute.gateway`, or null. */
+function gatewayLiteral(v: unknown): Ip | null {
+  return typeof v === "string" ? parseIp(v) : null;
+}
+
+/**
+ * `hostRoute.gateway`: "minaddr", "prevResult", an IP, or a list of one IP per family. Each host
+ * route that is on needs a literal of its family, and every literal must have a route: an
+ * explicit gateway is never silently replaced by minaddr, nor silently unused.
+ */
+function parseGateway(v: unknown, key: string, ipv6: boolean): GatewayMode {
+  if (v === "minaddr" || v === "prevResult") return v;
+  const list = Array.isArray(v) ? v : [v];
+  const out: GatewayLiterals = {};
+  for (const item of list) {
+    const ip = gatewayLiteral(item);
+    if (!ip || list.length > 2) {
+      throw invalidConfig(
+        key,
+        v,
+        'must be "minaddr", "prevResult", an IP, or a list of an IPv4 and an IPv6 address',
+      );
+    }
+    if (out[ip.family === 4 ? "v4" : "v6"]) {
+      throw invalidConfig(key, v, `has two IPv${ip.family} addresses; give one per family`);
+    }
+    out[ip.family === 4 ? "v4" : "v6"] = ip;
+  }
+  if (!out.v4) {
+    throw invalidConfig(key, v, "has no IPv4 address for the IPv4 host route");
+  }
+  if (ipv6 && !out.v6) {
+    throw invalidConfig(
+      key,
+      v,
+      "has no IPv6 address for the IPv6 host route (hostRoute.ipv6 is true): " +
+        `give both, e.g. ["${out.v4.address}", "fd00::1"], or use "minaddr"`,
+    );
+  }
+  if (!ipv6 && out.v6) {
+    throw invalidConfig(key, v, "has an IPv6 address but hostRoute.ipv6 is false");
+  }
+  return out;
+}
+
 /**
  * The longest `hostRoute.timeoutSeconds` `args.cni` may set: the network config's own value when
  * it sets a valid one, else the default. Only the node admin's config may make ADD wait longer.
@@ -215,6 +310,7 @@ function parseHostRoute(
   v: unknown,
   key: string,
   type: PluginType,
+  warnings: string[],
   maxTimeout: number = MAX_TIMEOUT_SECONDS,
 ): HostRouteConfig {
   const dflt: HostRouteConfig = {
@@ -226,25 +322,24 @@ function parseHostRoute(
   if (v === undefined || v === null) return dflt;
   if (typeof v === "boolean") return { ...dflt, enabled: v };
   if (!isObject(v)) throw invalidConfig(key, v, "must be true, false or an object");
+  warnings.push(...unknownKeyWarnings(v, `${key}.`, HOST_ROUTE_KEYS));
   const out: HostRouteConfig = { ...dflt, enabled: bool(v.enabled, `${key}.enabled`, true) };
+  out.ipv6 = bool(v.ipv6, `${key}.ipv6`, false);
   if (v.hostIP !== undefined && v.hostIP !== null) {
     const ip = typeof v.hostIP === "string" ? parseIp(v.hostIP) : null;
     if (!ip) throw invalidConfig(`${key}.hostIP`, v.hostIP, "must be an IP address");
+    if (ip.family === 6 && !out.ipv6) {
+      throw invalidConfig(
+        `${key}.hostIP`,
+        v.hostIP,
+        "is IPv6 but hostRoute.ipv6 is false: set ipv6: true for an IPv6 host route " +
+          "(the IPv4 one then uses the discovered address)",
+      );
+    }
     out.hostIP = ip;
   }
   if (v.gateway !== undefined && v.gateway !== null) {
-    if (v.gateway === "minaddr" || v.gateway === "prevResult") out.gateway = v.gateway;
-    else {
-      const ip = typeof v.gateway === "string" ? parseIp(v.gateway) : null;
-      if (!ip) {
-        throw invalidConfig(
-          `${key}.gateway`,
-          v.gateway,
-          'must be "minaddr", "prevResult" or an IP',
-        );
-      }
-      out.gateway = ip;
-    }
+    out.gateway = parseGateway(v.gateway, `${key}.gateway`, out.ipv6);
   }
   if (v.interface !== undefined && v.interface !== null) {
     if (typeof v.interface !== "string" || !isValidIfname(v.interface)) {
@@ -252,7 +347,6 @@ function parseHostRoute(
     }
     out.interface = v.interface;
   }
-  out.ipv6 = bool(v.ipv6, `${key}.ipv6`, false);
   if (v.timeoutSeconds !== undefined && v.timeoutSeconds !== null) {
     const t = v.timeoutSeconds;
     if (typeof t !== "number" || !Number.isFinite(t) || t < 0 || t > MAX_TIMEOUT_SECONDS) {
@@ -273,6 +367,24 @@ function parseHostRoute(
   }
   return out;
 }
+
+/** `logMaxSizeMB` in bytes: 0 never rotates; default DEFAULT_LOG_MAX_SIZE_MB. */
+export function logMaxBytes(v: unknown): number {
+  if (v === undefined || v === null) return DEFAULT_LOG_MAX_SIZE_MB * 1024 * 1024;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > 10240) {
+    throw invalidConfig("logMaxSizeMB", v, "must be a number of megabytes from 0 to 10240");
+  }
+  return Math.round(v * 1024 * 1024);
+}
+
+/** The plugin's own top-level keys (besides the `args.cni` ones and CNI_KEYS). */
+const TOP_LEVEL_KEYS: readonly string[] = [
+  "stateDir",
+  "logFile",
+  "logLevel",
+  "logMaxSizeMB",
+  "debug",
+];
 
 const OVERRIDABLE = [
   "flushroutes",
@@ -302,6 +414,7 @@ export function parseConfig(
     raw = { ...input };
     for (const k of NOT_FOR_DEL) delete raw[k];
   }
+  const warnings = unknownKeyWarnings(raw, "", [...OVERRIDABLE, ...TOP_LEVEL_KEYS, ...CNI_KEYS]);
   if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
   }
@@ -322,6 +435,7 @@ export function parseConfig(
     const cni = raw.args.cni;
     if (cni !== undefined && cni !== null) {
       if (!isObject(cni)) throw invalidConfig("args.cni", cni, "must be an object");
+      warnings.push(...unknownKeyWarnings(cni, "args.cni.", OVERRIDABLE, CNI_ARGS_CONVENTION_KEYS));
       for (const k of OVERRIDABLE) {
         if (k in cni && cni[k] !== undefined) {
           merged[k] = cni[k];
@@ -376,10 +490,13 @@ export function parseConfig(
       merged.hostRoute,
       where.hostRoute,
       type,
+      warnings,
       where.hostRoute === "hostRoute" ? MAX_TIMEOUT_SECONDS : podTimeoutCeiling(raw.hostRoute),
     ),
     stateDir: absPath(raw.stateDir, "stateDir") ?? DEFAULT_STATE_DIR,
     logLevel,
+    logMaxBytes: logMaxBytes(raw.logMaxSizeMB),
+    warnings,
     podOverrides,
   };
   const logFile = absPath(raw.logFile, "logFile");

@@ -128,6 +128,52 @@ function podAddress(
   return fromKernel ? { cidr: fromKernel } : null;
 }
 
+/**
+ * Why this config can never be applied in this pod, or null: the answer cannot change by waiting,
+ * so ADD fails at once (code 7) instead of after `timeoutSeconds` (code 11) or at the kernel (code
+ * 100). The pod lacks an interface the routes need (a hard-coded `hostRoute.interface`, or the
+ * plugin run standalone with a CNI_IFNAME no earlier plugin created), or prevResult gives the host
+ * route's interface addresses and none is IPv4. An empty snapshot (a dry run that cannot read the
+ * pod) proves nothing.
+ */
+export function cannotApply(
+  config: PluginConfig,
+  ifname: string,
+  snapshot: PodSnapshot,
+): string | null {
+  const hr = config.hostRoute;
+  const iface = hostRouteInterface(config, ifname);
+  const needed = new Set<string>();
+  if (hr.enabled) needed.add(iface);
+  if (config.addroutes.length > 0) needed.add(ifname);
+  for (const name of needed) {
+    if (snapshot.addresses.size === 0 || snapshot.addresses.has(name)) continue;
+    const names = [...snapshot.addresses.keys()].filter((n) => n !== "lo").sort();
+    const has = `the pod has no interface ${name} (it has: ${names.join(", ") || "only lo"})`;
+    if (hr.enabled && name === hr.interface) {
+      return `${has}; hostRoute.interface must name one of them, or be left out to use ` +
+        "CNI_IFNAME (Multus names interfaces by attachment order: net1, net2...)";
+    }
+    return config.prevResult
+      ? `${has}; the earlier plugins of the chain did not create ${name}`
+      : `${has}; there is no prevResult: run this plugin chained after the plugin that ` +
+        `creates ${name} (in the same conflist), not as a network of its own`;
+  }
+  const prev = config.prevResult;
+  if (!hr.enabled || !prev?.ips || prev.ips.length === 0) return null;
+  const index = (prev.interfaces ?? []).findIndex((i) => i.name === iface);
+  if (index < 0 && iface !== ifname) return null; // prevResult says nothing about that interface
+  const mine = prev.ips.filter((ip) =>
+    ip.interface === undefined ? iface === ifname : ip.interface === index
+  );
+  const v4InKernel = (snapshot.addresses.get(iface) ?? []).some((c) => c.family === 4);
+  if (mine.length === 0 || v4InKernel) return null;
+  if (mine.some((ip) => parseCidr(ip.address)?.family === 4)) return null;
+  return `the pod has no IPv4 address on ${iface} (prevResult gives only ${
+    mine.map((ip) => ip.address).join(", ")
+  }) and the host route is IPv4: set hostRoute: false on an IPv6-only network`;
+}
+
 /** The gateway of the host route for a pod address, per `hostRoute.gateway`. */
 function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string): Ip {
   const mode = config.hostRoute.gateway;
@@ -153,25 +199,24 @@ function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string):
       );
     }
   } else {
-    if (mode.family !== pod.cidr.family) return minAddressOrFail(config, pod, iface);
-    gw = mode;
+    // config.ts makes sure each host route that is on has a literal of its family.
+    gw = (pod.cidr.family === 4 ? mode.v4 : mode.v6) ?? null;
+    if (!gw) {
+      throw invalidConfig(
+        "hostRoute.gateway",
+        [mode.v4?.address, mode.v6?.address].filter(Boolean),
+        `has no IPv${pod.cidr.family} address for ${podText} on ${iface}`,
+      );
+    }
   }
   if (gw.address === pod.cidr.address) {
     throw invalidConfig(
       "hostRoute.gateway",
-      typeof mode === "string" ? mode : mode.address,
+      typeof mode === "string" ? mode : gw.address,
       `the gateway ${gw.address} is the pod's own address on ${iface}; set hostRoute.gateway`,
     );
   }
   return gw;
-}
-
-function minAddressOrFail(config: PluginConfig, pod: PodAddress, iface: string): Ip {
-  return hostRouteGateway(
-    { ...config, hostRoute: { ...config.hostRoute, gateway: "minaddr" } },
-    pod,
-    iface,
-  );
 }
 
 /** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
@@ -222,8 +267,11 @@ export function desiredRoutes(
     return gateways.get(family);
   };
   config.addroutes.forEach((req, i) => {
-    const gw = gatewayOf(req.dst.family);
-    const route = requestRoute(req, ifname, gw);
+    // route-override adds a route without gw on the pod interface itself, scope global; the
+    // seamless type routes it via prevResult's gateway for the interface when there is one.
+    const onLink = config.type === "route-override";
+    const route = requestRoute(req, ifname, onLink ? undefined : gatewayOf(req.dst.family));
+    if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
     const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
     out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
   });

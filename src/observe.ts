@@ -5,7 +5,13 @@
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import type { PluginConfig } from "./config.ts";
-import { type HostFacts, hostRouteInterface, type PodFacts, podFacts } from "./desired.ts";
+import {
+  cannotApply,
+  type HostFacts,
+  hostRouteInterface,
+  type PodFacts,
+  podFacts,
+} from "./desired.ts";
 import { hostPrimaryAddress } from "./host.ts";
 import type { Logger } from "./log.ts";
 import type { PodSnapshot } from "./snapshot.ts";
@@ -32,7 +38,8 @@ export interface ObserveInput {
 /**
  * Reads the pod and, when the host route is on, the node's primary addresses. Waits until one
  * deadline, `waitSeconds` from now, for the pod's IPv4 address and then the node's IPv4 default
- * route (code 11 after that); IPv6 is looked at once and is optional.
+ * route (code 11 after that); IPv6 is looked at once and is optional. What waiting cannot fix (no
+ * such pod interface, an IPv6-only prevResult) fails at once with code 7, for CHECK too.
  */
 export async function observe(input: ObserveInput): Promise<Observation> {
   const { config, ifname, log, read, waitSeconds } = input;
@@ -44,6 +51,8 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   let pod = podFacts(config, ifname, snapshot);
   const host: HostFacts = {};
   const hr = config.hostRoute;
+  const impossible = cannotApply(config, ifname, snapshot);
+  if (impossible) throw new CniError(ErrorCode.InvalidConfig, impossible);
   if (!hr.enabled) return { snapshot, host, pod };
   const deadline = Date.now() + waitSeconds * 1000;
   while (!pod.v4) {

@@ -395,8 +395,15 @@ export function routeOpArgs(op: RouteOp): string[] {
   }
   if (r.protocol && r.protocol !== "boot") args.push("proto", token(r.protocol, "protocol"));
   if (op.action === "add") {
-    if (r.scope && r.scope !== "global" && !(r.scope === "link" && !r.gateway && !multipath)) {
-      args.push("scope", token(r.scope, "scope"));
+    // ip gives an IPv4 route without a gateway scope link: a global one (route-override's on-link
+    // routes, a restored kernel route) must say so.
+    const globalOnLink = r.family === 4 && r.scope === "global" && !r.gateway && !multipath &&
+      (r.type ?? "unicast") === "unicast";
+    if (
+      globalOnLink ||
+      (r.scope && r.scope !== "global" && !(r.scope === "link" && !r.gateway && !multipath))
+    ) {
+      args.push("scope", token(r.scope ?? "global", "scope"));
     }
     if (r.prefsrc) args.push("src", ipToken(r.prefsrc, "source"));
     if (r.mtu !== undefined) args.push("mtu", numToken(r.mtu, "mtu"));

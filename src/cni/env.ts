@@ -56,24 +56,36 @@ export function readCniEnv(get: EnvSource): CniEnv {
   }
   const command = rawCommand as CniCommand;
   const attachment = command === "ADD" || command === "DEL" || command === "CHECK";
-  const need = (name: string, required: boolean): string => {
-    const value = get(name) ?? "";
-    if (required && value === "") throw fail(name, `is required for ${command} but is not set`);
-    return value;
-  };
-  const containerId = need("CNI_CONTAINERID", attachment);
+  // Every missing variable is named at once, as the reference plugins' skel does.
+  const required: [string, boolean][] = [
+    ["CNI_CONTAINERID", attachment],
+    ["CNI_NETNS", command === "ADD" || command === "CHECK"],
+    ["CNI_IFNAME", attachment],
+    ["CNI_PATH", attachment],
+  ];
+  const missing = required.filter(([name, req]) => req && !get(name)).map(([name]) => name);
+  if (missing.length > 0) {
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      `required environment variable${missing.length > 1 ? "s" : ""} ${
+        missing.join(", ")
+      } missing for ${command}`,
+    );
+  }
+  const need = (name: string): string => get(name) ?? "";
+  const containerId = need("CNI_CONTAINERID");
   if (containerId && !CONTAINER_ID.test(containerId)) {
     throw fail("CNI_CONTAINERID", `"${containerId}" is invalid: letters, digits, _ . - only`);
   }
-  const netns = need("CNI_NETNS", command === "ADD" || command === "CHECK");
+  const netns = need("CNI_NETNS");
   if (netns && !isValidNetnsPath(netns)) {
     throw fail("CNI_NETNS", `"${netns}" is invalid: it must be an absolute path`);
   }
-  const ifname = need("CNI_IFNAME", attachment);
+  const ifname = need("CNI_IFNAME");
   if (ifname && !isValidIfname(ifname)) {
     throw fail("CNI_IFNAME", `"${ifname}" is invalid: 1-15 of letters, digits, _ . -`);
   }
-  const path = need("CNI_PATH", attachment);
+  const path = need("CNI_PATH");
   const args = parseCniArgs(get("CNI_ARGS") ?? "");
   return { command, containerId, netns, ifname, args, path: path.split(":").filter(Boolean) };
 }

@@ -4,8 +4,8 @@
  * once, with the exit code. A plugin gives a `Plugin` (its config parser and handler table);
  * `mod.ts` is the wiring.
  */
-import { Logger, type LogLevel } from "../log.ts";
-import { isObject, type Json } from "../validate.ts";
+import { invocationTag, Logger, type LogLevel } from "../log.ts";
+import { hasControlChars, isObject, type Json } from "../validate.ts";
 import { type CniCommand, type CniEnv, type EnvSource, readCniEnv } from "./env.ts";
 import { CniError, ErrorCode } from "./errors.ts";
 import {
@@ -35,6 +35,10 @@ export interface BaseConfig {
   type: string;
   logLevel: LogLevel;
   logFile?: string;
+  /** Size at which `logFile` is rotated, in bytes (0 or absent: never). */
+  logMaxBytes?: number;
+  /** Lines the skeleton says once on stderr and in the log (e.g. unknown keys). */
+  warnings?: string[];
 }
 
 /** One invocation: validated environment and config, logger, and the `--dry-run` flag. */
@@ -131,19 +135,25 @@ export async function pluginMain<C extends BaseConfig>(
     else return { stdout: "", stderr: `unknown option ${a}\n${plugin.usage}`, code: 2 };
   }
   if (!getEnv("CNI_COMMAND")) {
-    const banner = `${plugin.name} ${plugin.version} CNI plugin; supported CNI versions: ${
-      SUPPORTED_VERSIONS.join(", ")
-    }\n`;
-    return { stdout: banner, stderr: "", code: 0 };
+    // As the reference plugins' skel and buildversion: the about text on stderr, exit 0.
+    const about = `CNI ${plugin.name} plugin v${plugin.version}\n` +
+      `CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(", ")}\n`;
+    return { stdout: "", stderr: about, code: 0 };
   }
 
+  const tag = invocationTag(getEnv);
   let version = LATEST_VERSION;
-  let log = new Logger("error");
+  let log = new Logger({ tag });
+  let stderr = "";
   try {
     const stdin = await readStdin().catch((e) => {
       throw new CniError(ErrorCode.IoFailure, "cannot read stdin", String(e));
     });
     if (getEnv("CNI_COMMAND") === "VERSION") return _versionAnswer(stdin);
+    // Until the config is parsed, errors still carry its cniVersion and go to its logFile.
+    const early = peekConfig(stdin);
+    if (early.cniVersion) version = early.cniVersion;
+    if (early.logFile) log = new Logger({ tag, file: early.logFile });
     const env = readCniEnv(getEnv);
     if (env.command === "VERSION") return _versionAnswer(stdin); // answered above: narrows type
     const raw = decodeStdin(stdin);
@@ -152,16 +162,24 @@ export async function pluginMain<C extends BaseConfig>(
     version = asked;
     requireCommandInVersion(env.command, version);
     const config = plugin.parseConfig(raw, version, env.command);
-    log = new Logger(
-      config.logLevel,
-      config.logFile,
-      `${env.command} ${env.containerId}/${env.ifname}`,
-    );
+    // A logFile the early logger could not use has been reported once already: stay on stderr.
+    const failed = early.logFile !== undefined && log.file === undefined;
+    log = new Logger({
+      level: config.logLevel,
+      file: failed && config.logFile === early.logFile ? undefined : config.logFile,
+      maxBytes: config.logMaxBytes ?? 0,
+      tag: `${tag} net=${config.name}`,
+    });
+    for (const w of config.warnings ?? []) {
+      log.warn(w);
+      // Said on stderr too when the log is a file (without one, the log line is on stderr).
+      if (log.file) stderr += `${plugin.name}: warning: ${w}\n`;
+    }
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
     const handler = await plugin.handlers[env.command]();
     const out = await handler({ env, config, log, dryRun });
     log.debug("done");
-    return { stdout: _printed(out), stderr: "", code: 0 };
+    return { stdout: _printed(out), stderr, code: 0 };
   } catch (e) {
     const err = e instanceof CniError ? e : new CniError(
       ErrorCode.Internal,
@@ -169,8 +187,31 @@ export async function pluginMain<C extends BaseConfig>(
     );
     log.error(`${err.message}${err.details ? ` (${err.details})` : ""}`);
     if (!(e instanceof CniError)) log.error(e instanceof Error ? e.stack ?? "" : "");
-    return { stdout: JSON.stringify(err.toJSON(version)) + "\n", stderr: "", code: 1 };
+    return { stdout: JSON.stringify(err.toJSON(version)) + "\n", stderr, code: 1 };
   }
+}
+
+/**
+ * What can be read from stdin before it is validated, never throwing: its `cniVersion` when it is
+ * a supported one, and its `logFile` when it is an absolute path.
+ */
+export function peekConfig(stdin: string): { cniVersion?: string; logFile?: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdin);
+  } catch {
+    return {};
+  }
+  if (!isObject(raw)) return {};
+  const out: { cniVersion?: string; logFile?: string } = {};
+  if (typeof raw.cniVersion === "string" && SUPPORTED_VERSIONS.includes(raw.cniVersion)) {
+    out.cniVersion = raw.cniVersion;
+  }
+  const file = raw.logFile;
+  if (typeof file === "string" && file.startsWith("/") && !hasControlChars(file)) {
+    out.logFile = file;
+  }
+  return out;
 }
 
 /**

@@ -112,17 +112,18 @@ labTest(
       ips: [{ address: "10.131.0.5/23", interface: 0 }],
       routes: [
         { dst: "192.168.0.0/16", gw: "10.131.0.254" },
-        { dst: "172.16.0.0/12", gw: "10.131.0.1", mtu: 1400, priority: 20 },
-        { dst: "203.0.113.0/24", gw: "10.131.0.1", table: 100 },
+        // Without gw: on-link on the pod interface, as route-override adds them.
+        { dst: "172.16.0.0/12", mtu: 1400, priority: 20 },
+        { dst: "203.0.113.0/24", table: 100 },
       ],
       dns: {},
     });
     assert.deepEqual(await tableText(lab.pod), [
       "10.131.0.0/23 dev eth0 proto kernel scope link src 10.131.0.5",
-      "172.16.0.0/12 via 10.131.0.1 dev eth0 metric 20 mtu 1400",
+      "172.16.0.0/12 dev eth0 metric 20 mtu 1400",
       "192.168.0.0/16 via 10.131.0.254 dev eth0",
       "198.18.0.0/15 via 10.131.0.1 dev eth0 metric 30",
-      "203.0.113.0/24 via 10.131.0.1 dev eth0 table 100",
+      "203.0.113.0/24 dev eth0 table 100",
       "fe80::/64 dev eth0 proto kernel metric 256 pref medium",
     ]);
     ok(await runPlugin(bin, { ...inv, command: "CHECK" }), "CHECK");

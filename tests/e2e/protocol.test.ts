@@ -16,13 +16,14 @@ import { labTest } from "../support/lab_test.ts";
 import { stateExists } from "../support/fixtures.ts";
 import { SUPPORTED_VERSIONS } from "../../src/cni/version.ts";
 
-Deno.test("no CNI_COMMAND: one human line, exit 0; --version; --help", async () => {
+Deno.test("no CNI_COMMAND: the about text on stderr, exit 0; --version; --help", async () => {
   await using bin = await BinDir.create();
   const r = await runPlugin(bin, {});
-  assert.equal(r.code, 0);
+  assert.deepEqual([r.code, r.stdout], [0, ""]);
   assert.equal(
-    r.stdout,
-    "seamless-static-route 0.1.0 CNI plugin; supported CNI versions: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n",
+    r.stderr,
+    "CNI seamless-static-route plugin v0.1.0\n" +
+      "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n",
   );
   const v = await runPlugin(bin, { argv: ["--version"] });
   assert.deepEqual([v.code, v.stdout], [0, "seamless-static-route 0.1.0\n"]);

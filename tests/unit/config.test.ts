@@ -40,7 +40,7 @@ Deno.test("config: hostRoute false / object forms", () => {
     ...seamless,
     hostRoute: {
       hostIP: "192.0.2.10",
-      gateway: "10.131.0.254",
+      gateway: ["10.131.0.254", "fd00::fe"],
       interface: "net1",
       ipv6: true,
       timeoutSeconds: 2.5,
@@ -49,7 +49,7 @@ Deno.test("config: hostRoute false / object forms", () => {
   assert.deepEqual(h, {
     enabled: true,
     hostIP: { address: "192.0.2.10", family: 4 },
-    gateway: { address: "10.131.0.254", family: 4 },
+    gateway: { v4: { address: "10.131.0.254", family: 4 }, v6: { address: "fd00::fe", family: 6 } },
     interface: "net1",
     ipv6: true,
     timeoutSeconds: 2.5,
@@ -179,6 +179,114 @@ Deno.test("decodeStdin: code 6 for empty, non-JSON and non-object input", () => 
       bad,
     );
   }
+});
+
+Deno.test("config: unknown top-level, hostRoute and args.cni keys warn once each, with a hint", () => {
+  const c = parseConfig({
+    ...seamless,
+    addroute: [{ dst: "10.0.0.0/8" }],
+    hostRoute: { gw: "10.131.0.254", timeout: 3 },
+    args: { cni: { addroute: [], ips: ["10.1.0.5/24"], mac: "02:00:00:00:00:01" } },
+    logfile: "/tmp/x.log",
+    frobnicate: 1,
+  });
+  assert.deepEqual(c.warnings, [
+    'unknown key addroute is ignored (did you mean "addroutes"?)',
+    'unknown key logfile is ignored (did you mean "logFile"?)',
+    "unknown key frobnicate is ignored",
+    'unknown key args.cni.addroute is ignored (did you mean "addroutes"?)',
+    'unknown key hostRoute.gw is ignored (did you mean "gateway"?)',
+    'unknown key hostRoute.timeout is ignored (did you mean "timeoutSeconds"?)',
+  ]);
+  // The misspelt keys really are ignored.
+  assert.deepEqual(c.addroutes, []);
+  assert.equal(c.hostRoute.gateway, "minaddr");
+});
+
+Deno.test("config: keys the CNI spec and runtimes add are never warned about", () => {
+  const c = parseConfig({
+    ...seamless,
+    args: { cni: {} },
+    prevResult: { cniVersion: "1.0.0", ips: [] },
+    runtimeConfig: { portMappings: [] },
+    capabilities: { portMappings: true },
+    ipam: {},
+    dns: {},
+    "cni.dev/valid-attachments": [],
+    "cni.dev/anything-new": true,
+    stateDir: "/tmp/s",
+    logLevel: "info",
+    logMaxSizeMB: 1,
+    debug: false,
+  });
+  assert.deepEqual(c.warnings, []);
+});
+
+Deno.test("config: a route object's keys are closed — gateway/via/nexthop are refused with a hint", () => {
+  for (const k of ["gateway", "via", "nexthop"]) {
+    invalid(
+      { ...override, addroutes: [{ dst: "10.0.0.0/8", [k]: "10.131.0.254" }] },
+      `addroutes[0].${k}`,
+      '"10.131.0.254"',
+      'did you mean "gw"?',
+    );
+  }
+  invalid(
+    { ...override, delroutes: [{ dst: "10.0.0.0/8", priorty: 5 }] },
+    "delroutes[0].priorty",
+    'did you mean "priority"?',
+  );
+  invalid(
+    { ...override, args: { cni: { addroutes: [{ dst: "10.0.0.0/8", comment: "x" }] } } },
+    "args.cni.addroutes[0].comment",
+    "a route has dst, gw",
+  );
+  // gws (multipath) is a route key.
+  parseConfig({
+    ...override,
+    addroutes: [{ dst: "10.0.0.0/8", gws: ["10.131.0.1", "10.131.0.2"] }],
+  });
+});
+
+Deno.test("config: explicit hostIP and gateway are honoured or refused, never replaced", () => {
+  invalid(
+    { ...seamless, hostRoute: { hostIP: "fd00::10" } },
+    "hostRoute.hostIP",
+    '"fd00::10"',
+    "ipv6",
+  );
+  assert.deepEqual(
+    parseConfig({ ...seamless, hostRoute: { hostIP: "fd00::10", ipv6: true } }).hostRoute.hostIP,
+    { address: "fd00::10", family: 6 },
+  );
+  // A literal of one family for both routes: refused, not minaddr for the other.
+  invalid(
+    { ...seamless, hostRoute: { gateway: "10.131.0.254", ipv6: true } },
+    "hostRoute.gateway",
+    "no IPv6 address",
+  );
+  invalid({ ...seamless, hostRoute: { gateway: "fd00::1" } }, "hostRoute.gateway", "no IPv4");
+  invalid(
+    { ...seamless, hostRoute: { gateway: ["10.131.0.254", "fd00::1"] } },
+    "hostRoute.gateway",
+    "hostRoute.ipv6 is false",
+  );
+  invalid(
+    { ...seamless, hostRoute: { gateway: ["10.131.0.254", "10.131.0.253"], ipv6: true } },
+    "two IPv4",
+  );
+  assert.deepEqual(
+    parseConfig({ ...seamless, hostRoute: { gateway: "10.131.0.254" } }).hostRoute.gateway,
+    { v4: { address: "10.131.0.254", family: 4 } },
+  );
+});
+
+Deno.test("config: logMaxSizeMB — default 10 MB, 0 never rotates, bad values refused", () => {
+  assert.equal(parseConfig(seamless).logMaxBytes, 10 * 1024 * 1024);
+  assert.equal(parseConfig({ ...seamless, logMaxSizeMB: 0 }).logMaxBytes, 0);
+  assert.equal(parseConfig({ ...seamless, logMaxSizeMB: 0.5 }).logMaxBytes, 512 * 1024);
+  invalid({ ...seamless, logMaxSizeMB: -1 }, "logMaxSizeMB", "-1");
+  invalid({ ...seamless, logMaxSizeMB: "10" }, "logMaxSizeMB", '"10"');
 });
 
 Deno.test("config: at most MAX_ROUTES addroutes and delroutes, wherever they come from", () => {

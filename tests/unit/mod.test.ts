@@ -58,10 +58,84 @@ Deno.test("main: codes for version, env and config problems", async () => {
   );
 });
 
-Deno.test("main: flags and the no-command banner", async () => {
-  assert.equal((await call("", { CNI_COMMAND: undefined })).stdout.split("\n").length, 2);
+Deno.test("main: flags and the no-command about text (stderr, exit 0, as the reference skel)", async () => {
+  const about = await call("", { CNI_COMMAND: undefined });
+  assert.deepEqual([about.code, about.stdout], [0, ""]);
+  assert.equal(
+    about.stderr,
+    "CNI seamless-static-route plugin v0.1.0\n" +
+      "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n",
+  );
   assert.equal((await call("", {}, ["--version"])).stdout, "seamless-static-route 0.1.0\n");
   const bad = await call("", {}, ["-x"]);
   assert.equal(bad.code, 2);
   assert.equal(bad.stdout, "");
+});
+
+Deno.test("main: a missing-environment error names every missing variable", async () => {
+  const r = await call(JSON.stringify(valid), {
+    CNI_CONTAINERID: undefined,
+    CNI_NETNS: "",
+    CNI_PATH: undefined,
+  });
+  assert.deepEqual(r.json, {
+    cniVersion: "1.0.0",
+    code: 4,
+    msg: "required environment variables CNI_CONTAINERID, CNI_NETNS, CNI_PATH missing for ADD",
+  });
+});
+
+Deno.test("main: errors before the config is parsed carry its cniVersion when readable", async () => {
+  const v040 = JSON.stringify({ ...valid, cniVersion: "0.4.0" });
+  assert.equal((await call(v040, { CNI_IFNAME: undefined })).json.cniVersion, "0.4.0");
+  assert.equal((await call(v040, { CNI_ARGS: "novalue" })).json.cniVersion, "0.4.0");
+  // Unreadable or unsupported: the latest version.
+  assert.equal((await call("{", { CNI_IFNAME: undefined })).json.cniVersion, "1.1.0");
+  const v9 = JSON.stringify({ ...valid, cniVersion: "9.9.9" });
+  assert.equal((await call(v9, { CNI_IFNAME: undefined })).json.cniVersion, "1.1.0");
+});
+
+Deno.test("main: unknown keys warn on stderr and in logFile, tagged with the pod", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ssr-mod-" });
+  try {
+    const logFile = `${dir}/log/plugin.log`;
+    const r = await call(
+      JSON.stringify({ ...valid, logFile, addroute: [], hostRoute: false }),
+      {
+        CNI_NETNS: "/var/run/netns/ssr-not-there",
+        CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0",
+      },
+    );
+    assert.equal(r.json.code, 102);
+    assert.equal(
+      r.stderr,
+      'seamless-static-route: warning: unknown key addroute is ignored (did you mean "addroutes"?)\n',
+    );
+    const lines = (await Deno.readTextFile(logFile)).trimEnd().split("\n");
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.match(
+      lines[0]!,
+      /^\S+ WARN \[ADD shop\/web-0 c1\/eth0 net=n\] \+\S+ms unknown key addroute is ignored/,
+    );
+    assert.match(lines[1]!, /ERROR \[ADD shop\/web-0 c1\/eth0 net=n\] .*ssr-not-there/);
+    // The missing directory was created, private.
+    assert.equal((await Deno.stat(`${dir}/log`)).mode! & 0o777, 0o700);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main: a config error goes to the config's logFile, tagged with the pod", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ssr-mod-" });
+  try {
+    const logFile = `${dir}/plugin.log`;
+    const r = await call(JSON.stringify({ ...valid, logFile, flushroutes: "yes" }), {
+      CNI_ARGS: "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0",
+    });
+    assert.equal(r.json.code, 7);
+    const text = await Deno.readTextFile(logFile);
+    assert.match(text, /ERROR \[ADD shop\/web-0 c1\/eth0\] .*invalid flushroutes "yes"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

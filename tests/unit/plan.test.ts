@@ -98,13 +98,14 @@ Deno.test("plan: route-override order — flush routes, flush gateway, delete, a
     "route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0",
     "route del 10.0.0.0/8 via 10.131.0.1 dev eth0 metric 0 proto static",
     "route add 192.168.0.0/16 via 10.131.0.254 dev eth0",
-    "route add 172.16.0.0/12 via 10.131.0.1 dev eth0",
+    // route-override: an addroute without gw is on-link on the pod interface, scope global.
+    "route add 172.16.0.0/12 dev eth0 scope global",
   ]);
   // Kernel, link-scope and link-local routes survive flushroutes.
   assert.deepEqual(plan.deleted, [dflt, ten]);
   assert.deepEqual(plan.result.routes, [
     { dst: "192.168.0.0/16", gw: "10.131.0.254" },
-    { dst: "172.16.0.0/12", gw: "10.131.0.1" },
+    { dst: "172.16.0.0/12" },
   ]);
   assert.deepEqual(plan.result.ips, [{ address: "10.131.0.5/23", interface: 0 }]);
 });
@@ -316,7 +317,8 @@ Deno.test("planCheck: a route delroutes deletes and addroutes adds again is want
     delroutes: [{ dst: "10.60.0.0/16" }],
     addroutes: [{ dst: "10.60.0.0/16", priority: 10 }],
   });
-  const added = route("10.60.0.0/16", { gateway: "10.131.0.1", metric: 10 });
+  // route-override: an addroute without gw is on-link.
+  const added = route("10.60.0.0/16", { metric: 10 });
   assert.deepEqual(planCheck({ config, ifname: "eth0", snapshot: snapshot([added]), host }), []);
   // Another route to the same dst is still reported.
   const other = route("10.60.0.0/16", { gateway: "10.131.0.1", metric: 0 });

@@ -1,0 +1,119 @@
+/**
+ * PURE: keys a config object does not know, and the "did you mean" hint for them. An unknown
+ * top-level key is a warning (CNI plugins accept keys meant for others); an unknown key inside a
+ * route object is an error, because there a misspelt key changes where traffic goes.
+ */
+
+/** Keys the CNI spec, libcni, Multus and other plugins put in a plugin's config: never warned. */
+export const CNI_KEYS: readonly string[] = [
+  "cniVersion",
+  "name",
+  "type",
+  "args",
+  "prevResult",
+  "runtimeConfig",
+  "capabilities",
+  "ipam",
+  "dns",
+  "disableCheck",
+  "disableGC",
+];
+
+/** Keys of `args.cni` that CNI conventions give other plugins of a chain (static IPAM, tuning...). */
+export const CNI_ARGS_CONVENTION_KEYS: readonly string[] = [
+  "ips",
+  "mac",
+  "labels",
+  "infinibandGUID",
+  "pciBusID",
+  "deviceID",
+];
+
+/**
+ * Words people write for one of our keys, by the keys they may mean (the first known wins). A Map,
+ * so a key such as `constructor` or `__proto__` finds nothing on the prototype.
+ */
+const SYNONYMS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries({
+  gateway: ["gw"],
+  via: ["gw", "gateway"],
+  nexthop: ["gw"],
+  nexthops: ["gws"],
+  gateways: ["gws"],
+  gw: ["gateway"],
+  metric: ["priority"],
+  dest: ["dst"],
+  destination: ["dst"],
+  timeout: ["timeoutSeconds"],
+  hostip: ["hostIP"],
+  ip: ["hostIP"],
+  iface: ["interface"],
+  dev: ["interface"],
+}));
+
+/** The edit distance between two words (insert, delete, substitute, swap of neighbours). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known key `key` was probably meant to be, or undefined: a synonym (`gateway` → `gw`), the
+ * same word in another case, or the closest key within 1 edit (2 for keys of 6 letters or more).
+ */
+export function suggestKey(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const synonym = (SYNONYMS.get(lower) ?? []).find((k) => known.includes(k));
+  if (synonym) return synonym;
+  const sameCase = known.find((k) => k.toLowerCase() === lower);
+  if (sameCase) return sameCase;
+  let best: { key: string; d: number } | undefined;
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase());
+    if (!best || d < best.d) best = { key: k, d };
+  }
+  const limit = key.length >= 6 ? 2 : 1;
+  return best && best.d <= limit ? best.key : undefined;
+}
+
+/** A key as a message shows it: as is when it is a plain word, else JSON-quoted and cut short. */
+export function showKey(key: string): string {
+  if (/^[A-Za-z0-9_.\-\/\[\]]{1,80}$/.test(key)) return key;
+  const text = JSON.stringify(key);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** ` (did you mean "x"?)` for an unknown key, or "" when nothing is close. */
+export function didYouMean(key: string, known: readonly string[]): string {
+  const s = suggestKey(key, known);
+  return s ? ` (did you mean "${s}"?)` : "";
+}
+
+/**
+ * One warning per key of `obj` that is neither in `known` nor one the CNI world adds (`ignored`,
+ * any `cni.dev/…` key), e.g. `unknown key addroute in the config is ignored (did you mean
+ * "addroutes"?)`. `where` prefixes the key: "" for the top level, "hostRoute." inside it.
+ */
+export function unknownKeyWarnings(
+  obj: Record<string, unknown>,
+  where: string,
+  known: readonly string[],
+  ignored: readonly string[] = [],
+): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key) || ignored.includes(key) || key.startsWith("cni.dev/")) continue;
+    out.push(`unknown key ${showKey(where + key)} is ignored${didYouMean(key, known)}`);
+  }
+  return out;
+}

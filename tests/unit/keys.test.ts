@@ -1,0 +1,125 @@
+/** keys.ts: the "did you mean" hint and the unknown-key warnings. */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { parseConfig } from "../../src/config.ts";
+import { CNI_KEYS, editDistance, showKey, suggestKey, unknownKeyWarnings } from "../../src/keys.ts";
+
+Deno.test("keys: edit distance counts a swap of neighbours as one edit", () => {
+  assert.equal(editDistance("addroutes", "addroutes"), 0);
+  assert.equal(editDistance("addroute", "addroutes"), 1);
+  assert.equal(editDistance("addrotues", "addroutes"), 1);
+  assert.equal(editDistance("", "gw"), 2);
+});
+
+Deno.test("keys: suggestions — synonyms, case, near misses, nothing for far words", () => {
+  const route = ["dst", "gw", "gws", "priority"];
+  assert.equal(suggestKey("gateway", route), "gw");
+  assert.equal(suggestKey("Via", route), "gw");
+  assert.equal(suggestKey("metric", route), "priority");
+  assert.equal(suggestKey("DST", route), "dst");
+  assert.equal(suggestKey("priorty", route), "priority");
+  assert.equal(suggestKey("comment", route), undefined);
+  // Short keys get one edit at most.
+  assert.equal(suggestKey("gx", route), "gw");
+  assert.equal(suggestKey("xyz", route), undefined);
+});
+
+Deno.test("keys: odd keys are quoted in warnings, so no control character reaches the log", () => {
+  assert.equal(showKey("hostRoute.gw"), "hostRoute.gw");
+  assert.equal(showKey("a\nb"), '"a\\nb"');
+  assert.deepEqual(unknownKeyWarnings({ "x\u001b[31m": 1 }, "", ["dst"]), [
+    'unknown key "x\\u001b[31m" is ignored',
+  ]);
+  assert.deepEqual(unknownKeyWarnings({ "cni.dev/x": 1, ok: 1 }, "", ["ok"]), []);
+});
+
+/** The plugin's own top-level keys (README's Configuration table). */
+const OWN_KEYS = [
+  "flushroutes",
+  "flushgateway",
+  "delroutes",
+  "addroutes",
+  "skipcheck",
+  "hostRoute",
+  "stateDir",
+  "logFile",
+  "logLevel",
+  "logMaxSizeMB",
+  "debug",
+];
+
+Deno.test("keys: property — a config warns exactly once per key that is neither ours nor CNI's", () => {
+  const known = new Set([...OWN_KEYS, ...CNI_KEYS]);
+  const extraKey = fc.string({ minLength: 1, maxLength: 12 }).filter((k) =>
+    !known.has(k) && !k.startsWith("cni.dev/") && k !== "__proto__"
+  );
+  fc.assert(
+    fc.property(fc.uniqueArray(extraKey, { maxLength: 5 }), fc.boolean(), (extra, devKey) => {
+      const raw: Record<string, unknown> = {
+        cniVersion: "1.0.0",
+        name: "n",
+        type: "seamless-static-route",
+        runtimeConfig: {},
+        capabilities: {},
+      };
+      if (devKey) raw["cni.dev/valid-attachments"] = [];
+      for (const k of extra) raw[k] = 1;
+      const c = parseConfig(raw);
+      assert.equal(c.warnings.length, extra.length, c.warnings.join("\n"));
+      // One warning names each extra key (object key order puts integer-like keys first).
+      for (const k of extra) {
+        const named = c.warnings.filter((w) =>
+          w.startsWith(`unknown key ${showKey(k)} is ignored`)
+        );
+        assert.equal(named.length, 1, `${k}: ${c.warnings.join("\n")}`);
+      }
+    }),
+  );
+});
+
+Deno.test("keys: property — one typo of a key of ours suggests a key within one edit", () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...OWN_KEYS),
+      fc.nat(),
+      fc.constantFrom("delete", "swap", "insert"),
+      (key, at, how) => {
+        const i = at % key.length;
+        const typo = how === "delete"
+          ? key.slice(0, i) + key.slice(i + 1)
+          : how === "insert"
+          ? key.slice(0, i) + "q" + key.slice(i)
+          : i + 1 < key.length
+          ? key.slice(0, i) + key[i + 1] + key[i] + key.slice(i + 2)
+          : key + "s";
+        if (OWN_KEYS.includes(typo) || typo === "") return;
+        const s = suggestKey(typo, OWN_KEYS);
+        assert.ok(s !== undefined, `${typo} (from ${key}) got no hint`);
+        assert.ok(editDistance(typo.toLowerCase(), s.toLowerCase()) <= 1, `${typo} → ${s}`);
+      },
+    ),
+  );
+});
+
+Deno.test("keys: prototype names as keys are plain unknown keys, never an internal error", () => {
+  const raw = JSON.parse(
+    '{"cniVersion":"1.0.0","name":"n","type":"route-override","constructor":1,"__proto__":2,' +
+      '"args":{"cni":{"toString":3,"hasOwnProperty":4}},' +
+      '"addroutes":[{"dst":"10.0.0.0/8","gw":"10.131.0.1"}]}',
+  );
+  const c = parseConfig(raw);
+  assert.deepEqual(c.warnings, [
+    "unknown key constructor is ignored",
+    "unknown key __proto__ is ignored",
+    "unknown key args.cni.toString is ignored",
+    "unknown key args.cni.hasOwnProperty is ignored",
+  ]);
+  assert.throws(
+    () =>
+      parseConfig(JSON.parse(
+        '{"cniVersion":"1.0.0","name":"n","type":"route-override",' +
+          '"addroutes":[{"dst":"10.0.0.0/8","constructor":1}]}',
+      )),
+    /invalid addroutes\[0\]\.constructor 1: is not a route key/,
+  );
+});
