@@ -464,15 +464,8 @@ const ROUTE_KEYS: ReadonlySet<string> = new Set([
   "advmss",
   "onlink",
   "nexthops",
-  "initcwnd",
-  "initrwnd",
-  "rtt",
-  "rttvar",
-  "hoplimit",
-  "window",
-  "quickack",
+  ...NUMBER_ATTRS,
   "congctl",
-  "realm",
   "pref",
 ]);
 const NEXTHOP_KEYS: ReadonlySet<string> = new Set(["gateway", "dev", "weight"]);

@@ -4,35 +4,20 @@
  * same way and the pod's sandbox is never removed. Found by the model test (tests/proof/model).
  */
 import assert from "node:assert/strict";
-import {
-  BinDir,
-  IS_ROOT,
-  Lab,
-  prevResultFor,
-  runPlugin,
-  tableText,
-  TempDir,
-} from "../../testing/mod.ts";
+import { tableText } from "../../testing/mod.ts";
 import { stateExists } from "../support/fixtures.ts";
+import { labTest } from "../support/lab_test.ts";
 
-Deno.test({
-  name: "DEL: an args.cni invalid since ADD does not block DEL; ADD is reverted, exit 0",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    const config = {
-      cniVersion: "1.0.0",
-      name: "delcfg",
-      type: "seamless-static-route",
-      stateDir: tmp.path,
+labTest(
+  "DEL: an args.cni invalid since ADD does not block DEL; ADD is reverted, exit 0",
+  async (e2e) => {
+    const { lab } = e2e;
+    const config = e2e.config("delcfg", "seamless-static-route", {
       addroutes: [{ dst: "10.60.0.0/16" }],
-      prevResult: prevResultFor(lab),
-    };
-    const inv = { containerId: "c1", netns: lab.podNetns, ifname: "eth0", nodeNs: lab.node };
+    });
+    const inv = e2e.invocation("c1", config);
     const before = await tableText(lab.pod);
-    const add = await runPlugin(bin, { ...inv, command: "ADD", config });
+    const add = await e2e.run("ADD", inv);
     assert.equal(add.code, 0, add.stdout);
     assert.notDeepEqual(await tableText(lab.pod), before);
     const broken = {
@@ -40,11 +25,11 @@ Deno.test({
       args: { cni: { addroutes: [{ dst: "10.60.0.0/16" }, { dst: "10.60.1.7/16" }] } },
     };
     // ADD and CHECK refuse it (code 7); DEL does not need it.
-    const check = await runPlugin(bin, { ...inv, command: "CHECK", config: broken });
+    const check = await e2e.run("CHECK", { ...inv, config: broken });
     assert.equal(check.json?.code, 7, check.stdout);
-    const del = await runPlugin(bin, { ...inv, command: "DEL", config: broken });
+    const del = await e2e.run("DEL", { ...inv, config: broken });
     assert.deepEqual([del.code, del.stdout], [0, ""], del.stderr);
     assert.deepEqual(await tableText(lab.pod), before);
-    assert.equal(await stateExists(tmp.path, "delcfg", "c1", "eth0"), false);
+    assert.equal(await stateExists(e2e.state.path, "delcfg", "c1", "eth0"), false);
   },
-});
+);

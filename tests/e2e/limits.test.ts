@@ -4,39 +4,23 @@
  * and the value, and leaves the table alone; MAX_ROUTES routes still go in and come out.
  */
 import assert from "node:assert/strict";
-import {
-  BinDir,
-  IS_ROOT,
-  Lab,
-  prevResultFor,
-  runPlugin,
-  tableText,
-  TempDir,
-} from "../../testing/mod.ts";
+import { tableText } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
 import { MAX_ROUTES } from "../../src/config.ts";
 
 function routes(n: number, second: number): { dst: string }[] {
   return Array.from({ length: n }, (_, i) => ({ dst: `10.${second + (i >> 8)}.${i & 255}.0/24` }));
 }
 
-Deno.test({
-  name: "limits: 1001 routes or a pod-raised timeout → code 7, table intact; 1000 routes work",
-  ignore: !IS_ROOT,
-  fn: async () => {
-    await using lab = await Lab.create();
-    await using bin = await BinDir.create();
-    await using tmp = await TempDir.create();
-    const base = {
-      cniVersion: "1.0.0",
-      name: "limits",
-      type: "seamless-static-route",
-      stateDir: tmp.path,
-      prevResult: prevResultFor(lab),
-    };
-    const inv = { containerId: "c1", netns: lab.podNetns, ifname: "eth0", nodeNs: lab.node };
+labTest(
+  "limits: 1001 routes or a pod-raised timeout → code 7, table intact; 1000 routes work",
+  async (e2e) => {
+    const { lab } = e2e;
+    const base = e2e.config("limits", "seamless-static-route");
+    const inv = e2e.invocation("c1", base);
     const before = await tableText(lab.pod);
     const refused = async (config: unknown, ...parts: string[]) => {
-      const r = await runPlugin(bin, { ...inv, command: "ADD", config });
+      const r = await e2e.run("ADD", { ...inv, config });
       assert.equal(r.code, 1, r.stdout);
       assert.equal(r.json?.code, 7, r.stdout);
       for (const p of parts) assert.ok(String(r.json.msg).includes(p), `${r.json.msg} lacks ${p}`);
@@ -54,13 +38,13 @@ Deno.test({
       "300",
     );
     const full = { ...base, addroutes: routes(MAX_ROUTES, 64), delroutes: routes(MAX_ROUTES, 128) };
-    const add = await runPlugin(bin, { ...inv, command: "ADD", config: full });
+    const add = await e2e.run("ADD", { ...inv, config: full });
     assert.equal(add.code, 0, add.stdout);
     assert.equal((await tableText(lab.pod)).length, before.length + MAX_ROUTES + 1);
-    const check = await runPlugin(bin, { ...inv, command: "CHECK", config: full });
+    const check = await e2e.run("CHECK", { ...inv, config: full });
     assert.equal(check.code, 0, check.stdout);
-    const del = await runPlugin(bin, { ...inv, command: "DEL", config: full });
+    const del = await e2e.run("DEL", { ...inv, config: full });
     assert.equal(del.code, 0, del.stdout);
     assert.deepEqual(await tableText(lab.pod), before);
   },
-});
+);

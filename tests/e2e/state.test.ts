@@ -17,6 +17,21 @@ function setup(e2e: PluginLab) {
   return e2e.invocation(ID, e2e.config(NETWORK, "seamless-static-route"));
 }
 
+/**
+ * Replaces the pod's namespace by a new one at the same path (a reused name or /proc/PID path):
+ * eth0 with the pod's address, and `route` (`DST via GW`) on it.
+ */
+async function newPodNamespace(e2e: PluginLab, route: string): Promise<void> {
+  const { lab } = e2e;
+  await must(["ip", "netns", "del", lab.pod]);
+  await must(["ip", "netns", "add", lab.pod]);
+  await ipIn(lab.node, "link", "add", "renew0", "type", "veth", "peer", "name", "eth0");
+  await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
+  await ipIn(lab.pod, "link", "set", "eth0", "up");
+  await ipIn(lab.pod, "addr", "add", "10.131.0.5/23", "dev", "eth0");
+  await ipIn(lab.pod, "route", "add", ...route.split(" "), "dev", "eth0");
+}
+
 labTest(
   "state: DEL with a tampered state file runs no injected ip line and exits 0",
   async (e2e) => {
@@ -71,13 +86,7 @@ labTest(
 
     // The pod goes; another namespace appears at the same path, with the same-looking host route
     // (a reused /proc/PID path, or a name reused by a runtime).
-    await must(["ip", "netns", "del", lab.pod]);
-    await must(["ip", "netns", "add", lab.pod]);
-    await ipIn(lab.node, "link", "add", "reuse0", "type", "veth", "peer", "name", "eth0");
-    await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
-    await ipIn(lab.pod, "link", "set", "eth0", "up");
-    await ipIn(lab.pod, "addr", "add", "10.131.0.5/23", "dev", "eth0");
-    await ipIn(lab.pod, "route", "add", `${LAB.nodeIp}/32`, "via", "10.131.0.1", "dev", "eth0");
+    await newPodNamespace(e2e, `${LAB.nodeIp}/32 via 10.131.0.1`);
     const other = await tableText(lab.pod);
 
     const del = await e2e.run("DEL", { ...inv, netns: "" });
@@ -112,13 +121,7 @@ labTest("state: ADD in a new namespace replaces a record left by the old one", a
   assert.equal((await e2e.run("ADD", { ...inv, config: cfg })).code, 0);
   // The old namespace went without a DEL (crash, reboot); a new one, with its own default route,
   // gets the same container id and interface.
-  await must(["ip", "netns", "del", lab.pod]);
-  await must(["ip", "netns", "add", lab.pod]);
-  await ipIn(lab.node, "link", "add", "renew0", "type", "veth", "peer", "name", "eth0");
-  await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
-  await ipIn(lab.pod, "link", "set", "eth0", "up");
-  await ipIn(lab.pod, "addr", "add", "10.131.0.5/23", "dev", "eth0");
-  await ipIn(lab.pod, "route", "add", "default", "via", "10.131.0.254", "dev", "eth0");
+  await newPodNamespace(e2e, "default via 10.131.0.254");
   const fresh = await tableText(lab.pod);
   const add = await e2e.run("ADD", { ...inv, config: cfg });
   assert.equal(add.code, 0, add.stdout);
