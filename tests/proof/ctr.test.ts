@@ -12,6 +12,7 @@ import { stateFiles } from "../support/proof.ts";
 import { Containerd, CONTAINERD_NEEDS } from "../support/containerd/daemon.ts";
 import { PAUSE_IMAGE } from "../support/containerd/image.ts";
 import {
+  asLibcniKeepsIt,
   expectedPodTable,
   expectedResultRoutes,
   FIRST_POD_IP,
@@ -102,8 +103,9 @@ Deno.test({
       const cached = await cd.cachedResult(cniId);
       assert.ok(cached, `no cached result; cache holds ${await cd.cachedNames()}`);
       const add = (await cd.calls()).find((c) => c.env.CNI_COMMAND === "ADD");
-      assert.deepEqual(cached.result, JSON.parse(add?.stdout ?? "null"));
-      const result = cached.result as { routes: { dst: string; gw?: string }[] };
+      const printed = JSON.parse(add?.stdout ?? "null");
+      assert.deepEqual(cached.result, asLibcniKeepsIt(printed));
+      const result = printed as { routes: { dst: string; gw?: string; gws?: string[] }[] };
       assert.deepEqual(
         [...result.routes].sort((a, b) => a.dst.localeCompare(b.dst)),
         expectedResultRoutes(),
@@ -132,7 +134,7 @@ Deno.test({
     assert.match(add.env.CNI_NETNS ?? "", /^\/proc\/\d+\/ns\/net$/);
     // ctr's DEL comes after the task died: no CNI_NETNS, the cached result as prevResult.
     assert.equal(del.env.CNI_NETNS, "");
-    assert.deepEqual(del.config.prevResult, JSON.parse(add.stdout));
+    assert.deepEqual(del.config.prevResult, asLibcniKeepsIt(JSON.parse(add.stdout)));
     assert.deepEqual(await stateFiles(cd.stateDir, NETWORK), []);
     assert.deepEqual(await cd.cachedNames(), []);
     assert.deepEqual(await cd.leases(), []);
