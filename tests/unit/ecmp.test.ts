@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { kernelRoute } from "../support/fixtures.ts";
 import fc from "fast-check";
 import { parseCidr } from "../../src/address.ts";
 import { CniError } from "../../src/cni/errors.ts";
@@ -42,20 +43,7 @@ function refused(extra: Record<string, unknown>, ...parts: string[]): void {
   });
 }
 
-function route(dst: string, extra: { [K in keyof Route]?: Route[K] | undefined } = {}): Route {
-  const family = dst.includes(":") ? 6 : 4;
-  return {
-    family,
-    dst,
-    table: "main",
-    metric: family === 4 ? 0 : 1024,
-    type: "unicast",
-    protocol: "boot",
-    scope: "global",
-    dev: "eth0",
-    ...extra,
-  } as Route;
-}
+const route = kernelRoute;
 
 function snap(routes: Route[], devs = ["eth0"]): PodSnapshot {
   const addresses = new Map(devs.map((d) => [d, [parseCidr("10.131.0.5/23")!]]));

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { kernelRoute } from "../support/fixtures.ts";
 import { parseCidr } from "../../src/address.ts";
 import { CniError } from "../../src/cni/errors.ts";
 import { parseConfig } from "../../src/config.ts";
@@ -14,20 +15,7 @@ const prevResult = {
   routes: [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }, { dst: "10.0.0.0/8", gw: "10.131.0.1" }],
 };
 
-function route(dst: string, extra: Partial<Route> = {}): Route {
-  const family = dst.includes(":") ? 6 : 4;
-  return {
-    family,
-    dst,
-    table: "main",
-    metric: family === 4 ? 0 : 1024,
-    type: "unicast",
-    protocol: "boot",
-    scope: "global",
-    dev: "eth0",
-    ...extra,
-  };
-}
+const route = kernelRoute;
 
 const connected = route("10.131.0.0/23", {
   protocol: "kernel",
