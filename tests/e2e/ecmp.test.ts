@@ -24,7 +24,7 @@ function ok(r: PluginRun, what: string): void {
 }
 
 /** One route of `ip -j -d route show table all`, by destination (and table when given). */
-async function kernelRoute(
+async function routesTo(
   ns: string,
   fam: "-4" | "-6",
   dst: string,
@@ -40,7 +40,7 @@ async function kernelRoute(
 
 /** The sorted `gateway dev weight` of each next hop of the one route to `dst`. */
 async function hopsOf(ns: string, fam: "-4" | "-6", dst: string): Promise<string[][]> {
-  const routes = await kernelRoute(ns, fam, dst);
+  const routes = await routesTo(ns, fam, dst);
   assert.equal(routes.length, 1, `one route to ${dst}: ${JSON.stringify(routes)}`);
   const hops = (routes[0]?.nexthops ?? []) as { gateway: string; dev: string; weight: number }[];
   return hops.map((h) => [h.gateway, h.dev, String(h.weight)]).sort();
@@ -106,7 +106,7 @@ for (const fam of [4, 6] as const) {
         table: 100,
         priority: 7,
       });
-      const routes = await kernelRoute(lab.pod, f, dst);
+      const routes = await routesTo(lab.pod, f, dst);
       assert.equal(routes.length, 1);
       assert.equal(routes[0]?.table, "100");
       assert.equal(routes[0]?.metric ?? 0, 7);
@@ -185,7 +185,7 @@ for (const fam of [4, 6] as const) {
       const extra = { delroutes: [{ dst, gws: [r2, r1] }] };
       const add = await e2e.run("ADD", inv(extra));
       ok(add, "ADD");
-      assert.deepEqual(await kernelRoute(lab.pod, f, dst), []);
+      assert.deepEqual(await routesTo(lab.pod, f, dst), []);
       ok(await e2e.run("CHECK", inv(extra)), "CHECK");
       ok(await e2e.run("DEL", inv(extra)), "DEL");
       assert.deepEqual(await hopsOf(lab.pod, f, dst), [[r1, "eth0", "3"], [r2, "eth0", "1"]]);
@@ -194,7 +194,7 @@ for (const fam of [4, 6] as const) {
       // A delroute without gw/gws deletes the multipath route too.
       const any = { delroutes: [{ dst }] };
       ok(await e2e.run("ADD", inv(any)), "ADD any");
-      assert.deepEqual(await kernelRoute(lab.pod, f, dst), []);
+      assert.deepEqual(await routesTo(lab.pod, f, dst), []);
       ok(await e2e.run("DEL", inv(any)), "DEL any");
       assert.deepEqual(await tableText(lab.pod), before);
     },
@@ -205,7 +205,7 @@ for (const fam of [4, 6] as const) {
     fam === 6,
     async (e2e, inv) => {
       const { lab } = e2e;
-      const def = fam === 4 ? "default" : "default";
+      const def = "default";
       await ipIn(lab.pod, f, "route", "del", "default");
       await addMultipath(lab.pod, ["default"], [[r1], [r2]], [f]);
       const before = await tableText(lab.pod);
@@ -346,7 +346,7 @@ ecmpTest(
         ],
       };
       ok(await e2e.run("ADD", inv(extra)), "ADD");
-      const named = await kernelRoute(lab.pod, "-4", "10.51.0.0/16");
+      const named = await routesTo(lab.pod, "-4", "10.51.0.0/16");
       assert.equal(named[0]?.table, "ssrblue");
       ok(await e2e.run("CHECK", inv(extra)), "CHECK");
       // A second ADD finds them present (no "File exists").
@@ -472,10 +472,10 @@ ecmpTest(
       "eth0",
     );
     const detail = async () => [
-      ...(await kernelRoute(lab.pod, "-4", "10.8.0.0/16")),
-      ...(await kernelRoute(lab.pod, "-6", "fd08::/64")),
-      ...(await kernelRoute(lab.pod, "-4", "10.9.0.0/16")),
-      ...(await kernelRoute(lab.pod, "-4", "10.10.0.0/16")),
+      ...(await routesTo(lab.pod, "-4", "10.8.0.0/16")),
+      ...(await routesTo(lab.pod, "-6", "fd08::/64")),
+      ...(await routesTo(lab.pod, "-4", "10.9.0.0/16")),
+      ...(await routesTo(lab.pod, "-4", "10.10.0.0/16")),
     ];
     const want = await detail();
     assert.equal(want.length, 4);
@@ -497,7 +497,7 @@ ecmpTest(
     const before3 = await tableText(lab.pod);
     const ra = { delroutes: [{ dst: "fd09::/64" }] };
     ok(await e2e.run("ADD", inv(ra)), "ADD ra");
-    assert.deepEqual(await kernelRoute(lab.pod, "-6", "fd09::/64"), []);
+    assert.deepEqual(await routesTo(lab.pod, "-6", "fd09::/64"), []);
     ok(await e2e.run("DEL", inv(ra)), "DEL ra");
     assert.deepEqual(await tableText(lab.pod), before3);
 
