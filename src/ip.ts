@@ -6,7 +6,14 @@
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type RouteOp, routeOpArgs } from "./route.ts";
-import { parseSnapshot, type PodSnapshot, READ_BATCH, READ_FLAGS } from "./snapshot.ts";
+import {
+  exactReadBatch,
+  parseExactSnapshot,
+  parseSnapshot,
+  type PodSnapshot,
+  READ_BATCH,
+  READ_FLAGS,
+} from "./snapshot.ts";
 import type { NetnsId } from "./state.ts";
 
 /** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
@@ -132,7 +139,23 @@ function runIp(argv: readonly [string, ...string[]], batch: string, at?: string)
 
 /** Reads the pod's routes and addresses with one `ip -j -batch` call. */
 export function readPod(netnsPath: string): PodSnapshot {
-  const out = runIp([...ipArgv(netnsPath), ...READ_FLAGS, "-batch"], READ_BATCH);
+  return readWith(netnsPath, READ_BATCH, parseSnapshot);
+}
+
+/**
+ * Reads the pod's addresses and only its routes to `dsts` (every table), with one `ip -j -batch`
+ * call: `ip` filters the kernel's dump, so the plugin's memory does not grow with the pod's table.
+ */
+export function readPodRoutesTo(netnsPath: string, dsts: readonly string[]): PodSnapshot {
+  return readWith(netnsPath, exactReadBatch(dsts), (out) => parseExactSnapshot(out, dsts));
+}
+
+function readWith(
+  netnsPath: string,
+  batch: string,
+  parse: (stdout: string) => PodSnapshot,
+): PodSnapshot {
+  const out = runIp([...ipArgv(netnsPath), ...READ_FLAGS, "-batch"], batch);
   if (out.code !== 0) {
     throw new CniError(
       ErrorCode.NetnsUnreachable,
@@ -141,7 +164,7 @@ export function readPod(netnsPath: string): PodSnapshot {
     );
   }
   try {
-    return parseSnapshot(out.stdout);
+    return parse(out.stdout);
   } catch (e) {
     throw new CniError(ErrorCode.NetnsUnreachable, "cannot parse ip -j output", String(e));
   }

@@ -2,7 +2,7 @@
  * PURE: the pod's routing state as one `ip -j -batch` call reports it, and how that output is
  * read into Routes and addresses. `ip.ts` runs READ_BATCH; everything else only reads the result.
  */
-import { type Cidr, type Family, parseCidr } from "./address.ts";
+import { type Cidr, cidrText, type Family, parseCidr } from "./address.ts";
 import { type Route, routeFromJson } from "./route.ts";
 
 /** The pod's routing state as read in one `ip` call. */
@@ -30,22 +30,75 @@ export const READ_BATCH = "route show table all root 0.0.0.0/0\n" +
 
 /** Parses the output of READ_BATCH (three JSON arrays, one per line). */
 export function parseSnapshot(stdout: string): PodSnapshot {
-  const arrays = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+  const arrays = jsonLines(stdout);
   const [v4, v6, links] = arrays;
   if (arrays.length !== 3 || !Array.isArray(v4) || !Array.isArray(v6) || !Array.isArray(links)) {
     throw new Error(`unexpected ip -j output (${arrays.length} parts)`);
   }
   const routes: Route[] = [];
   for (const [list, fam] of [[v4, 4], [v6, 6]] as [unknown[], Family][]) {
-    for (const raw of list as Record<string, unknown>[]) {
-      // Table 255 (local): the kernel's local/broadcast routes; the plugin never changes it.
-      if (raw?.table === "255" || raw?.table === "local") continue;
-      const r = routeFromJson(raw, fam);
-      if (r) routes.push(r);
-    }
+    addRoutes(routes, list, fam);
   }
+  return { routes, addresses: parseAddresses(links) };
+}
+
+function jsonLines(stdout: string): unknown[] {
+  return stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+}
+
+function addRoutes(routes: Route[], list: unknown[], family: Family): void {
+  for (const raw of list as Record<string, unknown>[]) {
+    // Table 255 (local): the kernel's local/broadcast routes; the plugin never changes it.
+    if (raw?.table === "255" || raw?.table === "local") continue;
+    const r = routeFromJson(raw, family);
+    if (r) routes.push(r);
+  }
+}
+
+/**
+ * The batch of a bounded read (CHECK): the addresses, then the routes to each destination in
+ * `dsts` only (`route show table all exact DST`, every table), so what is read — and what the
+ * plugin holds in memory — is what the config names, not what the pod put in its table. Each
+ * destination is re-rendered from a parsed CIDR: no other text reaches the batch.
+ */
+export function exactReadBatch(dsts: readonly string[]): string {
+  const lines = ["addr show"];
+  for (const dst of exactDsts(dsts)) lines.push(`route show table all exact ${dst}`);
+  return lines.join("\n") + "\n";
+}
+
+/** The distinct, canonical destinations of a bounded read, in the order they are read. */
+function exactDsts(dsts: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const d of dsts) {
+    const c = parseCidr(d);
+    if (!c) throw new Error(`not a destination: ${JSON.stringify(d)}`);
+    out.add(cidrText(c));
+  }
+  return [...out];
+}
+
+/** Parses the output of `exactReadBatch(dsts)`: the addresses and the routes to those dsts. */
+export function parseExactSnapshot(stdout: string, dsts: readonly string[]): PodSnapshot {
+  const arrays = jsonLines(stdout);
+  const wanted = exactDsts(dsts);
+  const [links, ...lists] = arrays;
+  if (
+    arrays.length !== wanted.length + 1 || !Array.isArray(links) ||
+    !lists.every((l) => Array.isArray(l))
+  ) {
+    throw new Error(`unexpected ip -j output (${arrays.length} parts, ${wanted.length + 1} asked)`);
+  }
+  const routes: Route[] = [];
+  wanted.forEach((dst, i) => {
+    addRoutes(routes, lists[i] as unknown[], (parseCidr(dst) as Cidr).family);
+  });
+  return { routes, addresses: parseAddresses(links) };
+}
+
+function parseAddresses(links: unknown[]): Map<string, Cidr[]> {
   const addresses = new Map<string, Cidr[]>();
-  for (const link of links) {
+  for (const link of links as { ifname?: unknown; addr_info?: Record<string, unknown>[] }[]) {
     const list: Cidr[] = [];
     for (const a of link.addr_info ?? []) {
       if (a.scope !== "global" && a.scope !== "0" && a.scope !== 0) continue;
@@ -54,5 +107,5 @@ export function parseSnapshot(stdout: string): PodSnapshot {
     }
     addresses.set(String(link.ifname), list);
   }
-  return { routes, addresses };
+  return addresses;
 }

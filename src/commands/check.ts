@@ -1,6 +1,9 @@
 /** CHECK: the routes the plugin is responsible for are in place (unless `skipcheck`). */
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { netnsExists, readPod } from "../ip.ts";
+import { cidrText, hostCidr } from "../address.ts";
+import type { PluginConfig } from "../config.ts";
+import type { HostFacts } from "../desired.ts";
+import { netnsExists, readPodRoutesTo } from "../ip.ts";
 import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
 import { hasState, lockAttachment, statePath } from "../state.ts";
@@ -27,10 +30,21 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
   }
 }
 
+/**
+ * The destinations CHECK looks at: every addroute's and delroute's, and the host route's. Only
+ * routes to these are read, so CHECK's time and memory follow the config, not the pod's table.
+ */
+export function checkDsts(config: PluginConfig, host: HostFacts): string[] {
+  const dsts = [...config.addroutes, ...config.delroutes].map((r) => cidrText(r.dst));
+  for (const ip of [host.v4, host.v6]) if (ip) dsts.push(cidrText(hostCidr(ip)));
+  return dsts;
+}
+
 /** CHECK under the attachment's lock. */
 async function checkLocked(ctx: Context): Promise<Output> {
   const { env, config } = ctx;
-  const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
+  const input = observeInput(ctx, (host) => readPodRoutesTo(env.netns, checkDsts(config, host)));
+  const obs = await observe({ ...input, hostFirst: true });
   const problems = planCheck({ config, ifname: env.ifname, ...obs });
   const first = problems[0];
   if (first) {

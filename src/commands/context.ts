@@ -4,6 +4,7 @@
  */
 import type { Invocation, Output as HandlerOutput } from "../cni/skel.ts";
 import type { PluginConfig } from "../config.ts";
+import type { HostFacts } from "../desired.ts";
 import type { Logger } from "../log.ts";
 import type { ObserveInput } from "../observe.ts";
 import { describeRoute, type RouteOp } from "../route.ts";
@@ -22,7 +23,10 @@ export function logOps(log: Logger, ops: readonly RouteOp[]): void {
 }
 
 /** What `observe` needs for this invocation, reading the pod with `read`; a dry run never waits. */
-export function observeInput(ctx: Context, read: () => PodSnapshot): ObserveInput {
+export function observeInput(
+  ctx: Context,
+  read: (host: HostFacts) => PodSnapshot,
+): ObserveInput {
   const { config, env, log } = ctx;
   const waitSeconds = ctx.dryRun ? 0 : config.hostRoute.timeoutSeconds;
   return { config, ifname: env.ifname, log, read, waitSeconds };

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { routeFromJson, routeOpArgs } from "../../src/route.ts";
 import { commandLines, ipArgv } from "../../src/ip.ts";
-import { parseSnapshot, READ_BATCH } from "../../src/snapshot.ts";
+import {
+  exactReadBatch,
+  parseExactSnapshot,
+  parseSnapshot,
+  READ_BATCH,
+} from "../../src/snapshot.ts";
 
 Deno.test("routeFromJson fills ip's omitted defaults", () => {
   assert.deepEqual(
@@ -122,4 +127,35 @@ Deno.test("parseSnapshot reads the three arrays of the read batch", () => {
   assert.deepEqual(s.addresses.get("eth0"), [{ address: "10.0.0.5", family: 4, prefix: 24 }]);
   assert.deepEqual(s.addresses.get("lo"), []);
   assert.throws(() => parseSnapshot("[]\n"));
+});
+
+Deno.test("exactReadBatch asks for the addresses and each distinct destination, canonical", () => {
+  const dsts = ["10.0.0.0/8", "192.168.100.10/32", "10.0.0.0/8", "FD00:0::1/128", "0.0.0.0/0"];
+  assert.equal(
+    exactReadBatch(dsts),
+    "addr show\nroute show table all exact 10.0.0.0/8\n" +
+      "route show table all exact 192.168.100.10/32\nroute show table all exact fd00::1/128\n" +
+      "route show table all exact 0.0.0.0/0\n",
+  );
+  // Nothing but a parsed CIDR reaches the batch.
+  assert.throws(() => exactReadBatch(["10.0.0.0/8\nroute flush table main"]));
+  const out = [
+    JSON.stringify([{
+      ifname: "eth0",
+      addr_info: [{ local: "10.0.0.5", prefixlen: 24, scope: 0 }],
+    }]),
+    JSON.stringify([{ dst: "10.0.0.0/8", gateway: "10.0.0.1", dev: "eth0" }]),
+    JSON.stringify([]),
+    JSON.stringify([{ dst: "fd00::1", dev: "eth0", metric: 1024 }]),
+    JSON.stringify([{ dst: "default", gateway: "10.0.0.1", dev: "eth0" }]),
+  ].join("\n") + "\n";
+  const s = parseExactSnapshot(out, dsts);
+  assert.deepEqual(s.routes.map((r) => `${r.family} ${r.dst}`), [
+    "4 10.0.0.0/8",
+    "6 fd00::1/128",
+    "4 0.0.0.0/0",
+  ]);
+  assert.deepEqual(s.addresses.get("eth0"), [{ address: "10.0.0.5", family: 4, prefix: 24 }]);
+  // A missing answer is an error, never a shorter table.
+  assert.throws(() => parseExactSnapshot(out.split("\n").slice(0, 3).join("\n"), dsts));
 });
