@@ -11,6 +11,7 @@ import { nextHops, type PluginConfig, type RouteRequest } from "./config.ts";
 import { desiredRoutes, type HostFacts, type PodFacts, podInterfaces } from "./desired.ts";
 import {
   describeRoute,
+  isMultipath,
   kernelMetric,
   nexthopSet,
   type Route,
@@ -234,6 +235,40 @@ export function planRevert(
       ops.push({ action: "add", route: r, reason });
     }
   }
+  return ops;
+}
+
+/** The reason of a guard op in `revertOps`: an add that only makes the delete after it exact. */
+export const GUARD_REASON = "guard";
+
+/**
+ * The undo of `added`/`deleted` without reading the whole table (DEL). Every added route R that
+ * has one next hop is undone by two lines: `route add R` (never a replace: it lands only when
+ * R's key is free, and is "File exists" when R or another route holds it), then `route del R` —
+ * so the delete always finds R itself first, and never, with R gone already, a route the kernel
+ * would match loosely (an IPv4 delete with metric 0 matches any metric). Added routes go latest
+ * first, so a key an earlier ADD's route shared is free again when that route's turn comes. A
+ * multipath route is matched only hop by hop by the kernel, so it is deleted only when `known`
+ * (the routes to its destination, read with `exact`) holds it unchanged. Then every deleted route
+ * is added back (routes without a gateway first): "File exists" when it is back or taken.
+ */
+export function revertOps(
+  added: readonly Route[],
+  deleted: readonly Route[],
+  known: PodSnapshot,
+  reason: string,
+): RouteOp[] {
+  const table = indexBy(known.routes, routeKey);
+  const ops: RouteOp[] = [];
+  for (const route of [...added].reverse()) {
+    if (isMultipath(route)) {
+      if (present(route, table)) ops.push({ action: "del", route, reason });
+      continue;
+    }
+    ops.push({ action: "add", route, reason: GUARD_REASON });
+    ops.push({ action: "del", route, reason });
+  }
+  for (const route of linkRoutesFirst([...deleted])) ops.push({ action: "add", route, reason });
   return ops;
 }
 

@@ -1,12 +1,20 @@
 /**
  * DEL: undo what ADD recorded. Idempotent and best effort, as the spec asks: it ends in exit 0
  * whenever routes cannot be attributed to the attachment or restored (logging why), and only a
- * failure to run `ip` at all — worth a retry — fails it.
+ * failure to run `ip` at all — worth a retry — fails it. It never reads the pod's table: one
+ * `ip -force -batch` of exact deletes and adds, so its time and memory follow the record.
  */
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { applyOpsBestEffort, netnsIdentity, readPod, stopPendingBatch } from "../ip.ts";
-import { planRevert } from "../plan.ts";
-import { describeRoute } from "../route.ts";
+import {
+  applyOpsBestEffort,
+  netnsIdentity,
+  readPodRoutesTo,
+  type RefusedOp,
+  stopPendingBatch,
+} from "../ip.ts";
+import { GUARD_REASON, revertOps } from "../plan.ts";
+import { describeRoute, isMultipath } from "../route.ts";
+import { emptySnapshot, type PodSnapshot } from "../snapshot.ts";
 import {
   type AttachmentState,
   batchPath,
@@ -68,26 +76,61 @@ export function cmdDel(ctx: Context): Output {
   }
   const netns = whereToRevert(ctx, state);
   if (!netns) return done();
-  let now;
-  try {
-    now = readPod(netns);
-  } catch (e) {
-    // Gone while we looked (its routes went with it), or not a namespace at all (a stale file):
-    // no route to revert. Failing to start ip at all is worth a retry: that error stands.
-    if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
-    log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
-    return done();
+  // No read of the whole table: the kernel matches each line against it (see revertOps), and
+  // only an added multipath route has the routes to its destination read (`exact`), so DEL's
+  // cost follows the record, whatever the pod put in its own table.
+  const multipath = state.added.filter(isMultipath).map((r) => r.dst);
+  let known: PodSnapshot = emptySnapshot();
+  if (multipath.length > 0) {
+    try {
+      known = readPodRoutesTo(netns, multipath);
+    } catch (e) {
+      // Gone while we looked (its routes went with it), or not a namespace at all (a stale
+      // file): no route to revert. Failing to start ip at all is worth a retry: that stands.
+      if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
+      log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
+      return done();
+    }
   }
-  const ops = planRevert(state.added, state.deleted, now, "DEL");
-  logOps(log, ops);
-  if (ctx.dryRun) return { lines: ops.map((op) => `${op.action} ${describeRoute(op.route)}`) };
+  const ops = revertOps(state.added, state.deleted, known, "DEL");
+  const changes = ops.filter((op) => op.reason !== GUARD_REASON);
+  logOps(log, changes);
+  if (ctx.dryRun) {
+    return { lines: changes.map((op) => `${op.action} ${describeRoute(op.route)}`) };
+  }
   // A route that can no longer be restored (its gateway is gone, another route took its place)
   // is logged, and the rest still reverted.
-  for (const { op, why } of applyOpsBestEffort(netns, ops)) {
-    const what = op ? `${op.action} ${describeRoute(op.route)}` : "finish its route changes";
+  for (const refused of applyOpsBestEffort(netns, ops)) logRefused(ctx, refused);
+  return done();
+}
+
+/**
+ * Logs a line DEL's batch could not apply. Expected outcomes of a revert without a table read
+ * are quiet or info: a guard that finds its route in place ("File exists"), a route to delete
+ * that is gone already ("No such process"), a route to restore on a device that is gone. A route
+ * to restore whose place is held ("File exists": it is back already, or another route took its
+ * key) is a warning; anything else an error.
+ */
+function logRefused(ctx: Context, { op, why }: RefusedOp): void {
+  const { log } = ctx;
+  if (!op) {
+    log.error(`DEL could not finish its route changes: ${why}`);
+    return;
+  }
+  const what = `${op.action} ${describeRoute(op.route)}`;
+  if (op.reason === GUARD_REASON) {
+    if (!/File exists/.test(why)) log.debug(`DEL guard: could not ${what}: ${why}`);
+  } else if (op.action === "del" && /No such process|Cannot find device/.test(why)) {
+    log.info(`DEL: ${describeRoute(op.route)} is gone already (${why})`);
+  } else if (op.action === "add" && /Cannot find device/.test(why)) {
+    log.info(`DEL: not restoring ${describeRoute(op.route)}: its device is gone (${why})`);
+  } else if (op.action === "add" && /File exists/.test(why)) {
+    log.warn(
+      `DEL could not ${what}: ${why} (it is back already, or another route holds its place)`,
+    );
+  } else {
     log.error(`DEL could not ${what}: ${why}`);
   }
-  return done();
 }
 
 function sameNetns(a: NetnsId, b: NetnsId): boolean {

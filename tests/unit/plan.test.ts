@@ -4,7 +4,7 @@ import { parseCidr } from "../../src/address.ts";
 import { CniError } from "../../src/cni/errors.ts";
 import { parseConfig } from "../../src/config.ts";
 import type { PodSnapshot } from "../../src/snapshot.ts";
-import { planAdd, planCheck, planRevert } from "../../src/plan.ts";
+import { GUARD_REASON, planAdd, planCheck, planRevert, revertOps } from "../../src/plan.ts";
 import { type Route, routeOpArgs } from "../../src/route.ts";
 
 const SANDBOX = "/var/run/netns/pod";
@@ -223,6 +223,32 @@ Deno.test("planRevert: deletes what was added, restores what was deleted, link r
   // Routes on an interface that is gone are not restored.
   const gone = { routes: [], addresses: new Map() };
   assert.deepEqual(planRevert(added, deleted, gone, "DEL"), []);
+});
+
+Deno.test("revertOps: guard add then exact delete, latest first, restores after; no table", () => {
+  const first = route("192.168.100.10/32", { gateway: "10.131.0.1" });
+  const second = route("192.168.100.10/32", { gateway: "10.131.0.9" });
+  const linkRoute = route("10.200.0.0/16", { scope: "link" });
+  const empty = { routes: [], addresses: new Map() };
+  const ops = revertOps([first, second], [dflt, linkRoute], empty, "DEL");
+  assert.deepEqual(ops.map((op) => `${op.reason}: ${routeOpArgs(op).join(" ")}`), [
+    `${GUARD_REASON}: route add 192.168.100.10/32 via 10.131.0.9 dev eth0`,
+    "DEL: route del 192.168.100.10/32 via 10.131.0.9 dev eth0 metric 0",
+    `${GUARD_REASON}: route add 192.168.100.10/32 via 10.131.0.1 dev eth0`,
+    "DEL: route del 192.168.100.10/32 via 10.131.0.1 dev eth0 metric 0",
+    "DEL: route add 10.200.0.0/16 dev eth0",
+    "DEL: route add 0.0.0.0/0 via 10.131.0.1 dev eth0",
+  ]);
+  // A multipath route is deleted only when the routes read to its destination hold it as added.
+  const hops = [{ gateway: "10.131.0.1", dev: "eth0" }, { gateway: "10.131.0.2", dev: "eth0" }];
+  const mp = route("10.50.0.0/16", { dev: undefined, nexthops: hops });
+  const changed = route("10.50.0.0/16", { dev: undefined, nexthops: hops.slice(0, 1) });
+  assert.deepEqual(revertOps([mp], [], empty, "DEL"), []);
+  assert.deepEqual(revertOps([mp], [], { routes: [changed], addresses: new Map() }, "DEL"), []);
+  assert.deepEqual(
+    revertOps([mp], [], { routes: [mp], addresses: new Map() }, "DEL").map((op) => op.action),
+    ["del"],
+  );
 });
 
 Deno.test("planCheck: missing, wrong-gateway and undeleted routes are reported", () => {
