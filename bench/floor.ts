@@ -1,8 +1,10 @@
 /**
- * The "Deno floor": the least any Deno CNI plugin must do for the seamless host route, used by
- * bench/bench.ts as the baseline of the plugin's ADD latency. It reads stdin, parses it, reads
- * the pod with ONE `ip -j -batch` call (the plugin's three read lines), writes the same host
- * route with ONE `ip -batch` call and prints the previous result with the route appended.
+ * The "Deno floor": the least any Deno CNI plugin must do, used by bench/bench.ts as the baseline
+ * of the plugin's latency. It reads stdin, parses it, reads the pod with ONE `ip -j -batch` call
+ * (the plugin's three read lines), then by CNI_COMMAND: ADD writes the routes (the host route
+ * when `floorHostIP` is set, and each `addroutes` entry) with ONE `ip -batch` call and prints the
+ * previous result with them appended; DEL writes their `route del` lines the same way; CHECK
+ * stops after the read.
  * It uses the plugin's own I/O primitives (stdin with `readSync`, `ip` with `outputSync` and a
  * temp batch file), so the ratio measures what the plugin does on top, not how it does I/O.
  * No validation, no host discovery (the host IP comes from the config's `floorHostIP`), no state
@@ -41,9 +43,11 @@ function ip(args: string[], batch: string): string {
 
 const config = JSON.parse(readStdin()) as {
   cniVersion: string;
-  floorHostIP: string;
+  floorHostIP?: string;
+  addroutes?: { dst: string; gw: string }[];
   prevResult?: { routes?: { dst: string; gw?: string }[] };
 };
+const command = Deno.env.get("CNI_COMMAND") ?? "ADD";
 const netns = Deno.env.get("CNI_NETNS") ?? "";
 const ifname = Deno.env.get("CNI_IFNAME") ?? "eth0";
 const ns = ["-n", netns.slice(netns.lastIndexOf("/") + 1)];
@@ -52,6 +56,8 @@ const read = ip(
   [...ns, "-j", "-batch"],
   `route show table all root 0.0.0.0/0\nroute show table all root ::/0\naddr show dev ${ifname}\n`,
 );
+// CHECK's floor: the read, nothing else.
+if (command === "CHECK") Deno.exit(0);
 const parts = read.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
 const links = parts[2] as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
 const a = links[0]?.addr_info?.find((x) => x.family === "inet");
@@ -62,7 +68,19 @@ const mask = a.prefixlen === 0 ? 0 : 2 ** 32 - 2 ** (32 - a.prefixlen);
 const low = Number((BigInt(n) & BigInt(mask)) + 1n);
 const gw = [24, 16, 8, 0].map((s) => (low >>> s) & 255).join(".");
 
-ip([...ns, "-batch"], `route add ${config.floorHostIP}/32 via ${gw} dev ${ifname}\n`);
+// The routes: the host route (when `floorHostIP` is set) and every `addroutes` entry.
+const routes = [
+  ...(config.floorHostIP ? [{ dst: `${config.floorHostIP}/32`, gw }] : []),
+  ...(config.addroutes ?? []),
+];
+// ADD writes `route add` lines, DEL `route del` lines, in one `ip -batch`.
+const verb = command === "DEL" ? "del" : "add";
+ip(
+  [...ns, "-batch"],
+  routes.map((r) => `route ${verb} ${r.dst} via ${r.gw} dev ${ifname}\n`).join(""),
+);
 
-const routes = [...(config.prevResult?.routes ?? []), { dst: `${config.floorHostIP}/32`, gw }];
-console.log(JSON.stringify({ ...config.prevResult, cniVersion: config.cniVersion, routes }));
+if (command === "ADD") {
+  const out = [...(config.prevResult?.routes ?? []), ...routes];
+  console.log(JSON.stringify({ ...config.prevResult, cniVersion: config.cniVersion, routes: out }));
+}
