@@ -3,8 +3,8 @@
  * it deleted, at `<stateDir>/<network name>/<container id>@<ifname>.json`.
  *
  * Written before routes change, so a DEL after a crashed ADD still knows what to undo; written
- * safely: a new temp file opened exclusively (never through a planted file or symlink), fsynced,
- * renamed over the old one, and the directory fsynced. Read back as untrusted input: the
+ * safely: a new temp file opened exclusively (never through a planted file or symlink), renamed
+ * over the old one (not fsynced: see `writeState`). Read back as untrusted input: the
  * directories must be real directories owned by this user and writable by nobody else, the file a
  * regular file of bounded size, and every route must pass the checks of the `ip` boundary.
  */
@@ -155,18 +155,11 @@ export function readState(path: string, expect: AttachmentId): AttachmentState |
   }
 }
 
-function syncDir(dir: string): void {
-  const d = Deno.openSync(dir, { read: true });
-  try {
-    d.syncSync();
-  } finally {
-    d.close();
-  }
-}
-
 /**
- * Writes a state file atomically and durably: a new exclusive temp file (0600) in a checked
- * 0700 directory, fsynced, renamed over `path`, then the directory fsynced.
+ * Writes a state file atomically: a new exclusive temp file (0600) in a checked 0700 directory,
+ * renamed over `path`. Not fsynced: the record describes a network namespace, which no kernel
+ * crash or power loss survives, so a record lost with the page cache describes nothing left to
+ * revert (and a torn one is refused on read, as any invalid record is).
  */
 export function writeState(path: string, state: AttachmentState): void {
   const dir = dirOf(path);
@@ -181,13 +174,11 @@ export function writeState(path: string, state: AttachmentState): void {
     try {
       let bytes = new TextEncoder().encode(JSON.stringify(state) + "\n");
       while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
-      file.syncSync();
     } finally {
       file.close();
     }
     Deno.renameSync(tmp, path);
     created = false;
-    syncDir(dir);
   } catch (e) {
     if (created) {
       try {
