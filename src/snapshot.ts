@@ -2,7 +2,7 @@
  * PURE: the pod's routing state as one `ip -j -batch` call reports it, and how that output is
  * read into Routes and addresses. `ip.ts` runs READ_BATCH; everything else only reads the result.
  */
-import { type Cidr, cidrText, type Family, parseCidr } from "./address.ts";
+import { type Cidr, cidrText, type Family, networkOf, parseCidr } from "./address.ts";
 import { type Route, routeFromJson } from "./route.ts";
 
 /** The pod's routing state as read in one `ip` call. */
@@ -55,43 +55,78 @@ function addRoutes(routes: Route[], list: unknown[], family: Family): void {
   }
 }
 
+/** At most this many destinations of one family are read one by one (`exact`) in a bounded read. */
+export const MAX_EXACT_READS = 8;
+
 /**
- * The batch of a bounded read (CHECK): the addresses, then the routes to each destination in
- * `dsts` only (`route show table all exact DST`, every table), so what is read — and what the
- * plugin holds in memory — is what the config names, not what the pod put in its table. Each
- * destination is re-rendered from a parsed CIDR: no other text reaches the batch.
+ * The `route show` filters of a bounded read: `exact DST` for each distinct destination, or, for
+ * a family with more than MAX_EXACT_READS of them (each `show` line is one walk of the table in
+ * `ip`), one `root PREFIX` of the longest prefix that holds them all.
+ */
+export function readFilters(dsts: readonly string[]): string[] {
+  const byFamily = new Map<Family, Cidr[]>();
+  const seen = new Set<string>();
+  for (const d of dsts) {
+    const parsed = parseCidr(d);
+    if (!parsed) throw new Error(`not a destination: ${JSON.stringify(d)}`);
+    const c = networkOf(parsed);
+    const text = cidrText(c);
+    if (seen.has(text)) continue;
+    seen.add(text);
+    byFamily.set(c.family, [...byFamily.get(c.family) ?? [], c]);
+  }
+  const filters: string[] = [];
+  for (const list of byFamily.values()) {
+    if (list.length <= MAX_EXACT_READS) {
+      for (const c of list) filters.push(`exact ${cidrText(c)}`);
+    } else {
+      filters.push(`root ${cidrText(list.reduce(commonPrefix))}`);
+    }
+  }
+  return filters;
+}
+
+/** The longest prefix that holds both networks (a binary search on the prefix length). */
+function commonPrefix(a: Cidr, b: Cidr): Cidr {
+  const at = (c: Cidr, prefix: number): string => networkOf({ ...c, prefix }).address;
+  let lo = 0;
+  let hi = Math.min(a.prefix, b.prefix);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (at(a, mid) === at(b, mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return networkOf({ ...a, prefix: lo });
+}
+
+/**
+ * The batch of a bounded read (CHECK): the addresses, then the routes (every table) that
+ * `readFilters(dsts)` selects, so what is read — and what the plugin holds in memory — is what
+ * the config names, not what the pod put in its table. Each filter is re-rendered from a parsed
+ * CIDR: no other text reaches the batch.
  */
 export function exactReadBatch(dsts: readonly string[]): string {
   const lines = ["addr show"];
-  for (const dst of exactDsts(dsts)) lines.push(`route show table all exact ${dst}`);
+  for (const f of readFilters(dsts)) lines.push(`route show table all ${f}`);
   return lines.join("\n") + "\n";
 }
 
-/** The distinct, canonical destinations of a bounded read, in the order they are read. */
-function exactDsts(dsts: readonly string[]): string[] {
-  const out = new Set<string>();
-  for (const d of dsts) {
-    const c = parseCidr(d);
-    if (!c) throw new Error(`not a destination: ${JSON.stringify(d)}`);
-    out.add(cidrText(c));
-  }
-  return [...out];
-}
-
-/** Parses the output of `exactReadBatch(dsts)`: the addresses and the routes to those dsts. */
+/** Parses the output of `exactReadBatch(dsts)`: the addresses and the routes read. */
 export function parseExactSnapshot(stdout: string, dsts: readonly string[]): PodSnapshot {
   const arrays = jsonLines(stdout);
-  const wanted = exactDsts(dsts);
+  const filters = readFilters(dsts);
   const [links, ...lists] = arrays;
   if (
-    arrays.length !== wanted.length + 1 || !Array.isArray(links) ||
+    arrays.length !== filters.length + 1 || !Array.isArray(links) ||
     !lists.every((l) => Array.isArray(l))
   ) {
-    throw new Error(`unexpected ip -j output (${arrays.length} parts, ${wanted.length + 1} asked)`);
+    throw new Error(
+      `unexpected ip -j output (${arrays.length} parts, ${filters.length + 1} asked)`,
+    );
   }
   const routes: Route[] = [];
-  wanted.forEach((dst, i) => {
-    addRoutes(routes, lists[i] as unknown[], (parseCidr(dst) as Cidr).family);
+  filters.forEach((f, i) => {
+    addRoutes(routes, lists[i] as unknown[], f.includes(":") ? 6 : 4);
   });
   return { routes, addresses: parseAddresses(links) };
 }

@@ -3,9 +3,11 @@ import { routeFromJson, routeOpArgs } from "../../src/route.ts";
 import { commandLines, ipArgv } from "../../src/ip.ts";
 import {
   exactReadBatch,
+  MAX_EXACT_READS,
   parseExactSnapshot,
   parseSnapshot,
   READ_BATCH,
+  readFilters,
 } from "../../src/snapshot.ts";
 
 Deno.test("routeFromJson fills ip's omitted defaults", () => {
@@ -134,8 +136,8 @@ Deno.test("exactReadBatch asks for the addresses and each distinct destination, 
   assert.equal(
     exactReadBatch(dsts),
     "addr show\nroute show table all exact 10.0.0.0/8\n" +
-      "route show table all exact 192.168.100.10/32\nroute show table all exact fd00::1/128\n" +
-      "route show table all exact 0.0.0.0/0\n",
+      "route show table all exact 192.168.100.10/32\nroute show table all exact 0.0.0.0/0\n" +
+      "route show table all exact fd00::1/128\n",
   );
   // Nothing but a parsed CIDR reaches the batch.
   assert.throws(() => exactReadBatch(["10.0.0.0/8\nroute flush table main"]));
@@ -146,16 +148,29 @@ Deno.test("exactReadBatch asks for the addresses and each distinct destination, 
     }]),
     JSON.stringify([{ dst: "10.0.0.0/8", gateway: "10.0.0.1", dev: "eth0" }]),
     JSON.stringify([]),
-    JSON.stringify([{ dst: "fd00::1", dev: "eth0", metric: 1024 }]),
     JSON.stringify([{ dst: "default", gateway: "10.0.0.1", dev: "eth0" }]),
+    JSON.stringify([{ dst: "fd00::1", dev: "eth0", metric: 1024 }]),
   ].join("\n") + "\n";
   const s = parseExactSnapshot(out, dsts);
   assert.deepEqual(s.routes.map((r) => `${r.family} ${r.dst}`), [
     "4 10.0.0.0/8",
-    "6 fd00::1/128",
     "4 0.0.0.0/0",
+    "6 fd00::1/128",
   ]);
   assert.deepEqual(s.addresses.get("eth0"), [{ address: "10.0.0.5", family: 4, prefix: 24 }]);
   // A missing answer is an error, never a shorter table.
   assert.throws(() => parseExactSnapshot(out.split("\n").slice(0, 3).join("\n"), dsts));
+});
+
+Deno.test("readFilters: many destinations of a family are read as one root that holds them", () => {
+  const many = Array.from({ length: 500 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.0/24`);
+  assert.deepEqual(readFilters([...many, "192.168.100.10/32", "fd00::/64"]), [
+    "root 0.0.0.0/0",
+    "exact fd00::/64",
+  ]);
+  assert.deepEqual(readFilters(many), ["root 10.100.0.0/15"]);
+  const v6 = Array.from({ length: MAX_EXACT_READS + 1 }, (_, i) => `fd00:${i}::/64`);
+  assert.deepEqual(readFilters(v6), ["root fd00::/28"]);
+  assert.deepEqual(readFilters(v6.slice(0, MAX_EXACT_READS)).length, MAX_EXACT_READS);
+  assert.deepEqual(readFilters(["10.1.2.3/8", "10.0.0.0/8"]), ["exact 10.0.0.0/8"]);
 });
