@@ -3,9 +3,10 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import { cidrText, hostCidr } from "../address.ts";
 import type { PluginConfig } from "../config.ts";
 import type { HostFacts } from "../desired.ts";
-import { netnsExists, readPodRoutesTo } from "../ip.ts";
+import { netnsExists, readPodFast, readPodRoutesTo } from "../ip.ts";
 import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
+import { tableName } from "../route.ts";
 import { hasState, lockAttachment, statePath } from "../state.ts";
 import { type Context, observeInput, type Output } from "./context.ts";
 
@@ -40,12 +41,43 @@ export function checkDsts(config: PluginConfig, host: HostFacts): string[] {
   return dsts;
 }
 
-/** CHECK under the attachment's lock. */
+/**
+ * How CHECK's fast read looks at those destinations: the routes it wants in the main table
+ * (the host route, addroutes other than a default route) by the kernel's lookup, the rest
+ * (delroutes, which must be absent, and addroutes in other tables) by reading them.
+ */
+export function checkReads(
+  config: PluginConfig,
+  host: HostFacts,
+): { lookups: string[]; dsts: string[] } {
+  const lookups: string[] = [];
+  const dsts = config.delroutes.map((r) => cidrText(r.dst));
+  for (const r of config.addroutes) {
+    const main = tableName(r.table) === "main" && r.dst.prefix > 0;
+    (main ? lookups : dsts).push(cidrText(r.dst));
+  }
+  for (const ip of [host.v4, host.v6]) if (ip) lookups.push(cidrText(hostCidr(ip)));
+  return { lookups, dsts };
+}
+
+/**
+ * CHECK under the attachment's lock. A fast read first (kernel lookups: its cost does not grow
+ * with the pod's table); only when that finds a problem is every destination read (`exact`), so a
+ * route a lookup did not return (behind a lower metric, under a more specific route) is never
+ * reported missing.
+ */
 async function checkLocked(ctx: Context): Promise<Output> {
   const { env, config } = ctx;
-  const input = observeInput(ctx, (host) => readPodRoutesTo(env.netns, checkDsts(config, host)));
+  const input = observeInput(ctx, (host) => {
+    const { lookups, dsts } = checkReads(config, host);
+    return readPodFast(env.netns, lookups, dsts);
+  });
   const obs = await observe({ ...input, hostFirst: true });
-  const problems = planCheck({ config, ifname: env.ifname, ...obs });
+  let problems = planCheck({ config, ifname: env.ifname, ...obs });
+  if (problems.length > 0) {
+    const snapshot = readPodRoutesTo(env.netns, checkDsts(config, obs.host));
+    problems = planCheck({ config, ifname: env.ifname, ...obs, snapshot });
+  }
   const first = problems[0];
   if (first) {
     throw new CniError(

@@ -30,7 +30,7 @@ labTest(
     const { lab } = e2e;
     const config = e2e.config("bigtable", "seamless-static-route", {
       flushgateway: true,
-      addroutes: [{ dst: "10.60.0.0/16" }],
+      addroutes: [{ dst: "10.60.0.0/16" }, { dst: "10.61.0.0/16", priority: 100 }],
     });
     const inv = { ...e2e.invocation("big1", config), env: SMALL_HEAP };
     const before = await tableText(lab.pod);
@@ -39,10 +39,13 @@ labTest(
     const added = await tableText(lab.pod);
 
     // The pod's own routes: the bulk, and some that share a destination with the plugin's
-    // (another metric, another table, the default route's place at another metric).
+    // (another metric, another table, the default route's place at another metric), one that
+    // the kernel's lookup finds first (a lower metric), one more specific than the plugin's.
     const gw = LAB.podGateway;
     const near = [
       `10.60.0.0/16 via ${gw} dev eth0 proto bgp metric 50`,
+      `10.60.0.0/24 via ${gw} dev eth0 proto bgp`,
+      `10.61.0.0/16 via ${gw} dev eth0 proto bgp metric 10`,
       `10.60.0.0/16 via ${gw} dev eth0 table 100 proto bgp`,
       `${LAB.nodeIp} via ${gw} dev eth0 proto bgp metric 7`,
       `default via ${gw} dev eth0 proto bgp metric 300`,

@@ -3,8 +3,10 @@ import { routeFromJson, routeOpArgs } from "../../src/route.ts";
 import { commandLines, ipArgv } from "../../src/ip.ts";
 import {
   exactReadBatch,
+  fastReadBatch,
   MAX_EXACT_READS,
   parseExactSnapshot,
+  parseFastRead,
   parseSnapshot,
   READ_BATCH,
   readFilters,
@@ -173,4 +175,25 @@ Deno.test("readFilters: many destinations of a family are read as one root that 
   assert.deepEqual(readFilters(v6), ["root fd00::/28"]);
   assert.deepEqual(readFilters(v6.slice(0, MAX_EXACT_READS)).length, MAX_EXACT_READS);
   assert.deepEqual(readFilters(["10.1.2.3/8", "10.0.0.0/8"]), ["exact 10.0.0.0/8"]);
+});
+
+Deno.test("fastReadBatch: a kernel lookup per wanted route, each closed by lo; reads after", () => {
+  const lookups = ["192.168.100.10/32", "10.60.0.0/16"];
+  assert.equal(
+    fastReadBatch(lookups, ["10.0.0.0/8"]),
+    "addr show\nroute get fibmatch 192.168.100.10\nlink show dev lo\n" +
+      "route get fibmatch 10.60.0.0\nlink show dev lo\nroute show table all exact 10.0.0.0/8\n",
+  );
+  const lo = JSON.stringify([{ ifindex: 1, ifname: "lo" }]);
+  const links = JSON.stringify([{ ifname: "eth0", addr_info: [] }, { ifname: "lo" }]);
+  const host = JSON.stringify([{ dst: "192.168.100.10", gateway: "10.0.0.1", dev: "eth0" }]);
+  const ten = JSON.stringify([{ dst: "10.0.0.0/8", gateway: "10.0.0.1", dev: "eth0" }]);
+  // The second lookup found nothing (ip printed no answer, only the closing lo).
+  const out = [links, host, lo, lo, ten].join("\n") + "\n";
+  const s = parseFastRead(out, lookups, ["10.0.0.0/8"]);
+  assert.deepEqual(s.routes.map((r) => r.dst), ["192.168.100.10/32", "10.0.0.0/8"]);
+  assert.deepEqual([...s.addresses.keys()], ["eth0", "lo"]);
+  // A missing close or read is an error, never a shorter table.
+  assert.throws(() => parseFastRead([links, host, ten].join("\n"), lookups, ["10.0.0.0/8"]));
+  assert.throws(() => parseFastRead([links, host, lo, lo].join("\n"), lookups, ["10.0.0.0/8"]));
 });
