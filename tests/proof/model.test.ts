@@ -4,7 +4,8 @@
  * tables, metrics, on-link routes, multipath routes and route attributes), a random valid config
  * (both types, every key, `args.cni`) and optionally a fault (a kernel refusal at a random line
  * through an unreachable gateway, a concurrent writer, a SIGKILL at a random moment, a corrupt
- * state file). In a fresh pod namespace per case it checks, on `ip -d -j route show table all`:
+ * state file, look-alikes of ADD's routes the pod adds after ADD). In a fresh pod namespace per
+ * case it checks, on `ip -d -j route show table all`:
  *
  * - ADD succeeds ⇒ CHECK succeeds, and DEL restores the starting table exactly;
  * - ADD fails ⇒ the table is the starting table exactly, except routes added by others;
@@ -24,6 +25,7 @@ import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, withTimeout } from "../support/proof.ts";
 import { goodRouteArb } from "../support/arbitraries.ts";
 import {
+  type KernelRoute,
   MODEL_IFACES,
   ModelPod,
   privateTableNames,
@@ -432,7 +434,13 @@ type Fault =
   /** SIGKILL the ADD after `delayMs`, or (`midBatch`) while its write batch is pending. */
   | { kind: "kill"; delayMs: number; midBatch: boolean }
   /** The state file is corrupt: left before ADD, or put in place of ADD's after it succeeded. */
-  | { kind: "corrupt"; how: "empty" | "garbage" | "hostile"; beforeAdd: boolean };
+  | { kind: "corrupt"; how: "empty" | "garbage" | "hostile"; beforeAdd: boolean }
+  /**
+   * After ADD the pod adds look-alikes of the routes ADD added (same destination, gateway and
+   * device, another metric, `proto bgp`) and deletes ADD's own (`dropOwn`): DEL, which does not
+   * read the table, must delete no look-alike.
+   */
+  | { kind: "lookalikes"; dropOwn: boolean };
 
 const faultArb: fc.Arbitrary<Fault> = fc.oneof(
   { weight: 5, arbitrary: fc.constant({ kind: "none" as const }) },
@@ -447,6 +455,10 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
     ).map((line) => ({ kind: "writer" as const, line })),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "twin" as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.boolean().map((dropOwn) => ({ kind: "lookalikes" as const, dropOwn })),
+  },
   {
     weight: 2,
     arbitrary: fc.record({ delayMs: fc.nat(300), midBatch: fc.boolean() })
@@ -683,6 +695,32 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
     );
     return;
   }
+  if (c.fault.kind === "lookalikes") {
+    // The pod's own routes, added after ADD: they must survive DEL, whatever it finds.
+    const taken = new Set(others.map((l) => routeKeyOf(JSON.parse(l) as KernelRoute, 0)));
+    const added = afterAdd.filter((l) => !others.includes(l)).map((l) => JSON.parse(l));
+    const lines: string[] = [];
+    const drops: string[] = [];
+    for (const r of added as KernelRoute[]) {
+      if (typeof r.gateway !== "string" || typeof r.dev !== "string" || r.nexthops) continue;
+      if (taken.has(routeKeyOf(r, 5))) continue; // would hold the place of a route to restore
+      const where = `${kernelDstOf(r)} via ${r.gateway} dev ${r.dev} table ${r.table ?? "main"}`;
+      lines.push(`route add ${where} metric ${Number(r.metric ?? 0) + 5} proto bgp`);
+      drops.push(`route del ${where} metric ${Number(r.metric ?? 0)}`);
+    }
+    if (c.fault.dropOwn) transcript.push(`pod drops: ${await pod.batch(drops, true)}`);
+    transcript.push(`pod adds: ${lines.join("; ")} ${await pod.batch(lines, true)}`);
+    const withPod = await pod.table();
+    const pods = withPod.filter((l) => !afterAdd.includes(l));
+    await del();
+    assertTable(
+      await pod.table(),
+      [...others, ...pods].sort(),
+      "DEL changed a route the pod added after ADD",
+      transcript,
+    );
+    return;
+  }
   await del();
   assertTable(await pod.table(), others, "ADD + DEL: not the start table", transcript);
   // containerd's second DEL, without CNI_NETNS: exit 0, nothing changes.
@@ -697,6 +735,18 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
   );
   assert.equal(again.code, 0, `second DEL without CNI_NETNS: ${again.stdout}`);
   assertTable(await pod.table(), others, "a second DEL changed the table", transcript);
+}
+
+/** A kernel route's destination as `ip route add` takes it ("default" as a family's /0). */
+function kernelDstOf(r: KernelRoute): string {
+  const dst = String(r.dst);
+  if (dst !== "default") return dst;
+  return typeof r.gateway === "string" && r.gateway.includes(":") ? "::/0" : "0.0.0.0/0";
+}
+
+/** A route's identity (destination, table, metric + `plus`) as text. */
+function routeKeyOf(r: KernelRoute, plus: number): string {
+  return `${kernelDstOf(r)}|${r.table ?? "main"}|${Number(r.metric ?? 0) + plus}`;
 }
 
 function sleep(ms: number): Promise<void> {
