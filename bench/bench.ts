@@ -289,7 +289,6 @@ async function main(): Promise<void> {
       rss[`floor ADD ${label}`] = f.kb / 1024;
       rssMethod = p.method;
     }
-    const leftover = (await routeCount(lab)) - baseline;
 
     // A pod that fills its own table after ADD: attachments are added first (ADD reads the whole
     // table), then the routes; CHECK and DEL of each then run on the big table and, interleaved,
@@ -297,12 +296,12 @@ async function main(): Promise<void> {
     const sizes = HUGE ? [BIG, HUGE] : [BIG];
     const perSize = BIG_ROUNDS + 1;
     const cfgOf = (k: number) => addroutesConfig(stateDir, 1, 20 + k);
-    const ids: string[] = [];
+    // One attachment per pod and slot: the same ID in both pods would be one attachment that
+    // moved namespaces (its record replaced by the second ADD).
+    const idOf = (l: Lab, k: number) => `bench${l === big ? "big" : "small"}${k}`;
     for (let k = 0; k < perSize * sizes.length; k++) {
-      const id = `benchbig${k}`;
-      ids.push(id);
-      await runPlugin(lab, "ADD", id, cfgOf(k));
-      await runPlugin(big, "ADD", id, cfgOf(k));
+      await runPlugin(lab, "ADD", idOf(lab, k), cfgOf(k));
+      await runPlugin(big, "ADD", idOf(big, k), cfgOf(k));
     }
     const bigResults: Record<string, unknown>[] = [];
     let filled = 0;
@@ -315,23 +314,20 @@ async function main(): Promise<void> {
       const bput = (k: string, ms: number) => (b[k] ??= []).push(ms);
       for (let r = 0; r < BIG_ROUNDS; r++) {
         const k = s * perSize + r;
-        const id = ids[k] ?? "";
         const pair = async (cmd: string) => {
-          if (r % 2 === 0) {
-            bput(`small${cmd}`, await runPlugin(lab, cmd, id, cfgOf(k)));
-            bput(`big${cmd}`, await runPlugin(big, cmd, id, cfgOf(k)));
-          } else {
-            bput(`big${cmd}`, await runPlugin(big, cmd, id, cfgOf(k)));
-            bput(`small${cmd}`, await runPlugin(lab, cmd, id, cfgOf(k)));
-          }
+          const small = async () =>
+            bput(`small${cmd}`, await runPlugin(lab, cmd, idOf(lab, k), cfgOf(k)));
+          const large = async () =>
+            bput(`big${cmd}`, await runPlugin(big, cmd, idOf(big, k), cfgOf(k)));
+          if (r % 2 === 0) await small(), await large();
+          else await large(), await small();
         };
         await pair("CHECK");
         await pair("DEL");
       }
       const k = s * perSize + BIG_ROUNDS;
-      const id = ids[k] ?? "";
       const mb = async (l: Lab, cmd: string) =>
-        (await rssOf(l, plugin(l), cmd, id, cfgOf(k))).kb / 1024;
+        (await rssOf(l, plugin(l), cmd, idOf(l, k), cfgOf(k))).kb / 1024;
       const rssCheck = { small: await mb(lab, "CHECK"), big: await mb(big, "CHECK") };
       const rssDel = { small: await mb(lab, "DEL"), big: await mb(big, "DEL") };
       const bat = (key: string) => b[key] ?? [];
@@ -346,6 +342,7 @@ async function main(): Promise<void> {
         delRssMb: { small: round(rssDel.small), big: round(rssDel.big) },
       });
     }
+    const leftover = (await routeCount(lab)) - baseline;
     const bigLeftover = (await routeCount(big)) - bigBaseline - filled;
 
     const ms = (k: string) => round(median(at(k)));
