@@ -14,7 +14,9 @@
  *    of the plugin there / on a small table (a second lab), time and peak RSS.
  *
  * Prints a table and writes bench/results/latest.json (untracked). Options: `--quick` (fewer
- * rounds, no 1M-route pod).
+ * rounds, no 1M-route pod). A peer is measured beside, in the same rounds, when its binary is
+ * named: `BENCH_ROUTE_OVERRIDE=/path/to/route-override` (the Go plugin's ADD of the same
+ * addroute; its DEL leaves the route, so the bench deletes it, untimed).
  */
 import {
   BUNDLE,
@@ -36,6 +38,7 @@ const BIG_ROUNDS = QUICK ? 3 : 7;
 const BIG = 200_000;
 const HUGE = QUICK ? 0 : 1_000_000;
 const HOST_IP = LAB.nodeIp;
+const PEER = Deno.env.get("BENCH_ROUTE_OVERRIDE") || undefined;
 const POD_GW = LAB.podGateway;
 const DENO = Deno.execPath();
 
@@ -256,12 +259,24 @@ async function main(): Promise<void> {
       put("fAddHost", await runFloor(lab, "ADD", floorHost));
       put("fDelHost", await runFloor(lab, "DEL", floorHost));
     };
+    const peerBlock = async () => {
+      if (!PEER) return;
+      // route-override finds the pod interface by a non-empty `sandbox` in prevResult.
+      const r = await timed(
+        ["ip", "netns", "exec", lab.node, PEER],
+        cniEnv(lab, "ADD"),
+        JSON.stringify({ ...one, prevResult: prevResultFor(lab) }),
+      );
+      put("peerAdd1", mustOk("peer ADD", r).ms);
+      const dst = one.addroutes[0]?.dst ?? "";
+      await must(["ip", "-n", lab.pod, "route", "del", dst, "via", POD_GW]);
+    };
     // Warm the caches (DENO_DIR, page cache) for both programs, then the rounds.
-    for (let i = 0; i < 2; i++) await pluginBlock(), await floorBlock();
+    for (let i = 0; i < 2; i++) await pluginBlock(), await floorBlock(), await peerBlock();
     for (const k of Object.keys(t)) t[k] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      if (i % 2 === 0) await pluginBlock(), await floorBlock();
-      else await floorBlock(), await pluginBlock();
+      if (i % 2 === 0) await pluginBlock(), await floorBlock(), await peerBlock();
+      else await peerBlock(), await floorBlock(), await pluginBlock();
     }
     const at = (k: string): number[] => t[k] ?? [];
 
@@ -400,6 +415,14 @@ async function main(): Promise<void> {
         goal: "<= 1.10x",
       },
     ];
+    if (PEER) {
+      rows.push({
+        metric: "peer: route-override (Go) ADD, 1 addroute",
+        plugin: `${ms("peerAdd1")} ms`,
+        base: `${ms("fAdd1")} ms`,
+        ratio: ratioMedian(at("peerAdd1"), at("fAdd1")),
+      });
+    }
     for (const label of ["1 addroute", "500 addroutes", "host route"]) {
       const p = rss[`plugin ADD ${label}`] ?? NaN;
       const f = rss[`floor ADD ${label}`] ?? NaN;
