@@ -86,10 +86,15 @@ export function cmdDel(ctx: Context): Output {
       known = readPodRoutesTo(netns, multipath);
     } catch (e) {
       // Gone while we looked (its routes went with it), or not a namespace at all (a stale
-      // file): no route to revert. Failing to start ip at all is worth a retry: that stands.
-      if (!(e instanceof CniError) || e.code !== ErrorCode.NetnsUnreachable) throw e;
-      log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
-      return done();
+      // file): no route to revert.
+      if (e instanceof CniError && e.code === ErrorCode.NetnsUnreachable) {
+        log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
+        return done();
+      }
+      // Anything else (the pod put more routes to that destination than ip's answer can hold):
+      // the multipath routes stay, the rest is reverted, and DEL still ends.
+      const why = e instanceof Error ? e.message : String(e);
+      log.error(`cannot read the routes to ${multipath.join(", ")}: ${why}; they are left`);
     }
   }
   const ops = revertOps(state.added, state.deleted, known, "DEL");
