@@ -181,7 +181,8 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
     throw invalidConfig(
       `${key}.table`,
       LOCAL_TABLE,
-      "is the kernel's local table (255), which this plugin never changes; use main or 1-252",
+      "is the kernel's local table (255), which this plugin never changes; " +
+        "leave table out for main, or use another table from 1 to 4294967295",
     );
   }
   if (req.gws && nextHops(req).length > MAX_NEXTHOPS) {
@@ -302,7 +303,7 @@ function parseGateway(v: unknown, key: string, ipv6: boolean): GatewayMode {
 function podTimeoutCeiling(networkHostRoute: unknown): number {
   const t = isObject(networkHostRoute) ? networkHostRoute.timeoutSeconds : undefined;
   return typeof t === "number" && Number.isFinite(t) && t >= 0 && t <= MAX_TIMEOUT_SECONDS
-    ? Math.max(t, DEFAULT_TIMEOUT_SECONDS)
+    ? t
     : DEFAULT_TIMEOUT_SECONDS;
 }
 

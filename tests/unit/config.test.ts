@@ -330,6 +330,18 @@ Deno.test("config: args.cni may not raise hostRoute.timeoutSeconds above the net
     "args.cni.hostRoute.timeoutSeconds",
     "at most 60",
   );
+  // Below the default too: with 5 in the network a pod may set 5, not 8 (it once could set 10).
+  const short = { ...seamless, hostRoute: { timeoutSeconds: 5 } };
+  const pod = (t: number) => ({ ...short, args: { cni: { hostRoute: { timeoutSeconds: t } } } });
+  assert.equal(parseConfig(pod(5)).hostRoute.timeoutSeconds, 5);
+  invalid(pod(8), "args.cni.hostRoute.timeoutSeconds", "8", "at most 5");
+  invalid(pod(10), "args.cni.hostRoute.timeoutSeconds", "10", "at most 5");
+  const none = { ...seamless, hostRoute: { timeoutSeconds: 0 } };
+  invalid(
+    { ...none, args: { cni: { hostRoute: { timeoutSeconds: 1 } } } },
+    "args.cni.hostRoute.timeoutSeconds",
+    "at most 0",
+  );
 });
 
 Deno.test("config: DEL reads no route key, args or prevResult — an invalid one cannot block it", () => {
