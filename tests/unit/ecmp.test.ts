@@ -102,7 +102,14 @@ Deno.test("gws: invalid input is code 7 naming key and value", () => {
     "duplicates",
     "gws",
   );
-  refused({ addroutes: [{ dst: "10.50.0.0/16", table: 255 }] }, "table", "255");
+  refused({ addroutes: [{ dst: "10.50.0.0/16", table: 255 }] }, "table", "255", "1 to 4294967295");
+  // The message's hint names only tables that are accepted: 253, 254 and 256 and up are.
+  for (const table of [1, 252, 253, 254, 256, 4294967295]) {
+    assert.equal(
+      configOf({ addroutes: [{ dst: "10.50.0.0/16", table }] }).addroutes[0]?.table,
+      table,
+    );
+  }
   refused({ delroutes: [{ dst: "10.50.0.0/16", table: 255 }] }, "table", "255");
 });
 
