@@ -242,7 +242,7 @@ function requestKey(r: RouteRequest): string {
 }
 
 /** The keys of a `hostRoute` object. */
-const HOST_ROUTE_KEYS: readonly string[] = [
+export const HOST_ROUTE_KEYS: readonly string[] = [
   "enabled",
   "hostIP",
   "gateway",
@@ -379,7 +379,7 @@ export function logMaxBytes(v: unknown): number {
 }
 
 /** The plugin's own top-level keys (besides the `args.cni` ones and CNI_KEYS). */
-const TOP_LEVEL_KEYS: readonly string[] = [
+export const TOP_LEVEL_KEYS: readonly string[] = [
   "stateDir",
   "logFile",
   "logLevel",
@@ -387,7 +387,8 @@ const TOP_LEVEL_KEYS: readonly string[] = [
   "debug",
 ];
 
-const OVERRIDABLE = [
+/** The keys `args.cni` may set; each replaces the network config's value whole. */
+export const OVERRIDABLE = [
   "flushroutes",
   "flushgateway",
   "delroutes",
@@ -511,7 +512,7 @@ export function parseConfig(
 }
 
 /** The GC keys in the order they are read: the spec's name, then the name libcni also sends. */
-const GC_KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
+export const GC_KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
 
 /**
  * The attachments GC keeps, as libcni sends them: the first GC key present wins, `null` (how Go
