@@ -104,8 +104,9 @@ Deno.test("docs keys: the args.cni column is what a pod's args.cni may set", () 
     const podMaySet = !warningsOf(config).some((w) => w.includes(`args.cni.${key}`));
     assert.equal(column.startsWith("yes"), podMaySet, `${key}: column says "${column}"`);
     if (podMaySet) {
-      assert.match(column, /replaces/, `${key}: say that args.cni replaces the NAD's value`);
-      assert.deepEqual(parseConfig(config).podOverrides, [key]);
+      // Say how the pod's value meets the NAD's: it replaces it, or may only tighten it.
+      assert.match(column, /replaces|only/, `${key}: say how args.cni's value combines`);
+      if (column.includes("replaces")) assert.deepEqual(parseConfig(config).podOverrides, [key]);
     }
   }
   // What "replaces" means: the pod's list is the list, the NAD's entries are gone.
