@@ -17,6 +17,18 @@ function ok(r: { code: number; stdout: string; stderr: string }, what: string): 
   assert.equal(r.code, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
 }
 
+/** The `ip -j -d` routes of a namespace, as JSON lines, for "restored identically" comparisons. */
+async function detailed(ns: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const fam of ["-4", "-6"]) {
+    const list = JSON.parse(await ipIn(ns, "-j", "-d", fam, "route", "show", "table", "all"));
+    for (const r of list as Record<string, unknown>[]) {
+      if (r.table !== "local") out.push(JSON.stringify(r));
+    }
+  }
+  return out.sort();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Addresses in the odd IPv6 ranges
 
@@ -126,3 +138,107 @@ labTest(
     assert.notDeepEqual(withLink, before);
   },
 );
+
+// ---------------------------------------------------------------------------------------------
+// Class 8: deleted routes with tos, TCP metrics or an IPv6 next hop come back exactly
+
+/** Routes the plugin once refused to delete, as the `ip route add` arguments that make them. */
+const EXACT_ROUTES: { what: string; add: string[]; dst: string }[] = [
+  { what: "tos", add: ["10.50.0.0/16", "tos", "0x10", "via", "10.131.0.1"], dst: "10.50.0.0/16" },
+  {
+    what: "tos beside a tos-0 route of the same metric",
+    add: ["10.51.0.0/16", "tos", "0x08", "via", "10.131.1.200", "metric", "7"],
+    dst: "10.51.0.0/16",
+  },
+  {
+    what: "fastopen_no_cookie",
+    add: ["10.52.0.0/16", "via", "10.131.0.1", "fastopen_no_cookie", "1"],
+    dst: "10.52.0.0/16",
+  },
+  {
+    what: "ssthresh, cwnd, reordering, rto_min and features ecn",
+    add: [
+      "10.53.0.0/16",
+      "via",
+      "10.131.0.1",
+      "ssthresh",
+      "5",
+      "cwnd",
+      "7",
+      "reordering",
+      "4",
+      "rto_min",
+      "300ms",
+      "features",
+      "ecn",
+    ],
+    dst: "10.53.0.0/16",
+  },
+  {
+    what: "an IPv6 next hop (RFC 5549)",
+    add: ["10.54.0.0/16", "via", "inet6", "fe80::1", "dev", "eth0"],
+    dst: "10.54.0.0/16",
+  },
+  {
+    what: "a multipath route with an IPv6 next hop",
+    add: [
+      "10.55.0.0/16",
+      "nexthop",
+      "via",
+      "inet6",
+      "fe80::1",
+      "dev",
+      "eth0",
+      "nexthop",
+      "via",
+      "10.131.0.1",
+      "dev",
+      "eth0",
+    ],
+    dst: "10.55.0.0/16",
+  },
+  {
+    what: "a multipath route with a per-hop onlink",
+    add: [
+      "10.56.0.0/16",
+      "nexthop",
+      "via",
+      "10.200.0.1",
+      "dev",
+      "eth0",
+      "onlink",
+      "nexthop",
+      "via",
+      "10.131.0.1",
+      "dev",
+      "eth0",
+    ],
+    dst: "10.56.0.0/16",
+  },
+];
+
+for (const how of ["delroutes", "flushroutes"] as const) {
+  labTest(
+    `${how}: routes with tos, TCP metrics, via inet6 are restored exactly by DEL`,
+    V6,
+    async (e2e) => {
+      const { lab } = e2e;
+      await ipIn(lab.pod, "route", "add", "10.51.0.0/16", "via", "10.131.0.1", "metric", "7");
+      for (const r of EXACT_ROUTES) await ipIn(lab.pod, "route", "add", ...r.add);
+      const before = await detailed(lab.pod);
+      const fields = how === "delroutes"
+        ? { delroutes: EXACT_ROUTES.map((r) => ({ dst: r.dst })) }
+        : { flushroutes: true };
+      const inv = e2e.invocation(`x8${how}`, e2e.config(`exact-${how}`, "route-override", fields));
+      const add = await e2e.run("ADD", inv);
+      ok(add, "ADD");
+      const left = (await detailed(lab.pod)).filter((l) =>
+        EXACT_ROUTES.some((r) => l.includes(`"dst":"${r.dst}"`))
+      );
+      assert.deepEqual(left, [], "every listed route deleted, the tos ones too");
+      ok(await e2e.run("CHECK", inv), "CHECK");
+      ok(await e2e.run("DEL", inv), "DEL");
+      assert.deepEqual(await detailed(lab.pod), before);
+    },
+  );
+}
