@@ -96,6 +96,11 @@ export function parseCidr(text: string): Cidr | null {
   return { ...ip, prefix };
 }
 
+/** True for the unspecified address (0.0.0.0, ::): as a gateway, no gateway at all. */
+export function isUnspecified(ip: Ip): boolean {
+  return ip.address === "0.0.0.0" || ip.address === "::";
+}
+
 /** The text form of a CIDR. */
 export function cidrText(c: Cidr): string {
   return `${c.address}/${c.prefix}`;

@@ -151,6 +151,28 @@ export function sameRoute(want: Route, have: Route): boolean {
     (want.dev === undefined || want.dev === have.dev);
 }
 
+/** The route attributes a CNI route may ask for (CNI 1.1), compared only where asked. */
+export type AskedAttribute = "mtu" | "advmss" | "scope";
+
+/**
+ * How `have` differs from `want` in the attributes `asked` for, e.g. `mtu none (want 1400)`;
+ * null when it does not. IPv6 routes keep no scope in the kernel: it is not compared for them.
+ */
+export function attributeDifference(
+  want: Route,
+  have: Route,
+  asked: readonly AskedAttribute[],
+): string | null {
+  const diffs: string[] = [];
+  for (const k of asked) {
+    if (k === "scope" && want.family === 6) continue;
+    const w = want[k];
+    const h = have[k] ?? (k === "scope" ? "global" : undefined);
+    if (w !== undefined && w !== h) diffs.push(`${k} ${h ?? "none"} (want ${w})`);
+  }
+  return diffs.length > 0 ? diffs.join(", ") : null;
+}
+
 /** A route for logs and messages: `10.0.0.0/24 via 10.0.0.1 dev eth0 table 100`. */
 export function describeRoute(r: Route): string {
   const parts = [r.dst];

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ipIn, LAB, tableText } from "../../testing/mod.ts";
+import { ipIn, LAB, prevResultFor, tableText } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 import { cidrText, networkOf, parseCidr, parseIp } from "../../src/address.ts";
 import { applyOps, readPod } from "../../src/ip.ts";
@@ -242,3 +242,157 @@ for (const how of ["delroutes", "flushroutes"] as const) {
     },
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 7: the result and CHECK match the kernel
+
+/**
+ * What a reference plugin's CHECK (ip.ValidateExpectedRoute in containernetworking/plugins) does
+ * with a result: every route must be in the table, with its gw when it has one.
+ */
+async function resultInKernel(ns: string, routes: { dst: string; gw?: string }[]): Promise<void> {
+  const all = JSON.parse(await ipIn(ns, "-j", "route", "show", "table", "all")).concat(
+    JSON.parse(await ipIn(ns, "-j", "-6", "route", "show", "table", "all")),
+  ) as { dst: string; gateway?: string }[];
+  for (const r of routes) {
+    const dst = r.dst === "0.0.0.0/0" || r.dst === "::/0"
+      ? "default"
+      : r.dst.replace(/\/(32|128)$/, "");
+    const found = all.filter((k) => k.dst === dst && (r.gw === undefined || k.gateway === r.gw));
+    assert.ok(found.length > 0, `result route ${JSON.stringify(r)} is not in the table`);
+  }
+}
+
+for (const type of ["route-override", "seamless-static-route"]) {
+  labTest(
+    `${type}: an addroute asking for mtu, advmss or scope replaces the same route without`,
+    async (e2e) => {
+      const { lab } = e2e;
+      await ipIn(lab.pod, "route", "add", "10.60.0.0/16", "via", "10.131.0.1");
+      await ipIn(lab.pod, "route", "add", "10.61.0.0/16", "via", "10.131.0.1", "mtu", "1500");
+      await ipIn(lab.pod, "route", "add", "10.62.0.0/16", "via", "10.131.0.1");
+      const before = await detailed(lab.pod);
+      const config = e2e.config(`attrs-${type}`, type, {
+        cniVersion: "1.1.0",
+        hostRoute: false,
+        addroutes: [
+          { dst: "10.60.0.0/16", gw: "10.131.0.1", mtu: 1400, advmss: 1360 },
+          { dst: "10.61.0.0/16", gw: "10.131.0.1", mtu: 1400 },
+          { dst: "10.62.0.0/16", gw: "10.131.0.1", scope: 200 },
+        ],
+      });
+      if (type === "route-override") delete config.hostRoute;
+      const inv = e2e.invocation(`attrs${type.length}`, config);
+      const add = await e2e.run("ADD", inv);
+      ok(add, "ADD");
+      assert.deepEqual((await tableText(lab.pod)).filter((l) => !l.startsWith("fe80::")), [
+        "10.131.0.0/23 dev eth0 proto kernel scope link src 10.131.0.5",
+        "10.60.0.0/16 via 10.131.0.1 dev eth0 mtu 1400 advmss 1360",
+        "10.61.0.0/16 via 10.131.0.1 dev eth0 mtu 1400",
+        "10.62.0.0/16 via 10.131.0.1 dev eth0 scope site",
+        "default via 10.131.0.1 dev eth0",
+      ]);
+      ok(await e2e.run("CHECK", inv), "CHECK");
+      // CHECK compares what the config asked for.
+      await ipIn(lab.pod, "route", "replace", "10.61.0.0/16", "via", "10.131.0.1");
+      const check = await e2e.run("CHECK", inv);
+      assert.equal(check.json?.code, 101, check.stdout);
+      assert.match(check.json.msg, /10\.61\.0\.0\/16.*mtu none \(want 1400\)/);
+      ok(await e2e.run("DEL", inv), "DEL");
+      assert.deepEqual(await detailed(lab.pod), before);
+    },
+  );
+}
+
+labTest("gw 0.0.0.0 and :: are no gateway: ADD, result, CHECK and DEL agree", V6, async (e2e) => {
+  const { lab } = e2e;
+  // route-override v1 (side by side, this machine): `gw: "0.0.0.0"` → exit 0, the kernel route
+  // `10.70.0.0/16 dev eth0 scope global`, the result echoing gw "0.0.0.0" (which a reference
+  // CHECK then fails on); `gw: "::"` → the kernel refuses (EINVAL), v1 exits 0 without the route.
+  // Here both are the on-link route, scope global, listed without gw.
+  await ipIn(lab.pod, "route", "add", "10.72.0.0/16", "dev", "eth0", "scope", "global");
+  await ipIn(lab.pod, "route", "add", "10.72.0.0/16", "via", "10.131.0.1", "metric", "5");
+  const before = await detailed(lab.pod);
+  const prevResult = prevResultFor(lab, { v6: true });
+  for (const type of ["route-override", "seamless-static-route"]) {
+    const config = e2e.config(`unspec-${type}`, type, {
+      prevResult,
+      ...(type === "seamless-static-route" ? { hostRoute: false } : {}),
+      addroutes: [{ dst: "10.70.0.0/16", gw: "0.0.0.0" }],
+      delroutes: [{ dst: "10.72.0.0/16", gw: "0.0.0.0" }],
+      args: { cni: { addroutes: [{ dst: "fd00:71::/64", gw: "::" }] } },
+    });
+    // args.cni replaces addroutes: the NAD's route comes back through a second attachment.
+    const inv = e2e.invocation(`u${type.length}`, config);
+    const add = await e2e.run("ADD", inv);
+    ok(add, `${type} ADD`);
+    assert.deepEqual(
+      add.json.routes.filter((r: { dst: string }) =>
+        r.dst !== "0.0.0.0/0" && !r.dst.startsWith("::")
+      ),
+      [{ dst: "fd00:71::/64" }],
+    );
+    await resultInKernel(lab.pod, add.json.routes);
+    const text = await tableText(lab.pod);
+    assert.ok(text.includes("fd00:71::/64 dev eth0 metric 1024 pref medium"), text.join("\n"));
+    assert.ok(!text.some((l) => l.startsWith("10.72.0.0/16 dev eth0")), "on-link route deleted");
+    assert.ok(text.includes("10.72.0.0/16 via 10.131.0.1 dev eth0 metric 5"), "via route kept");
+    ok(await e2e.run("CHECK", inv), `${type} CHECK`);
+    ok(await e2e.run("DEL", inv), `${type} DEL`);
+    assert.deepEqual(await detailed(lab.pod), before, type);
+
+    const { args: _args, ...nad } = config;
+    const inv4 = e2e.invocation(`v${type.length}`, nad);
+    const add4 = await e2e.run("ADD", inv4);
+    ok(add4, `${type} ADD 0.0.0.0`);
+    assert.deepEqual(add4.json.routes.filter((r: { dst: string }) => r.dst === "10.70.0.0/16"), [{
+      dst: "10.70.0.0/16",
+    }]);
+    // `ip route` leaves scope global unsaid: this is the on-link route of scope global.
+    assert.ok((await tableText(lab.pod)).includes("10.70.0.0/16 dev eth0"));
+    await resultInKernel(lab.pod, add4.json.routes);
+    ok(await e2e.run("CHECK", inv4), `${type} CHECK 0.0.0.0`);
+    ok(await e2e.run("DEL", inv4), `${type} DEL 0.0.0.0`);
+    assert.deepEqual(await detailed(lab.pod), before, `${type} after DEL`);
+  }
+  // As a next hop of a multipath route it is refused, naming the key and the value.
+  for (
+    const route of [
+      { dst: "10.73.0.0/16", gws: ["10.131.0.1", "0.0.0.0"] },
+      { dst: "10.73.0.0/16", gws: ["10.131.0.1", "10.131.1.200"], gw: "0.0.0.0" },
+    ]
+  ) {
+    const config = e2e.config("unspec-gws", "route-override", {
+      args: { cni: { addroutes: [route] } },
+    });
+    const add = await e2e.run("ADD", e2e.invocation("ugws", config));
+    assert.equal(add.json?.code, 7, add.stdout);
+    assert.match(
+      add.json.msg,
+      /args\.cni\.addroutes\[0\]\.(gws\[1\]|gw) "0\.0\.0\.0".*unspecified/,
+    );
+  }
+  assert.deepEqual(await detailed(lab.pod), before);
+});
+
+labTest(
+  "an addroute that replaces the default route: the result lists only the new one",
+  async (e2e) => {
+    const { lab } = e2e;
+    const before = await detailed(lab.pod);
+    for (const type of ["route-override", "seamless-static-route"]) {
+      const config = e2e.config(`newdefault-${type}`, type, {
+        addroutes: [{ dst: "0.0.0.0/0", gw: "10.131.1.200" }],
+      });
+      const inv = e2e.invocation(`nd${type.length}`, config);
+      const add = await e2e.run("ADD", inv);
+      ok(add, `${type} ADD`);
+      const defaults = add.json.routes.filter((r: { dst: string }) => r.dst === "0.0.0.0/0");
+      assert.deepEqual(defaults, [{ dst: "0.0.0.0/0", gw: "10.131.1.200" }]);
+      await resultInKernel(lab.pod, add.json.routes);
+      ok(await e2e.run("CHECK", inv), `${type} CHECK`);
+      ok(await e2e.run("DEL", inv), `${type} DEL`);
+      assert.deepEqual(await detailed(lab.pod), before);
+    }
+  },
+);
