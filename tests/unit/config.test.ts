@@ -359,3 +359,30 @@ Deno.test("config: DEL reads no route key, args or prevResult — an invalid one
   assert.throws(() => parseConfig({ ...broken, stateDir: "relative" }, "1.0.0", "DEL"), /stateDir/);
   assert.throws(() => parseConfig({ ...broken, name: "a/b" }, "1.0.0", "DEL"));
 });
+
+Deno.test("config: gw 0.0.0.0 or :: is no gateway; as a next hop or host route gateway, code 7", () => {
+  const c = parseConfig({
+    ...override,
+    addroutes: [{ dst: "10.0.0.0/8", gw: "0.0.0.0" }, { dst: "fd00:1::/64", gw: "::" }],
+    delroutes: [{ dst: "fd00:2::/64", gw: "0:0:0:0:0:0:0.0.0.0" }],
+  });
+  for (const r of [...c.addroutes, ...c.delroutes]) {
+    assert.equal(r.gw, undefined);
+    assert.equal(r.noGateway, true);
+  }
+  invalid(
+    { ...override, addroutes: [{ dst: "10.0.0.0/8", gws: ["10.0.0.1", "0.0.0.0"] }] },
+    "addroutes[0].gws[1]",
+    '"0.0.0.0"',
+    "unspecified",
+  );
+  invalid(
+    {
+      ...override,
+      delroutes: [{ dst: "10.0.0.0/8", gws: ["10.0.0.1", "10.0.0.2"], gw: "0.0.0.0" }],
+    },
+    "delroutes[0].gw",
+    '"0.0.0.0"',
+  );
+  invalid({ ...seamless, hostRoute: { gateway: "0.0.0.0" } }, "hostRoute.gateway", '"0.0.0.0"');
+});

@@ -287,8 +287,8 @@ Deno.test("routeFromJson: what cannot be restored is named; the planner refuses 
     metrics: [{ ssthresh: 10 }],
     encap: { type: "mpls" },
   }, 4);
-  assert.match(r?.unrestorable ?? "", /ssthresh/);
-  assert.match(r?.unrestorable ?? "", /encap/);
+  assert.equal(r?.ssthresh, 10);
+  assert.equal(r?.unrestorable, "encap");
   assert.throws(
     () =>
       planAdd({
@@ -297,7 +297,7 @@ Deno.test("routeFromJson: what cannot be restored is named; the planner refuses 
         snapshot: snap([r!]),
         host,
       }),
-    (e: unknown) => e instanceof CniError && e.code === 7 && /ssthresh/.test(e.message),
+    (e: unknown) => e instanceof CniError && e.code === 7 && /encap/.test(e.message),
   );
 });
 
@@ -317,6 +317,11 @@ Deno.test("routeFromRecord: new attributes validated; unrestorable never read ba
     { congctl: "cubic flush" },
     { pref: "high" }, // IPv4 route
     { unrestorable: "x" },
+    { tos: 256 },
+    { tos: "0x10 flush" },
+    { fastopenNoCookie: 2 },
+    { rtoMin: -1 },
+    { ecn: false },
     { gateway: "fe80::1 dev x" },
   ];
   for (const patch of bad) {
