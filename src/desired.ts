@@ -44,6 +44,8 @@ export interface DesiredRoute {
   cni: CniRoute;
   /** Where it comes from, e.g. `addroutes[0]` or `hostRoute`. */
   source: string;
+  /** The `addroutes` entry it was made from (none for the host route). */
+  request?: RouteRequest;
 }
 
 /** The pod's addresses on the host route's interface, found once by `observe()`. */
@@ -273,7 +275,7 @@ export function desiredRoutes(
     const route = requestRoute(req, ifname, onLink ? undefined : gatewayOf(req.dst.family));
     if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
     const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
-    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
+    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]`, request: req });
   });
   if (!config.hostRoute.enabled) return out;
   const families: Family[] = config.hostRoute.ipv6 ? [4, 6] : [4];

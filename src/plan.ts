@@ -4,13 +4,28 @@
  * problems CHECK reports. Nothing here reads the system or runs a process, so every decision the
  * plugin makes is testable in isolation and printable by `--dry-run`.
  */
-import { type Cidr, cidrText, type Family, isLinkLocal, parseCidr } from "./address.ts";
+import {
+  type Cidr,
+  cidrText,
+  contains,
+  type Family,
+  isLinkLocal,
+  parseCidr,
+  parseIp,
+} from "./address.ts";
 import type { CniResult, CniRoute } from "./cni/result.ts";
 import { invalidConfig } from "./cni/errors.ts";
 import { nextHops, type PluginConfig, type RouteRequest } from "./config.ts";
-import { desiredRoutes, type HostFacts, type PodFacts, podInterfaces } from "./desired.ts";
+import {
+  type DesiredRoute,
+  desiredRoutes,
+  type HostFacts,
+  type PodFacts,
+  podInterfaces,
+} from "./desired.ts";
 import {
   describeRoute,
+  isMultipath,
   kernelMetric,
   nexthopSet,
   type Route,
@@ -31,6 +46,19 @@ export interface PlanInput {
   host: HostFacts;
   /** The pod addresses `observe()` found; derived from `snapshot` when absent. */
   pod?: PodFacts;
+  /**
+   * The policy for an addroute the kernel would refuse or that collides with a route in the
+   * table: refuse (true) or skip it as route-override v1 does (false). Default `config.strict`.
+   */
+  strict?: boolean;
+}
+
+/** An addroute ADD leaves out, as route-override v1 does, and why. */
+export interface SkippedRoute {
+  route: Route;
+  /** Where it comes from: `addroutes[2]`, or `args.cni.addroutes[2]` when a pod set the list. */
+  source: string;
+  reason: string;
 }
 
 /** The plan of an ADD. */
@@ -41,8 +69,92 @@ export interface Plan {
   added: Route[];
   /** Routes the plan deletes: DEL restores them. */
   deleted: Route[];
+  /** Addroutes left out (never under strict): not added, not in the result, not recorded. */
+  skipped: SkippedRoute[];
+  /** The policy the plan was made with (see PlanInput.strict). */
+  strict: boolean;
+  /**
+   * The desired routes the plan's `add` ops come from, `source` as messages name it (to leave one
+   * out after the fact).
+   */
+  adds: DesiredRoute[];
 }
 
+/** The warning line of a skipped route, said once on stderr and in the log. */
+export function skipMessage(s: SkippedRoute): string {
+  return `skipped route ${describeRoute(s.route)} (${s.source}): ${s.reason}; route-override ` +
+    "v1 skips it too (set strict: true in the network config to refuse instead)";
+}
+
+/**
+ * Which gateways the kernel accepts for a route on a device, predicted from the table: an IPv4
+ * gateway needs a link- or host-scope route on that device containing it (a gateway route or a
+ * scope-global route without gateway does not count); an IPv6 one is link-local, or needs a route
+ * without gateway on that device containing it. Conservative: routes of every table count, so a
+ * gateway is called unreachable only when the kernel surely says so.
+ */
+class GatewayReach {
+  private readonly connected = new Map<string, Cidr[]>();
+
+  constructor(routes: Iterable<Route>) {
+    for (const r of routes) this.note(r);
+  }
+
+  /** Takes a route (of the table, or planned) into account. */
+  note(r: Route): void {
+    if (!r.dev || r.gateway || isMultipath(r) || (r.type ?? "unicast") !== "unicast") return;
+    if (r.family === 4 && r.scope !== "link" && r.scope !== "host") return;
+    const dst = parseCidr(r.dst);
+    if (!dst) return;
+    const key = `${r.family}|${r.dev}`;
+    const list = this.connected.get(key);
+    if (list) list.push(dst);
+    else this.connected.set(key, [dst]);
+  }
+
+  /** True when the kernel would take `gateway` as a next hop on `dev`. */
+  reaches(gateway: string, dev: string | undefined): boolean {
+    const gw = parseIp(gateway);
+    if (!gw || dev === undefined) return true; // nothing to predict from: let the kernel say
+    if (gw.family === 6 && isLinkLocal({ ...gw, prefix: 128 })) return true;
+    return (this.connected.get(`${gw.family}|${dev}`) ?? []).some((c) => contains(c, gw));
+  }
+}
+
+/**
+ * Why the kernel would refuse route-override's add of `d` (a plain add: no replace) in a table
+ * where `clash` holds its destination, table and metric, or null when it would take it.
+ */
+function kernelRefusal(
+  d: DesiredRoute,
+  clash: Route | undefined,
+  reach: GatewayReach,
+  outside: boolean,
+): string | null {
+  const hostBits = d.request?.dstWithHostBits;
+  if (hostBits && d.route.family === 4) {
+    return `dst ${hostBits} has host bits set, which the kernel refuses for IPv4 ` +
+      `("Invalid prefix for given prefix length"); write ${d.route.dst}`;
+  }
+  if (!d.route.onlink) {
+    const hops = isMultipath(d.route)
+      ? (d.route.nexthops ?? []).map((h) => ({ gateway: h.gateway, dev: h.dev }))
+      : [{ gateway: d.route.gateway, dev: d.route.dev }];
+    for (const h of hops) {
+      if (h.gateway === undefined || reach.reaches(h.gateway, h.dev)) continue;
+      return `gateway ${h.gateway} is not reachable from ${h.dev} (no ` +
+        `${d.route.family === 4 ? "link-scope " : ""}route on ${h.dev} covers it), so the ` +
+        "kernel refuses the route";
+    }
+  }
+  if (clash) {
+    return `the table already has ${describeRoute(clash)}${
+      outside ? ", a route outside this attachment," : ""
+    } at that destination, table and metric, which a plain add does not replace ("File ` +
+      'exists"); it is kept';
+  }
+  return null;
+}
 /** True when every device of `r` is in the attachment's scope (a route half outside is not). */
 function onPod(r: Route, ifaces: Set<string>): boolean {
   const devs = routeDevs(r);
@@ -137,6 +249,10 @@ export function planAdd(input: PlanInput): Plan {
     deleted.push(r);
   };
 
+  const strict = input.strict ?? config.strict;
+  const skipped: SkippedRoute[] = [];
+  const adds: DesiredRoute[] = [];
+  const addLabel = config.podOverrides.includes("addroutes") ? "args.cni." : "";
   const result: CniResult = structuredClone(config.prevResult ?? {});
   let routes: CniRoute[] = result.routes ?? [];
 
@@ -167,10 +283,23 @@ export function planAdd(input: PlanInput): Plan {
   const addScope = scopeOf("addroutes");
   const delByDst = indexBy(config.delroutes, (req) => cidrText(req.dst));
   if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
+  // Under route-override semantics nothing is deleted from here on: the table the kernel checks
+  // each add against is the live one plus the routes added before it.
+  const reach = strict ? undefined : new GatewayReach(live());
   for (const d of desired) {
     const key = routeKey(d.route);
     const same = live(byKey.get(key) ?? []);
     if (!same.some((r) => sameRoute(d.route, r))) {
+      if (reach && d.request) {
+        const clash = same[0];
+        const outside = clash !== undefined && !onPod(clash, addScope);
+        const why = kernelRefusal(d, clash, reach, outside);
+        if (why) {
+          skipped.push({ route: d.route, source: addLabel + d.source, reason: why });
+          continue;
+        }
+        reach.note(d.route);
+      }
       // An addroute from args.cni may only replace a route on CNI_IFNAME.
       const scope = d.source.startsWith("addroutes") ? addScope : ifaces;
       for (const clash of same) {
@@ -188,12 +317,35 @@ export function planAdd(input: PlanInput): Plan {
       }
       ops.push({ action: "add", route: d.route, reason: d.source });
       added.push(d.route);
+      adds.push({ ...d, source: (d.request ? addLabel : "") + d.source });
       byKey.set(key, [d.route]);
     }
     routes.push(d.cni);
   }
   result.routes = routes;
-  return { ops, result, added, deleted };
+  return { ops, result, added, deleted, skipped, strict, adds };
+}
+
+/**
+ * The plan after the kernel refused its op `index`, an addroute the planner did not foresee
+ * refused (another writer, a kernel rule not modelled): under route-override semantics, the plan
+ * without that route (not added, not in the result, named in `skipped`, its op removed so
+ * `ops[index]` is the next one); under strict, or for any other op, null (ADD fails).
+ */
+export function skipRefused(plan: Plan, index: number, why: string): Plan | null {
+  const op = plan.ops[index];
+  const d = plan.adds.find((a) => a.route === op?.route);
+  if (plan.strict || op?.action !== "add" || !d?.request) return null;
+  const result: CniResult = { ...plan.result };
+  if (result.routes) result.routes = result.routes.filter((r) => r !== d.cni);
+  return {
+    ...plan,
+    ops: plan.ops.filter((_, i) => i !== index),
+    result,
+    added: plan.added.filter((r) => r !== d.route),
+    adds: plan.adds.filter((a) => a !== d),
+    skipped: [...plan.skipped, { route: d.route, source: d.source, reason: why }],
+  };
 }
 
 /** Orders routes to add so that routes without a gateway (which others may need) come first. */
@@ -243,7 +395,11 @@ export interface CheckProblem {
   problem: string;
 }
 
-/** CHECK: every desired route present with its gateway, every delroute absent. */
+/**
+ * CHECK: every desired route present with its gateway, every delroute absent. Under
+ * route-override semantics, an addroute the kernel would refuse in this table is one ADD skipped:
+ * not a problem.
+ */
 export function planCheck(input: PlanInput): CheckProblem[] {
   const { config, ifname, snapshot } = input;
   const problems: CheckProblem[] = [];
@@ -251,10 +407,18 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
   // ADD applies delroutes before addroutes: a route both name is wanted, not a leftover.
   const wanted = new Set<Route>();
+  // Under route-override semantics an addroute the kernel would refuse here was skipped by ADD.
+  const strict = input.strict ?? config.strict;
+  const reach = strict ? undefined : new GatewayReach(snapshot.routes);
+  const addScope = podInterfaces(config, ifname, "addroutes");
   for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
     for (const r of same) if (sameRoute(d.route, r)) wanted.add(r);
     if (same.some((r) => sameRoute(d.route, r))) continue;
+    const clash = same[0];
+    if (reach && d.request && kernelRefusal(d, clash, reach, !!clash && !onPod(clash, addScope))) {
+      continue;
+    }
     const other = same[0];
     const hops = (r: Route) => `next hops [${nexthopSet(r).join(", ")}]`;
     problems.push({

@@ -27,6 +27,8 @@ export interface Outcome {
 export interface Output {
   json?: Record<string, unknown>;
   lines?: string[];
+  /** Lines said once on stderr and in the log, as config warnings are (e.g. skipped routes). */
+  warnings?: string[];
 }
 
 /** The config fields the skeleton itself reads (for its log). */
@@ -170,14 +172,16 @@ export async function pluginMain<C extends BaseConfig>(
       maxBytes: config.logMaxBytes ?? 0,
       tag: `${tag} net=${config.name}`,
     });
-    for (const w of config.warnings ?? []) {
+    const warn = (w: string) => {
       log.warn(w);
       // Said on stderr too when the log is a file (without one, the log line is on stderr).
       if (log.file) stderr += `${plugin.name}: warning: ${w}\n`;
-    }
+    };
+    for (const w of config.warnings ?? []) warn(w);
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
     const handler = await plugin.handlers[env.command]();
     const out = await handler({ env, config, log, dryRun });
+    for (const w of out.warnings ?? []) warn(w);
     log.debug("done");
     return { stdout: _printed(out), stderr, code: 0 };
   } catch (e) {
