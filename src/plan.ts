@@ -53,7 +53,10 @@ export interface PlanInput {
   strict?: boolean;
 }
 
-/** An addroute ADD leaves out, as route-override v1 does, and why. */
+/**
+ * A route ADD leaves as it is, as route-override v1 does, and why: an addroute not added, or a
+ * route a delroutes entry names that v1 would not delete.
+ */
 export interface SkippedRoute {
   route: Route;
   /** Where it comes from: `addroutes[2]`, or `args.cni.addroutes[2]` when a pod set the list. */
@@ -69,7 +72,10 @@ export interface Plan {
   added: Route[];
   /** Routes the plan deletes: DEL restores them. */
   deleted: Route[];
-  /** Addroutes left out (never under strict): not added, not in the result, not recorded. */
+  /**
+   * Routes left as they are (never under strict): an addroute not added, not in the result, not
+   * recorded; a route a delroute names kept in the table and the result.
+   */
   skipped: SkippedRoute[];
   /** The policy the plan was made with (see PlanInput.strict). */
   strict: boolean;
@@ -119,6 +125,30 @@ class GatewayReach {
     if (gw.family === 6 && isLinkLocal({ ...gw, prefix: 128 })) return true;
     return (this.connected.get(`${gw.family}|${dev}`) ?? []).some((c) => contains(c, gw));
   }
+}
+
+/**
+ * Why route-override v1 deletes nothing for a `delroutes` entry, or null: it deletes only a dst
+ * that prevResult's routes list (compared with its host bits, as written), and its match needs
+ * a destination, which the kernel's default route lacks.
+ */
+function v1KeepsDelroute(req: RouteRequest, config: PluginConfig): string | null {
+  const dst = cidrText(req.dst);
+  const v1 = "route-override v1 deletes nothing for it";
+  if (req.dst.prefix === 0) {
+    return `${v1}: its delroutes never match a default route (flushgateway deletes those); it is kept`;
+  }
+  if (req.dstWithHostBits) {
+    return `${v1}: dst ${req.dstWithHostBits} has host bits set, so no route matches it; write ` +
+      `${dst}; it is kept`;
+  }
+  const listed = (config.prevResult?.routes ?? []).some((cr) => {
+    const c = parseCidr(cr.dst);
+    return c !== null && cidrText(c) === dst;
+  });
+  if (listed) return null;
+  return `${v1}: it deletes only a dst that prevResult's routes list, and ${dst} is not ` +
+    "among them; it is kept";
 }
 
 /**
@@ -274,10 +304,14 @@ export function planAdd(input: PlanInput): Plan {
     routes = routes.filter((r) => parseCidr(r.dst)?.prefix !== 0);
   }
   const delScope = scopeOf("delroutes");
+  const delLabel = config.podOverrides.includes("delroutes") ? "args.cni." : "";
   config.delroutes.forEach((req, i) => {
     const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
+    const kept = strict ? null : v1KeepsDelroute(req, config);
     for (const r of live(byDst.get(dst) ?? [])) {
-      if (onPod(r, delScope) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
+      if (!onPod(r, delScope) || !matchesDelroute(req, r)) continue;
+      if (kept) skipped.push({ route: r, source: `${delLabel}delroutes[${i}]`, reason: kept });
+      else remove(r, `delroutes[${i}]`);
     }
   });
   const addScope = scopeOf("addroutes");
@@ -434,6 +468,7 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   // Each delroute looks only at the routes to its destination: CHECK stays linear in the table.
   const byDst = indexBy(snapshot.routes, familyDst);
   config.delroutes.forEach((req, i) => {
+    if (reach && v1KeepsDelroute(req, config)) return; // ADD kept it, as route-override does
     const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
     for (const r of byDst.get(dst) ?? []) {
       if (onPod(r, delScope) && matchesDelroute(req, r) && !wanted.has(r)) {

@@ -204,9 +204,9 @@ Deno.test("compat: an existing route at the key is kept (no replace), on the att
 
 Deno.test("compat: what earlier ops change is what later adds are checked against", () => {
   const plan = planAdd(dual({
-    delroutes: [{ dst: "0.0.0.0/0" }],
+    flushgateway: true,
     addroutes: [
-      { dst: "0.0.0.0/0", gw: "10.131.0.2" }, // its key was freed by the delroute
+      { dst: "0.0.0.0/0", gw: "10.131.0.2" }, // its key was freed by flushgateway
       { dst: "10.50.0.0/16" }, // scope global, no gw: does not make 10.50.0.1 reachable (IPv4)
       { dst: "10.60.0.0/16", gw: "10.50.0.1" },
       { dst: "10.70.0.0/16", scope: 253 }, // scope link: makes 10.70.0.1 reachable
@@ -216,7 +216,38 @@ Deno.test("compat: what earlier ops change is what later adds are checked agains
     ],
   }));
   assert.deepEqual(plan.skipped.map((s) => s.source), ["addroutes[2]"]);
-  assert.equal(plan.ops.filter((o) => o.action === "add").length, 6);
+  assert.deepEqual(plan.ops.map((o) => o.action), ["del", "del", ...Array(6).fill("add")]);
+});
+
+Deno.test("compat: delroutes delete only what route-override v1 deletes", () => {
+  const extra = route("10.70.0.0/16", { gateway: "10.131.0.1" });
+  const snapshot = { ...DUAL, routes: [...DUAL.routes, extra] };
+  const prev = { ...DUAL_PREV, routes: [...DUAL_PREV.routes, { dst: "10.70.0.0/16" }] };
+  const input = (keys: Record<string, unknown>, prevResult: unknown = DUAL_PREV) => ({
+    ...dual({ prevResult, ...keys }),
+    snapshot,
+  });
+  // A default route: v1's match needs a destination, so it is kept (flushgateway deletes it).
+  const dflt = planAdd(input({ delroutes: [{ dst: "0.0.0.0/0" }] }));
+  assert.deepEqual(dflt.ops, []);
+  assert.deepEqual(skips(dflt), [["delroutes[0]", "route-override v1 deletes"]]);
+  assert.match(dflt.skipped[0]!.reason, /never match a default route/);
+  // A dst prevResult does not list: kept; listed: deleted; written with host bits: kept.
+  const unlisted = planAdd(input({ args: { cni: { delroutes: [{ dst: "10.70.0.0/16" }] } } }));
+  assert.deepEqual(skips(unlisted), [["args.cni.delroutes[0]", "route-override v1 deletes"]]);
+  assert.match(unlisted.skipped[0]!.reason, /prevResult's routes/);
+  assert.deepEqual(lines(planAdd(input({ delroutes: [{ dst: "10.70.0.0/16" }] }, prev))), [
+    "route del 10.70.0.0/16 via 10.131.0.1 dev eth0 metric 0",
+  ]);
+  const bits = planAdd(input({ delroutes: [{ dst: "10.70.0.9/16" }] }, prev));
+  assert.match(bits.skipped[0]!.reason, /host bits/);
+  // CHECK after such an ADD is clean; strict deletes them all.
+  assert.deepEqual(planCheck(input({ delroutes: [{ dst: "0.0.0.0/0" }] })), []);
+  const strict = planAdd({
+    ...input({ delroutes: [{ dst: "0.0.0.0/0" }, { dst: "10.70.0.0/16" }] }),
+    strict: true,
+  });
+  assert.equal(strict.ops.length, 2);
 });
 
 Deno.test("compat: a pod's args.cni addroute is named as such; it never reaches outside", () => {
@@ -252,27 +283,28 @@ Deno.test("compat: CHECK after a compat ADD is clean; strict CHECK names the dif
 
 Deno.test("compat: skipRefused leaves out a refused addroute; never under strict or for a del", () => {
   const input = dual({
-    delroutes: [{ dst: "::/0" }],
+    flushgateway: true,
     addroutes: [{ dst: "10.9.0.0/16", gw: "10.131.0.9" }, { dst: "10.8.0.0/16", gw: "10.131.0.8" }],
   });
   const plan = planAdd(input);
-  assert.deepEqual(plan.ops.map((o) => o.action), ["del", "add", "add"]);
-  const next = skipRefused(plan, 1, "the kernel refused it: File exists");
+  assert.deepEqual(plan.ops.map((o) => o.action), ["del", "del", "add", "add"]);
+  const next = skipRefused(plan, 2, "the kernel refused it: File exists");
   assert.ok(next);
   assert.deepEqual(lines(next), [
+    "route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0",
     "route del ::/0 via fd00:10::1 dev eth0 metric 1024",
     "route add 10.8.0.0/16 via 10.131.0.8 dev eth0",
   ]);
   assert.deepEqual(next.added.map((r) => r.dst), ["10.8.0.0/16"]);
-  assert.deepEqual(next.result.routes?.map((r) => r.dst), ["0.0.0.0/0", "10.8.0.0/16"]);
+  assert.deepEqual(next.result.routes?.map((r) => r.dst), ["10.8.0.0/16"]);
   assert.deepEqual(next.skipped, [{
-    route: plan.ops[1]!.route,
+    route: plan.ops[2]!.route,
     source: "addroutes[0]",
     reason: "the kernel refused it: File exists",
   }]);
-  assert.equal(plan.result.routes?.length, 3, "the plan itself is unchanged");
+  assert.equal(plan.result.routes?.length, 2, "the plan itself is unchanged");
   assert.equal(skipRefused(next, 0, "x"), null, "a refused del fails the ADD");
-  assert.equal(skipRefused({ ...plan, strict: true }, 1, "x"), null, "strict fails the ADD");
+  assert.equal(skipRefused({ ...plan, strict: true }, 2, "x"), null, "strict fails the ADD");
 });
 
 Deno.test("compat: strict defaults per type; args.cni may only make it stricter", () => {

@@ -271,7 +271,8 @@ Deno.test("planCheck: linear — each delroute reads only routes to its own dest
   const delroutes = Array.from({ length: 1000 }, (_, i) => ({
     dst: `10.${100 + (i >> 8)}.${i & 255}.0/24`,
   }));
-  const config = configOf("route-override", { delroutes });
+  // strict: route-override v1 would delete none of them (prevResult does not list them).
+  const config = configOf("route-override", { strict: true, delroutes });
   const table = Array.from(
     { length: 2000 },
     (_, i) => route(`10.${i >> 8}.${i & 255}.0/24`, { gateway: "10.131.0.1" }),
@@ -302,6 +303,7 @@ Deno.test("planCheck: linear — each delroute reads only routes to its own dest
 Deno.test("planCheck: a route delroutes deletes and addroutes adds again is wanted, not a leftover", () => {
   // Found by the model test: ADD runs delroutes before addroutes, so the route is in place.
   const config = configOf("route-override", {
+    strict: true, // route-override v1 would not delete a dst prevResult does not list
     delroutes: [{ dst: "10.60.0.0/16" }],
     addroutes: [{ dst: "10.60.0.0/16", priority: 10 }],
   });
