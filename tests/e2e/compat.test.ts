@@ -344,3 +344,48 @@ for (const c of CASES) {
     );
   }
 }
+
+labTest(
+  "compat: --dry-run lists what route-override v1 would skip and why",
+  LABS.multus,
+  async (e2e) => {
+    const c: CompatCase = {
+      shape: "multus",
+      keys: {
+        flushgateway: true,
+        addroutes: [
+          { dst: "0.0.0.0/0", gw: "192.168.10.1" },
+          { dst: "10.0.0.0/8", gw: "10.128.2.1" },
+          { dst: "10.2.0.0/16", gw: "192.168.10.1" },
+        ],
+      },
+    };
+    await shapePod(e2e, c);
+    const before = await tableText(e2e.lab.pod);
+    const dry = await e2e.run("ADD", {
+      ...e2e.invocation("dry", nad(e2e, c, false)),
+      argv: ["--dry-run"],
+    });
+    assert.equal(dry.code, 0, dry.stdout);
+    const lines = dry.stdout.trim().split("\n");
+    assert.match(lines[0]!, /^# route-override dry run: ADD net1/);
+    assert.deepEqual(lines.slice(1).map((l) => l.split(":")[0]), [
+      "# skip 0.0.0.0/0 via 192.168.10.1 dev net1 (addroutes[0])",
+      "# skip 10.0.0.0/8 via 10.128.2.1 dev net1 (addroutes[1])",
+      `ip -n ${e2e.lab.pod} route add 10.2.0.0/16 via 192.168.10.1 dev net1  # addroutes[2]`,
+    ]);
+    assert.match(
+      lines[1]!,
+      /0\.0\.0\.0\/0 via 10\.128\.2\.1 dev eth0, a route outside this attachment/,
+    );
+    assert.match(lines[2]!, /gateway 10\.128\.2\.1 is not reachable from net1/);
+    assert.ok(lines.slice(1, 3).every((l) => l.endsWith("route-override v1 skips it")));
+    // Under strict, the same audit, and the plan that fails.
+    const strict = await e2e.run("ADD", {
+      ...e2e.invocation("dry", nad(e2e, c, false, { strict: true })),
+      argv: ["--dry-run"],
+    });
+    assert.equal(strict.json?.code, 7, strict.stdout);
+    assert.deepEqual(await tableText(e2e.lab.pod), before);
+  },
+);
