@@ -315,7 +315,11 @@ export function planAdd(input: PlanInput): Plan {
     }
   });
   const addScope = scopeOf("addroutes");
-  const delByDst = indexBy(config.delroutes, (req) => cidrText(req.dst));
+  // A delroute route-override v1 applies to nothing leaves the result's routes as they are too.
+  const applied = strict
+    ? config.delroutes
+    : config.delroutes.filter((req) => !v1KeepsDelroute(req, config));
+  const delByDst = indexBy(applied, (req) => cidrText(req.dst));
   if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
   // Under route-override semantics nothing is deleted from here on: the table the kernel checks
   // each add against is the live one plus the routes added before it.

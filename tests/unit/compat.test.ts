@@ -232,6 +232,7 @@ Deno.test("compat: delroutes delete only what route-override v1 deletes", () => 
   assert.deepEqual(dflt.ops, []);
   assert.deepEqual(skips(dflt), [["delroutes[0]", "route-override v1 deletes"]]);
   assert.match(dflt.skipped[0]!.reason, /never match a default route/);
+  assert.deepEqual(dflt.result.routes, DUAL_PREV.routes, "the kept route stays in the result");
   // A dst prevResult does not list: kept; listed: deleted; written with host bits: kept.
   const unlisted = planAdd(input({ args: { cni: { delroutes: [{ dst: "10.70.0.0/16" }] } } }));
   assert.deepEqual(skips(unlisted), [["args.cni.delroutes[0]", "route-override v1 deletes"]]);
