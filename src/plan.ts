@@ -427,6 +427,13 @@ export function planRevert(
   return ops;
 }
 
+/** True when a result's `routes` has `cr` (same dst and gateways). */
+function listsRoute(result: CniResult, cr: CniRoute): boolean {
+  return (result.routes ?? []).some((r) =>
+    r.dst === cr.dst && (r.gw ?? "") === (cr.gw ?? "") && sameSet(r.gws ?? [], cr.gws ?? [])
+  );
+}
+
 /** A problem CHECK found. */
 export interface CheckProblem {
   route: string;
@@ -435,8 +442,8 @@ export interface CheckProblem {
 
 /**
  * CHECK: every desired route present with its gateway, every delroute absent. Under
- * route-override semantics, an addroute the kernel would refuse in this table is one ADD skipped:
- * not a problem.
+ * route-override semantics, an addroute ADD skipped is not a problem: one the kernel would refuse
+ * in this table, or one ADD's result (CHECK's prevResult) leaves out.
  */
 export function planCheck(input: PlanInput): CheckProblem[] {
   const { config, ifname, snapshot } = input;
@@ -457,6 +464,8 @@ export function planCheck(input: PlanInput): CheckProblem[] {
     if (reach && d.request && kernelRefusal(d, clash, reach, !!clash && !onPod(clash, addScope))) {
       continue;
     }
+    // A refusal ADD did not foresee: its result (CHECK's prevResult) left the route out.
+    if (reach && d.request && config.prevResult && !listsRoute(config.prevResult, d.cni)) continue;
     const other = same[0];
     const hops = (r: Route) => `next hops [${nexthopSet(r).join(", ")}]`;
     problems.push({

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import {
   ipIn,
   type JsonObject,
+  must,
   type PluginLab,
   type PluginRun,
   prevResultFor,
@@ -39,6 +40,8 @@ interface CompatCase {
   removed?: string[];
   /** Routes added to the start table (`ip route add` arguments) before ADD. */
   start?: string[][];
+  /** Sysctls set in the pod before ADD. */
+  sysctls?: string[];
   /** Routes prevResult lists besides the shape's own. */
   prevRoutes?: JsonObject[];
   /**
@@ -147,6 +150,22 @@ const CASES: CompatCase[] = [
     keys: { skipcheck: true, addroutes: [{ dst: "fd00:98::/64" }] },
     added: ["fd00:98::/64 dev net1 metric 1024 pref medium"],
   },
+  {
+    // A refusal the planner cannot foresee (IPv6 off on the interface): that line is skipped after
+    // the kernel said no, and the rest of the batch still goes in.
+    shape: "single",
+    sysctls: ["net.ipv6.conf.eth0.disable_ipv6=1"],
+    keys: {
+      addroutes: [
+        { dst: "10.70.0.0/16", gw: "10.131.0.1" },
+        { dst: "fd00:98::/64" },
+        { dst: "10.71.0.0/16", gw: "10.131.0.1" },
+      ],
+    },
+    added: ["10.70.0.0/16 via 10.131.0.1 dev eth0", "10.71.0.0/16 via 10.131.0.1 dev eth0"],
+    skipped: [["addroutes[1]", "fd00:98::/64"]],
+    strict: 100,
+  },
   { shape: "dual", keys: { flushgateway: true }, removed: [DEFAULT4, DEFAULT6] },
   {
     shape: "dual",
@@ -195,6 +214,7 @@ const LABS: Record<Shape, LabTestOptions> = {
 /** A case's start routes; a Multus lab pod's eth0: the cluster default route, a service route. */
 async function shapePod(e2e: PluginLab, c: CompatCase): Promise<void> {
   const { lab } = e2e;
+  for (const s of c.sysctls ?? []) await must(["ip", "netns", "exec", lab.pod, "sysctl", "-qw", s]);
   for (const r of c.start ?? []) await ipIn(lab.pod, "route", "add", ...r);
   if (c.shape !== "multus") return;
   await ipIn(lab.node, "link", "add", "ssreth0", "type", "veth", "peer", "name", "eth0");

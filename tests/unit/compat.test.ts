@@ -282,6 +282,22 @@ Deno.test("compat: CHECK after a compat ADD is clean; strict CHECK names the dif
   assert.equal(planCheck({ ...input, strict: true }).length, 3);
 });
 
+Deno.test("compat: CHECK skips an addroute ADD's result left out, not one it lists", () => {
+  // The kernel refused fd00:98::/64 at ADD (IPv6 off on eth0: nothing the planner can see).
+  const input = dual({ addroutes: [{ dst: "10.70.0.0/16" }, { dst: "fd00:98::/64" }] });
+  const plan = planAdd(input);
+  assert.equal(plan.ops.length, 2);
+  const add = skipRefused(plan, 1, "the kernel refused it: IPv6 is disabled on nexthop device.")!;
+  const table = { ...DUAL, routes: [...DUAL.routes, ...add.added] };
+  const config = { ...input.config, prevResult: add.result };
+  assert.deepEqual(planCheck({ ...input, config, snapshot: table }), []);
+  // 10.70.0.0/16 is in ADD's result: its absence is reported.
+  const problems = planCheck({ ...input, config, snapshot: DUAL });
+  assert.deepEqual(problems.map((p) => p.route), ["10.70.0.0/16 dev eth0"]);
+  // strict reports both.
+  assert.equal(planCheck({ ...input, config, snapshot: DUAL, strict: true }).length, 2);
+});
+
 Deno.test("compat: skipRefused leaves out a refused addroute; never under strict or for a del", () => {
   const input = dual({
     flushgateway: true,
@@ -377,8 +393,14 @@ Deno.test("property: a compat plan only adds, never outside, and accounts for ev
           assert.ok(g === undefined || g.startsWith("192.168.10."), `unreachable ${g} planned`);
         }
         assert.equal(plan.result.routes?.length, valid.length - plan.skipped.length);
+        // CHECK, given ADD's result as runtimes do: clean; and it sees an added route go missing.
         const after = { ...MULTUS, routes: [...MULTUS.routes, ...plan.added] };
-        assert.deepEqual(planCheck({ ...input, snapshot: after }), []);
+        const config = { ...input.config, prevResult: plan.result };
+        assert.deepEqual(planCheck({ ...input, config, snapshot: after }), []);
+        if (plan.added.length > 0) {
+          const gone = { ...MULTUS, routes: [...MULTUS.routes, ...plan.added.slice(1)] };
+          assert.equal(planCheck({ ...input, config, snapshot: gone }).length, 1);
+        }
       },
     ),
     { numRuns: 200 },
