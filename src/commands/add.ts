@@ -219,9 +219,11 @@ async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
   // What route-override v1 would skip, listed whatever the policy: the audit before a migration.
   const compat = planAdd({ ...input, strict: false });
   for (const s of compat.skipped) {
+    const what = `${describeRoute(s.route)} (${s.source}): ${s.reason}`;
     lines.push(
-      `# ${config.strict ? "strict: ADD fails on" : "skip"} ${describeRoute(s.route)} ` +
-        `(${s.source}): ${s.reason}; route-override v1 skips it`,
+      config.strict
+        ? `# route-override v1 skips ${what}; strict: true does not (see the plan below)`
+        : `# skip ${what}; route-override v1 skips it`,
     );
   }
   const plan = config.strict ? planAdd(input) : compat;

@@ -406,6 +406,21 @@ labTest(
       argv: ["--dry-run"],
     });
     assert.equal(strict.json?.code, 7, strict.stdout);
+    // Without the clash, strict's dry run shows v1's skip and the line ADD would run (and fail on).
+    const unreachable: CompatCase = {
+      shape: c.shape,
+      keys: { addroutes: [{ dst: "10.0.0.0/8", gw: "10.128.2.1" }] },
+    };
+    const strictDry = await e2e.run("ADD", {
+      ...e2e.invocation("dry", nad(e2e, unreachable, false, { strict: true })),
+      argv: ["--dry-run"],
+    });
+    assert.equal(strictDry.code, 0, strictDry.stdout);
+    assert.deepEqual(strictDry.stdout.trim().split("\n").slice(1).map((l) => l.split(":")[0]), [
+      "# route-override v1 skips 10.0.0.0/8 via 10.128.2.1 dev net1 (addroutes[0])",
+      `ip -n ${e2e.lab.pod} route add 10.0.0.0/8 via 10.128.2.1 dev net1  # addroutes[0]`,
+    ]);
+    assert.match(strictDry.stdout, /; strict: true does not \(see the plan below\)\n/);
     assert.deepEqual(await tableText(e2e.lab.pod), before);
   },
 );
