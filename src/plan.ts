@@ -10,6 +10,8 @@ import {
   contains,
   type Family,
   isLinkLocal,
+  isUnspecified,
+  networkOf,
   parseCidr,
   parseIp,
 } from "./address.ts";
@@ -24,6 +26,7 @@ import {
   podInterfaces,
 } from "./desired.ts";
 import {
+  attributeDifference,
   describeRoute,
   isMultipath,
   kernelMetric,
@@ -166,6 +169,10 @@ function kernelRefusal(
     return `dst ${hostBits} has host bits set, which the kernel refuses for IPv4 ` +
       `("Invalid prefix for given prefix length"); write ${d.route.dst}`;
   }
+  if (d.request?.noGateway && d.route.family === 6) {
+    return 'gw "::" is no next hop: route-override v1 hands it to the kernel, which refuses it ' +
+      "for IPv6; leave gw out for an on-link route";
+  }
   if (!d.route.onlink) {
     const hops = isMultipath(d.route)
       ? (d.route.nexthops ?? []).map((h) => ({ gateway: h.gateway, dev: h.dev }))
@@ -229,8 +236,34 @@ function deletedByRequest(cr: CniRoute, reqs: ReadonlyMap<string, RouteRequest[]
   if (!dst) return false;
   return (reqs.get(cidrText(dst)) ?? []).some((req) => {
     if (req.gws) return sameSet(nextHops(req).map((h) => h.address), cr.gws ?? []);
+    if (req.noGateway) return cr.gws === undefined && (cr.gw === undefined || noGw(cr.gw));
     return req.gw === undefined || (cr.gws === undefined && cr.gw === req.gw.address);
   });
+}
+
+function noGw(text: string): boolean {
+  const ip = parseIp(text);
+  return ip !== null && isUnspecified(ip);
+}
+
+/**
+ * The kernel identity of a result route (prevResult's): the route an addroute with the same
+ * destination, table and priority replaces. Null when its dst cannot be read.
+ */
+function cniRouteKey(cr: CniRoute): string | null {
+  const dst = parseCidr(cr.dst);
+  if (!dst) return null;
+  return routeKey({
+    family: dst.family,
+    dst: cidrText(networkOf(dst)),
+    table: tableName(cr.table),
+    metric: kernelMetric(dst.family, cr.priority),
+  });
+}
+
+/** True when `have` is the route `d` describes, the attributes its config asked for included. */
+function isDesired(d: DesiredRoute, have: Route): boolean {
+  return sameRoute(d.route, have) && attributeDifference(d.route, have, d.asked) === null;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -245,6 +278,8 @@ function matchesDelroute(req: RouteRequest, r: Route): boolean {
     (req.priority === undefined || r.metric === kernelMetric(r.family, req.priority)) &&
     (req.gws !== undefined
       ? sameSet(nextHops(req).map((h) => h.address), nexthopSet(r))
+      : req.noGateway
+      ? !r.nexthops?.length && r.gateway === undefined
       : req.gw === undefined || (!r.nexthops?.length && r.gateway === req.gw.address));
 }
 
@@ -324,10 +359,17 @@ export function planAdd(input: PlanInput): Plan {
   // Under route-override semantics nothing is deleted from here on: the table the kernel checks
   // each add against is the live one plus the routes added before it.
   const reach = strict ? undefined : new GatewayReach(live());
+  // The result lists what is in the table: a prevResult route that a desired route replaces
+  // (the same destination, table and priority) is gone, and an identical one listed once. A
+  // skipped route replaces nothing, so the prevResult routes are filtered once skips are known.
+  const placed = new Set<string>();
+  const mine: CniRoute[] = [];
   for (const d of desired) {
     const key = routeKey(d.route);
     const same = live(byKey.get(key) ?? []);
-    if (!same.some((r) => sameRoute(d.route, r))) {
+    // A route to the same place without the attributes asked for (mtu, advmss, scope) is
+    // replaced too: the result and CHECK promise them.
+    if (!same.some((r) => isDesired(d, r))) {
       if (reach && d.request) {
         const clash = same[0];
         const outside = clash !== undefined && !onPod(clash, addScope);
@@ -358,9 +400,10 @@ export function planAdd(input: PlanInput): Plan {
       adds.push({ ...d, source: (d.request ? addLabel : "") + d.source });
       byKey.set(key, [d.route]);
     }
-    routes.push(d.cni);
+    placed.add(key);
+    mine.push(d.cni);
   }
-  result.routes = routes;
+  result.routes = [...routes.filter((cr) => !placed.has(cniRouteKey(cr) ?? "")), ...mine];
   return { ops, result, added, deleted, skipped, strict, adds };
 }
 
@@ -458,19 +501,24 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const addScope = podInterfaces(config, ifname, "addroutes");
   for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
-    for (const r of same) if (sameRoute(d.route, r)) wanted.add(r);
-    if (same.some((r) => sameRoute(d.route, r))) continue;
+    for (const r of same) if (isDesired(d, r)) wanted.add(r);
+    if (same.some((r) => isDesired(d, r))) continue;
     const clash = same[0];
     if (reach && d.request && kernelRefusal(d, clash, reach, !!clash && !onPod(clash, addScope))) {
       continue;
     }
     // A refusal ADD did not foresee: its result (CHECK's prevResult) left the route out.
     if (reach && d.request && config.prevResult && !listsRoute(config.prevResult, d.cni)) continue;
-    const other = same[0];
+    const other = same.find((r) => sameRoute(d.route, r)) ?? same[0];
     const hops = (r: Route) => `next hops [${nexthopSet(r).join(", ")}]`;
+    const attrs = other && sameRoute(d.route, other)
+      ? attributeDifference(d.route, other, d.asked)
+      : null;
     problems.push({
       route: describeRoute(d.route),
-      problem: other
+      problem: attrs
+        ? `has ${attrs} (${d.source})`
+        : other
         ? (d.route.nexthops?.length || other.nexthops?.length
           ? `has ${hops(other)}, want ${hops(d.route)}: found ${describeRoute(other)} (${d.source})`
           : `found ${describeRoute(other)} instead (${d.source})`)
