@@ -168,6 +168,16 @@ const CASES: CompatCase[] = [
   },
   { shape: "dual", keys: { flushgateway: true }, removed: [DEFAULT4, DEFAULT6] },
   {
+    // gw 0.0.0.0 is the on-link route; gw "::" the kernel refuses from v1 (strict adds it on-link).
+    shape: "dual",
+    keys: {
+      addroutes: [{ dst: "fd00:95::/64", gw: "::" }, { dst: "10.72.0.0/16", gw: "0.0.0.0" }],
+    },
+    added: ["10.72.0.0/16 dev eth0"],
+    skipped: [["addroutes[0]", "fd00:95::/64"]],
+    strict: "applies",
+  },
+  {
     shape: "dual",
     keys: { delroutes: [{ dst: "::/0" }] },
     skipped: [["delroutes[0]", "::/0", "fd00:10::1"]],
