@@ -479,6 +479,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "dev --dry-run --multus as root: the plan names the routes route-override would skip",
+  ignore: !IS_ROOT,
+  async fn() {
+    // In a Multus pod, the NAD's default route via net1 collides with the cluster's default on
+    // eth0: route-override v1 fails that route ("file exists"), exits 0 and goes on. The audit
+    // shows it before a migration (the planner's compat policy, src/commands/add.ts, prints it).
+    await withFile("nad.yaml", OVERRIDE_NAD, async (path) => {
+      const r = await dev("--dry-run", "--multus", path);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const s = sections(r.stdout);
+      const start = s.get("Pod routes the plan starts from")!;
+      assert.match(start, /default via 10\.128\.2\.1 dev eth0/, "the cluster's default route");
+      assert.match(
+        start,
+        /192\.168\.50\.0\/24 dev net1 proto kernel scope link src 192\.168\.50\.2/,
+      );
+      const plan = s.get("Plan: the ip commands ADD would run")!;
+      assert.match(plan, /^\s*# .*\bskip\b.*0\.0\.0\.0\/0.*route-override v1 skips it/m, plan);
+      assert.doesNotMatch(plan, /^\s*ip .*dev eth0/m, "nothing on the cluster's eth0");
+    });
+  },
+});
+
+Deno.test({
   name: "dev: as root, a config's logFile and stateDir are moved into the lab dir",
   ignore: !IS_ROOT,
   async fn() {
