@@ -27,6 +27,7 @@ import {
   shapePrevResult,
   SKIP_REASON,
 } from "../../testing/mod.ts";
+import { docsText } from "../support/docs.ts";
 
 function run(cmd: string, args: string[]): Promise<Result> {
   return runProcess([cmd, ...args], { cwd: ROOT, env: { NO_COLOR: "1" } });
@@ -61,12 +62,15 @@ async function netnsNames(): Promise<string[]> {
   return out.split("\n").map((l) => l.split(/\s/)[0] ?? "").filter((n) => n !== "");
 }
 
-async function tempStateDirs(): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir("/tmp")) {
-    if (e.name.startsWith("ssr-dev-lab-")) names.push(e.name);
-  }
-  return names.sort();
+/**
+ * The lab dirs a run's output names (`/tmp/ssr-dev-lab-*`) that still exist: none should, once it
+ * is done. (Only the run's own: other runs on the machine may have theirs meanwhile.)
+ */
+async function labDirsLeft(out: string): Promise<string[]> {
+  const named = new Set([...out.matchAll(/\/tmp\/ssr-dev-lab-\w+/g)].map((m) => m[0]));
+  const left: string[] = [];
+  for (const d of named) if (await Deno.stat(d).then(() => true, () => false)) left.push(d);
+  return left;
 }
 
 const HOST_ROUTE = /^\s*\+ 192\.168\.100\.10(\/32)? via 10\.131\.0\.1 dev eth0\b/m;
@@ -78,7 +82,6 @@ const HOST_ROUTE = /^\s*\+ 192\.168\.100\.10(\/32)? via 10\.131\.0\.1 dev eth0\b
 async function assertLiveRun(
   r: Result,
   machineBefore: string,
-  dirsBefore: string[],
   hostRoute: RegExp | null = HOST_ROUTE,
 ): Promise<void> {
   assert.equal(r.code, 0, `deno task dev failed:\n${r.stdout}\n${r.stderr}`);
@@ -105,7 +108,8 @@ async function assertLiveRun(
     assert.ok(!left.includes(ns), `namespace ${ns} removed`);
     assert.match(s.get("Cleaning up")!, new RegExp(`removed netns ${ns}`));
   }
-  assert.deepEqual(await tempStateDirs(), dirsBefore, "temporary lab dir removed");
+  assert.match(r.stdout, /lab dir: \/tmp\/ssr-dev-lab-\w+/, "names its lab dir");
+  assert.deepEqual(await labDirsLeft(r.stdout), [], "the lab dir is removed");
   assert.equal(await machineState(), machineBefore, "the machine's own routes are untouched");
 }
 
@@ -117,9 +121,8 @@ async function liveRun(...args: string[]): Promise<Result> {
 /** `liveRun` expecting `hostRoute` after ADD (null: a config that makes no host route). */
 async function liveRunWith(hostRoute: RegExp | null, ...args: string[]): Promise<Result> {
   const machineBefore = await machineState();
-  const dirsBefore = await tempStateDirs();
   const r = await dev(...args);
-  await assertLiveRun(r, machineBefore, dirsBefore, hostRoute);
+  await assertLiveRun(r, machineBefore, hostRoute);
   return r;
 }
 
@@ -156,7 +159,12 @@ if (!IS_ROOT && !HAS_DEFAULT_ROUTE) {
   console.warn("dev --dry-run test skipped: this machine has no IPv4 default route to discover");
 }
 
-const devNamespaces = async () => (await netnsNames()).filter((n) => n.startsWith("ssrdev-"));
+/** The dev namespaces a run's output names that still exist (only its own: others may run). */
+async function namespacesLeft(out: string): Promise<string[]> {
+  const named = new Set([...out.matchAll(/\bssrdev-[A-Za-z0-9]+/g)].map((m) => m[0]));
+  const left = await netnsNames();
+  return [...named].filter((n) => left.includes(n));
+}
 
 /**
  * Runs `deno task dev --dry-run ARGS` and asserts what every dry run shows: a plan of full `ip`
@@ -167,8 +175,6 @@ async function dryRun(
   ...args: string[]
 ): Promise<{ commands: string[]; plan: string; s: Map<string, string> }> {
   const machineBefore = await machineState();
-  const nsBefore = await devNamespaces();
-  const dirsBefore = await tempStateDirs();
   const r = await dev("--dry-run", ...args);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   const s = sections(r.stdout);
@@ -186,8 +192,9 @@ async function dryRun(
     ),
     `a host route command in:\n${plan}`,
   );
-  assert.deepEqual(await devNamespaces(), nsBefore, "no namespace left behind");
-  assert.deepEqual(await tempStateDirs(), dirsBefore, "temporary state dir removed");
+  assert.deepEqual(await namespacesLeft(r.stdout), [], "no namespace left behind");
+  assert.match(r.stdout, /\/tmp\/ssr-dev-lab-\w+\/state/, "names its state dir");
+  assert.deepEqual(await labDirsLeft(r.stdout), [], "the lab dir is removed");
   assert.equal(await machineState(), machineBefore, "the machine's own routes are untouched");
   return { commands, plan, s };
 }
@@ -214,10 +221,10 @@ Deno.test({
   },
 });
 
-/** The README's NetworkAttachmentDefinition examples, as they are written there. */
+/** The docs' NetworkAttachmentDefinition examples (README.md, docs/*.md), as written there. */
 async function readmeNads(): Promise<string[]> {
-  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
-  return [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "")
+  const docs = await docsText();
+  return [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "")
     .filter((y) => /^kind: NetworkAttachmentDefinition$/m.test(y));
 }
 
@@ -271,12 +278,12 @@ spec:
 });
 
 Deno.test({
-  name: "dev: as root, with the README's NetworkAttachmentDefinition saved as-is",
+  name: "dev: as root, with the docs' NetworkAttachmentDefinition saved as-is",
   ignore: !IS_ROOT,
   async fn() {
     const nads = await readmeNads();
     const seamless = nads.find((y) => /"type": "seamless-static-route"/.test(y));
-    assert.ok(seamless, "the README has a seamless NAD example");
+    assert.ok(seamless, "the docs have a seamless NAD example");
     await withFile("nad.yaml", seamless, async (path) => {
       const r = await liveRun(path);
       const conf = sections(r.stdout).get("Network config on stdin")!;
@@ -299,7 +306,7 @@ spec:
 `;
 }
 
-/** The secondary-default-route NAD of the README: a gateway only the NAD's own subnet reaches. */
+/** The secondary-default-route NAD of the docs (examples.md): a gateway only the NAD's own subnet reaches. */
 const OVERRIDE_NAD = nadYaml("macvlan-override", [
   {
     type: "macvlan",
@@ -598,11 +605,11 @@ Deno.test({
   },
 });
 
-Deno.test("dev: every README NAD example is read; a YAML that is no NAD fails in one line", async () => {
+Deno.test("dev: every docs NAD example is read; a YAML that is no NAD fails in one line", async () => {
   const nads = await readmeNads();
-  assert.ok(nads.length >= 2, `NAD examples in the README (${nads.length})`);
+  assert.ok(nads.length >= 2, `NAD examples in the docs (${nads.length})`);
   for (const y of nads) {
-    const conf = configFromNad(y, "README.yaml");
+    const conf = configFromNad(y, "docs.yaml");
     const types = (conf.plugins as { type: string }[]).map((p) => p.type);
     assert.ok(
       types.includes("seamless-static-route") || types.includes("route-override"),
