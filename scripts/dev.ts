@@ -557,7 +557,7 @@ types (dhcp, whereabouts) fall back to ${LAB.podAddress} via ${LAB.podGateway}.
 Single-homed, the interface also has a default route via the gateway; in a Multus pod it
 has only the IPAM's routes. The prevResult is what the main plugin returns for that
 interface (unless the config has its own). The config's stateDir and logFile are moved
-into the lab directory: a run never writes to the machine's real paths.
+into the lab directory: a run never writes where the config points.
 
 Root is needed to make the lab (ip netns add). Without root, --dry-run (and a run without
 it) plans against an empty pod table and changes nothing. Everything created is removed
