@@ -562,14 +562,15 @@ Deno.test({
     const home = await Deno.makeTempDir({ prefix: "ssr-dev-nobody-" });
     try {
       await Deno.chmod(home, 0o777);
+      // A fixed node address: the plan does not depend on this machine's default route.
       const conf = JSON.stringify({
         cniVersion: "1.0.0",
-        name: "ro",
-        type: "route-override",
-        addroutes: [{ dst: "10.40.0.0/16", gw: "10.131.0.9" }],
+        name: "s",
+        type: "seamless-static-route",
+        hostRoute: { hostIP: "192.0.2.2" },
       });
-      await Deno.writeTextFile(`${home}/ro.conf`, conf);
-      await Deno.chmod(`${home}/ro.conf`, 0o644);
+      await Deno.writeTextFile(`${home}/s.conf`, conf);
+      await Deno.chmod(`${home}/s.conf`, 0o644);
       const asNobody = (...args: string[]) =>
         runProcess([
           SETPRIV!,
@@ -582,7 +583,7 @@ Deno.test({
           "dev",
           ...args,
         ], { cwd: ROOT, env: { NO_COLOR: "1", HOME: home, DENO_DIR: home } });
-      for (const args of [["--dry-run", `${home}/ro.conf`], [`${home}/ro.conf`]]) {
+      for (const args of [["--dry-run", `${home}/s.conf`], [`${home}/s.conf`]]) {
         const r = await asNobody(...args);
         const out = `${args}: ${r.stdout}\n${r.stderr}`;
         assert.equal(r.code, 0, out);
@@ -593,7 +594,7 @@ Deno.test({
           /^seamless-static-route dev: the lab .* needs root; without it, what works is a dry run against an empty pod table/,
           out,
         );
-        assert.match(r.stdout, /route add 10\.40\.0\.0\/16 via 10\.131\.0\.9 dev eth0/, out);
+        assert.match(r.stdout, /route add 192\.0\.2\.2\/32 via 10\.131\.0\.1 dev eth0/, out);
       }
       const help = await asNobody("--help");
       assert.equal(help.code, 0, help.stderr);
