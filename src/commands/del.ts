@@ -95,42 +95,34 @@ function sameNetns(a: NetnsId, b: NetnsId): boolean {
 }
 
 /**
- * The namespace DEL may revert in, or null (logged) when there is none it can trust: the
- * runtime's CNI_NETNS, or — containerd's second DEL at RemovePodSandbox comes without one — the
- * recorded path, only while it is still the namespace ADD changed (a /proc/PID path outlives its
- * PID; a name can be reused), and never the namespace the plugin itself runs in.
+ * The namespace DEL may revert in, or null (logged) when there is none it can trust: only the
+ * CNI_NETNS the runtime passes now, and only while it is the namespace ADD changed. A DEL without
+ * CNI_NETNS (containerd's second DEL at RemovePodSandbox, a late DEL of a gone pod) changes no
+ * route: the recorded path and its device/inode identity can name another pod's namespace by
+ * then (a /proc/PID path outlives its PID, a name can be reused, and the kernel hands a freed
+ * namespace's inode to the next one at once).
  */
 function whereToRevert(ctx: Context, state: AttachmentState): string | null {
   const { env, log } = ctx;
-  const netns = env.netns || state.netns;
-  let id: NetnsId | null;
-  try {
-    id = netns ? netnsIdentity(netns) : null;
-  } catch (e) {
-    if (env.netns) throw e;
-    id = null; // a recorded path that no longer resolves: its namespace is gone
+  if (!env.netns) {
+    log.info(
+      `no CNI_NETNS: no route is changed (the recorded ${state.netns} may be another ` +
+        "namespace by now); the state file is removed",
+    );
+    return null;
   }
+  const id = netnsIdentity(env.netns);
   const recorded = state.netnsId;
   if (!id) {
-    log.info(`netns ${netns || "(none)"} is gone: only the state file is removed`);
+    log.info(`netns ${env.netns} is gone: only the state file is removed`);
     return null;
   }
   if (recorded && !sameNetns(id, recorded)) {
     log.error(
-      `netns ${netns} is no longer the namespace ADD changed (inode ${recorded.ino}, now ` +
+      `netns ${env.netns} is no longer the namespace ADD changed (inode ${recorded.ino}, now ` +
         `${id.ino}): no route is changed; the state file is removed`,
     );
     return null;
   }
-  if (!env.netns) {
-    const own = netnsIdentity("/proc/self/ns/net");
-    if (!recorded || (own && sameNetns(id, own))) {
-      log.error(
-        `no CNI_NETNS, and the recorded ${netns} cannot be trusted as the pod's namespace: ` +
-          "no route is changed; the state file is removed",
-      );
-      return null;
-    }
-  }
-  return netns;
+  return env.netns;
 }
