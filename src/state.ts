@@ -44,7 +44,11 @@ export class StateFileError extends CniError {
   }
 }
 
-/** The largest state file read back (far above what the route limits allow ADD to write). */
+/**
+ * The largest state record: `writeState` refuses to write a larger one (code 7, before ADD
+ * changes the table) and `readState` refuses to read one, so DEL can revert every record ADD
+ * wrote. Only a flush of a huge pod table (~60k routes) comes near it.
+ */
 export const MAX_STATE_BYTES = 8 * 1024 * 1024;
 
 /** Path of the state file of one attachment (`@` appears in neither id nor ifname). */
@@ -170,6 +174,16 @@ function syncDir(dir: string): void {
  */
 export function writeState(path: string, state: AttachmentState): void {
   const dir = dirOf(path);
+  const record = new TextEncoder().encode(JSON.stringify(state) + "\n");
+  if (record.length > MAX_STATE_BYTES) {
+    throw new CniError(
+      ErrorCode.InvalidConfig,
+      `ADD would record ${state.deleted.length} deleted and ${state.added.length} added routes ` +
+        `(${record.length} bytes), more than the ${MAX_STATE_BYTES} bytes DEL reads back`,
+      "no route was changed: flush or delete fewer of the pod's routes (e.g. flushgateway or " +
+        "delroutes instead of flushroutes)",
+    );
+  }
   const tmp = `${path}.${crypto.randomUUID()}.tmp`;
   let created = false;
   try {
@@ -179,7 +193,7 @@ export function writeState(path: string, state: AttachmentState): void {
     const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
     created = true;
     try {
-      let bytes = new TextEncoder().encode(JSON.stringify(state) + "\n");
+      let bytes = record;
       while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
       file.syncSync();
     } finally {
