@@ -17,7 +17,7 @@ import {
   StateFileError,
   statePath,
 } from "../state.ts";
-import { type Context, logOps, type Output } from "./context.ts";
+import { type Context, lockWaitSeconds, logOps, type Output } from "./context.ts";
 
 /** Runs DEL. */
 export function cmdDel(ctx: Context): Output {
@@ -27,11 +27,13 @@ export function cmdDel(ctx: Context): Output {
   // before the table is read, so nothing lands after the revert.
   let lock;
   try {
-    lock = ctx.dryRun ? null : lockAttachment(path, false);
+    lock = ctx.dryRun ? null : lockAttachment(path, false, lockWaitSeconds(ctx));
   } catch (e) {
-    // An unsafe state directory holds nothing trustworthy and is not ours to clean: no route can
-    // be attributed, so none changes, and the pod can still terminate.
-    if (!(e instanceof StateFileError)) throw e;
+    // An unsafe state directory holds nothing trustworthy and is not ours to clean, a directory
+    // planted at the lock's name cannot be locked, and a lock held past the wait is another run
+    // of this attachment: no route can be attributed safely, so none changes, the record stays
+    // (for a later DEL or GC), and the pod can still terminate.
+    if (!(e instanceof CniError)) throw e;
     log.error(`${e.message}: DEL changes no route`);
     return {};
   }
@@ -42,12 +44,25 @@ export function cmdDel(ctx: Context): Output {
   }
   const done = (): Output => {
     if (ctx.dryRun) return {};
-    removeAttachmentFiles(path);
-    lock?.remove();
+    try {
+      removeAttachmentFiles(path);
+      lock?.remove();
+    } catch (e) {
+      // Something planted at a file's name (a non-empty directory) stays; DEL's work is done.
+      if (!(e instanceof CniError)) throw e;
+      log.error(`${e.message}${e.details ? ` (${e.details})` : ""}`);
+    }
     return {};
   };
-  const stopped = ctx.dryRun ? 0 : stopPendingBatch(batchPath(path));
-  if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
+  try {
+    const stopped = ctx.dryRun ? 0 : stopPendingBatch(batchPath(path));
+    if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
+  } catch (e) {
+    // Not a batch file (a directory in its place): no ip can be applying it. An ip that outlived
+    // SIGKILL (code 11) still fails DEL: reverting under it would race.
+    if (!(e instanceof CniError) || e.code !== ErrorCode.IoFailure) throw e;
+    log.error(`${e.message}${e.details ? ` (${e.details})` : ""}`);
+  }
   let state: AttachmentState | null;
   try {
     state = readState(path, {
