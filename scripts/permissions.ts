@@ -15,7 +15,7 @@
  *
  * The plugin itself only reads CNI_* variables (and TMPDIR), /proc/net, netns paths, its state
  * directory and log file, writes its state files, log file and one short-lived `ip -batch` file
- * per `ip` call in $TMPDIR (default /tmp), and only runs `ip` and `nsenter`: see README "Security".
+ * per `ip` call in $TMPDIR (default /tmp), and only runs `ip` and `nsenter`: see docs/security.md.
  */
 /** Permission flags for `deno run` / `deno compile`. */
 export const PLUGIN_PERMISSION_FLAGS: readonly string[] = ["--allow-all", "--no-prompt"];

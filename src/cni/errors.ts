@@ -2,7 +2,7 @@
  * CNI error codes and the one error type the plugin throws.
  *
  * Codes 1–11 and 50–51 are the CNI spec's; codes 100 and above are this plugin's own and are
- * documented in README.md ("Error codes").
+ * documented in docs/lifecycle.md ("Errors").
  */
 export const ErrorCode = {
   /** Incompatible CNI version. */

@@ -21,6 +21,7 @@ import {
   run as runProcess,
   SKIP_REASON,
 } from "../../testing/mod.ts";
+import { docsText } from "../support/docs.ts";
 
 function run(cmd: string, args: string[]): Promise<Result> {
   return runProcess([cmd, ...args], { cwd: ROOT, env: { NO_COLOR: "1" } });
@@ -197,10 +198,10 @@ Deno.test({
   },
 });
 
-/** The README's NetworkAttachmentDefinition examples, as they are written there. */
+/** The docs' NetworkAttachmentDefinition examples (README.md, docs/*.md), as written there. */
 async function readmeNads(): Promise<string[]> {
-  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
-  return [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "")
+  const docs = await docsText();
+  return [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "")
     .filter((y) => /^kind: NetworkAttachmentDefinition$/m.test(y));
 }
 
@@ -254,12 +255,12 @@ spec:
 });
 
 Deno.test({
-  name: "dev: as root, with the README's NetworkAttachmentDefinition saved as-is",
+  name: "dev: as root, with the docs' NetworkAttachmentDefinition saved as-is",
   ignore: !IS_ROOT,
   async fn() {
     const nads = await readmeNads();
     const seamless = nads.find((y) => /"type": "seamless-static-route"/.test(y));
-    assert.ok(seamless, "the README has a seamless NAD example");
+    assert.ok(seamless, "the docs have a seamless NAD example");
     await withFile("nad.yaml", seamless, async (path) => {
       const r = await liveRun(path);
       const conf = sections(r.stdout).get("Network config on stdin")!;
@@ -269,11 +270,11 @@ Deno.test({
   },
 });
 
-Deno.test("dev: every README NAD example is read; a YAML that is no NAD fails in one line", async () => {
+Deno.test("dev: every docs NAD example is read; a YAML that is no NAD fails in one line", async () => {
   const nads = await readmeNads();
-  assert.ok(nads.length >= 2, `NAD examples in the README (${nads.length})`);
+  assert.ok(nads.length >= 2, `NAD examples in the docs (${nads.length})`);
   for (const y of nads) {
-    const conf = configFromNad(y, "README.yaml");
+    const conf = configFromNad(y, "docs.yaml");
     const types = (conf.plugins as { type: string }[]).map((p) => p.type);
     assert.ok(
       types.includes("seamless-static-route") || types.includes("route-override"),

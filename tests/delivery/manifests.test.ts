@@ -7,7 +7,7 @@ import { parseAllDocuments } from "yaml";
 import { PLUGIN_NAME, PLUGIN_VERSION } from "../../src/meta.ts";
 
 const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-/** The installer image, as daemonset.yml and the README name it. */
+/** The installer image, as daemonset.yml and the docs name it. */
 const IMAGE = `ghcr.io/seamless-static-route/seamless-static-route:${PLUGIN_VERSION}`;
 
 type Obj = Record<string, unknown>;

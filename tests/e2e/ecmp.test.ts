@@ -492,7 +492,7 @@ ecmpTest(
     assert.deepEqual(await tableText(lab.pod), before);
 
     // An IPv6 route with a lifetime (as router advertisements give) is deleted and restored
-    // (without its remaining lifetime, as README says).
+    // (without its remaining lifetime, as docs/configuration.md says).
     await ipIn(lab.pod, "-6", "route", "add", "fd09::/64", "via", "fd00:10::2", "expires", "300");
     const before3 = await tableText(lab.pod);
     const ra = { delroutes: [{ dst: "fd09::/64" }] };

@@ -90,7 +90,7 @@ Deno.test({
       const ours = await chain.checkOne(1);
       assert.equal(ours.code, 0, ours.stdout);
       // The whole chain's CHECK too: bridge reads a result whose routes carry gws. (With `gw` also
-      // set, bridge's CHECK looks for a single-path route via gw and fails: see README.)
+      // set, bridge's CHECK looks for a single-path route via gw and fails: see docs/configuration.md.)
       const failedCheck = await chain.check();
       assert.equal(
         failedCheck,

@@ -33,7 +33,7 @@ Deno.test("keys: odd keys are quoted in warnings, so no control character reache
   assert.deepEqual(unknownKeyWarnings({ "cni.dev/x": 1, ok: 1 }, "", ["ok"]), []);
 });
 
-/** The plugin's own top-level keys (README's Configuration table). */
+/** The plugin's own top-level keys (the key table of docs/configuration.md). */
 const OWN_KEYS = [
   "flushroutes",
   "flushgateway",

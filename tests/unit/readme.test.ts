@@ -1,11 +1,10 @@
-/** README's NetworkAttachmentDefinition examples are valid configs that draw no warning. */
+/** The docs' NetworkAttachmentDefinition examples (README.md, docs/*.md) are valid configs that draw no warning. */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { parseConfig } from "../../src/config.ts";
+import { docsText } from "../support/docs.ts";
 
-const README = new URL("../../README.md", import.meta.url);
-
-/** Every `config: |` JSON of README's yaml blocks. */
+/** Every `config: |` JSON of the yaml blocks in `text`. */
 function readmeConfigs(text: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g)) {
@@ -16,8 +15,8 @@ function readmeConfigs(text: string): Record<string, unknown>[] {
   return out;
 }
 
-Deno.test("README: every NAD example parses, and no plugin of ours warns about a key", async () => {
-  const configs = readmeConfigs(await Deno.readTextFile(README));
+Deno.test("docs: every NAD example parses, and no plugin of ours warns about a key", async () => {
+  const configs = readmeConfigs(await docsText());
   assert.ok(configs.length >= 3, `found ${configs.length} examples`);
   let ours = 0;
   for (const list of configs) {
