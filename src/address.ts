@@ -30,10 +30,33 @@ const FOUR_PART_DECIMAL = /^(0|[1-9]\d*)(\.(0|[1-9]\d*)){3}$/;
 // IPv6 text without zone ids ("%eth0") or embedded junk: only hex digits, colons and dots.
 const IPV6_CHARS = /^[0-9a-fA-F:.]+$/;
 
+// A trailing dotted quad of IPv6 text (`::1.2.3.4`, `::ffff:1.2.3.4`, `64:ff9b::1.2.3.4`).
+const EMBEDDED_V4 = /:((0|[1-9]\d*)(\.(0|[1-9]\d*)){3})$/;
+
+/**
+ * IPv6 text with its trailing dotted quad written as two hex groups (`::1.2.3.4` →
+ * `::102:304`), null when the quad is not a valid IPv4 address. ipaddr.js reads `::a.b.c.d`
+ * (IPv4-compatible, as the kernel prints ::/96) as `::ffff:a.b.c.d` (IPv4-mapped): another
+ * address. Every dotted form is rewritten here, so the config's text and the kernel's parse alike.
+ */
+function hexEmbeddedV4(text: string): string | null {
+  const m = EMBEDDED_V4.exec(text);
+  const quad = m?.[1];
+  if (!m || quad === undefined) return text.includes(".") ? null : text;
+  const parts = quad.split(".").map(Number);
+  if (parts.some((p) => p > 255)) return null;
+  const [a = 0, b = 0, c = 0, d = 0] = parts;
+  const hex = `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  return `${text.slice(0, m.index + 1)}${hex}`;
+}
+
 function parseStrict(text: string): Addr | null {
   try {
     if (FOUR_PART_DECIMAL.test(text)) return ipaddr.IPv4.parse(text);
-    if (IPV6_CHARS.test(text) && text.includes(":")) return ipaddr.IPv6.parse(text);
+    if (IPV6_CHARS.test(text) && text.includes(":")) {
+      const hex = hexEmbeddedV4(text);
+      return hex === null ? null : ipaddr.IPv6.parse(hex);
+    }
   } catch {
     // ipaddr.js throws on out-of-range parts and malformed IPv6: not an address.
   }
@@ -71,6 +94,11 @@ export function parseCidr(text: string): Cidr | null {
   const prefix = Number(text.slice(slash + 1));
   if (prefix > (ip.family === 4 ? 32 : 128)) return null;
   return { ...ip, prefix };
+}
+
+/** True for the unspecified address (0.0.0.0, ::): as a gateway, no gateway at all. */
+export function isUnspecified(ip: Ip): boolean {
+  return ip.address === "0.0.0.0" || ip.address === "::";
 }
 
 /** The text form of a CIDR. */

@@ -3,7 +3,15 @@
  * `args.cni` override the top-level ones. Unknown top-level, `hostRoute` and `args.cni` keys are
  * accepted, as CNI plugins do, with one warning each; unknown keys inside a route are refused.
  */
-import { type Cidr, cidrText, type Ip, networkOf, parseCidr, parseIp } from "./address.ts";
+import {
+  type Cidr,
+  cidrText,
+  type Ip,
+  isUnspecified,
+  networkOf,
+  parseCidr,
+  parseIp,
+} from "./address.ts";
 import { invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
 import { configVersion } from "./cni/version.ts";
@@ -26,6 +34,11 @@ export interface RouteRequest {
   /** Destination as a network CIDR (host bits cleared, as Go's ParseCIDR does). */
   dst: Cidr;
   gw?: Ip;
+  /**
+   * `gw` was the unspecified address (0.0.0.0 or ::): explicitly no gateway, an on-link route
+   * (scope global), as the kernel and route-override make it; never replaced by another gateway.
+   */
+  noGateway?: true;
   /** `gws` as configured: 2 or more next hops of the dst's family (a multipath route). */
   gws?: Ip[];
   mtu?: number;
@@ -170,7 +183,14 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
     if (gw.family !== dst.family) {
       throw invalidConfig(`${key}.gw`, v.gw, `is not in the family of dst ${v.dst}`);
     }
-    req.gw = gw;
+    if (!isUnspecified(gw)) req.gw = gw;
+    else if (v.gws !== undefined && v.gws !== null) {
+      throw invalidConfig(
+        `${key}.gw`,
+        v.gw,
+        "is the unspecified address, which is no next hop of a multipath route; leave gw out",
+      );
+    } else req.noGateway = true;
   }
   if (v.gws !== undefined && v.gws !== null) req.gws = parseGws(v.gws, `${key}.gws`, dst.family);
   for (const [k, min, max] of REQUEST_NUMBERS) {
@@ -181,7 +201,8 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
     throw invalidConfig(
       `${key}.table`,
       LOCAL_TABLE,
-      "is the kernel's local table (255), which this plugin never changes; use main or 1-252",
+      "is the kernel's local table (255), which this plugin never changes; " +
+        "leave table out for main, or use another table from 1 to 4294967295",
     );
   }
   if (req.gws && nextHops(req).length > MAX_NEXTHOPS) {
@@ -206,6 +227,13 @@ function parseGws(v: unknown, key: string, family: number): Ip[] {
       throw invalidConfig(`${key}[${i}]`, g, `is not in the family of dst (IPv${family})`);
     }
     if (seen.has(ip.address)) throw invalidConfig(`${key}[${i}]`, g, "is listed twice");
+    if (isUnspecified(ip)) {
+      throw invalidConfig(
+        `${key}[${i}]`,
+        g,
+        "is the unspecified address, which is no next hop: every gws entry must be a gateway",
+      );
+    }
     seen.add(ip.address);
     return ip;
   });
@@ -241,7 +269,7 @@ function requestKey(r: RouteRequest): string {
 }
 
 /** The keys of a `hostRoute` object. */
-const HOST_ROUTE_KEYS: readonly string[] = [
+export const HOST_ROUTE_KEYS: readonly string[] = [
   "enabled",
   "hostIP",
   "gateway",
@@ -250,9 +278,10 @@ const HOST_ROUTE_KEYS: readonly string[] = [
   "timeoutSeconds",
 ];
 
-/** One IP literal of `hostRoute.gateway`, or null. */
+/** One IP literal of `hostRoute.gateway`, or null (also for 0.0.0.0 and ::, which are none). */
 function gatewayLiteral(v: unknown): Ip | null {
-  return typeof v === "string" ? parseIp(v) : null;
+  const ip = typeof v === "string" ? parseIp(v) : null;
+  return ip && !isUnspecified(ip) ? ip : null;
 }
 
 /**
@@ -302,7 +331,7 @@ function parseGateway(v: unknown, key: string, ipv6: boolean): GatewayMode {
 function podTimeoutCeiling(networkHostRoute: unknown): number {
   const t = isObject(networkHostRoute) ? networkHostRoute.timeoutSeconds : undefined;
   return typeof t === "number" && Number.isFinite(t) && t >= 0 && t <= MAX_TIMEOUT_SECONDS
-    ? Math.max(t, DEFAULT_TIMEOUT_SECONDS)
+    ? t
     : DEFAULT_TIMEOUT_SECONDS;
 }
 
@@ -378,7 +407,7 @@ export function logMaxBytes(v: unknown): number {
 }
 
 /** The plugin's own top-level keys (besides the `args.cni` ones and CNI_KEYS). */
-const TOP_LEVEL_KEYS: readonly string[] = [
+export const TOP_LEVEL_KEYS: readonly string[] = [
   "stateDir",
   "logFile",
   "logLevel",
@@ -386,7 +415,8 @@ const TOP_LEVEL_KEYS: readonly string[] = [
   "debug",
 ];
 
-const OVERRIDABLE = [
+/** The keys `args.cni` may set; each replaces the network config's value whole. */
+export const OVERRIDABLE = [
   "flushroutes",
   "flushgateway",
   "delroutes",
@@ -510,7 +540,7 @@ export function parseConfig(
 }
 
 /** The GC keys in the order they are read: the spec's name, then the name libcni also sends. */
-const GC_KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
+export const GC_KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
 
 /**
  * The attachments GC keeps, as libcni sends them: the first GC key present wins, `null` (how Go

@@ -17,6 +17,7 @@ import { CniError, ErrorCode, invalidConfig } from "./cni/errors.ts";
 import type { CniRoute } from "./cni/result.ts";
 import { nextHops, type PluginConfig, type RouteRequest } from "./config.ts";
 import {
+  type AskedAttribute,
   defaultMetric,
   kernelMetric,
   type Route,
@@ -44,6 +45,8 @@ export interface DesiredRoute {
   cni: CniRoute;
   /** Where it comes from, e.g. `addroutes[0]` or `hostRoute`. */
   source: string;
+  /** The attributes the config asked for: a route to the same place without them is not it. */
+  asked: AskedAttribute[];
 }
 
 /** The pod's addresses on the host route's interface, found once by `observe()`. */
@@ -235,7 +238,9 @@ function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
     delete r.dev;
     r.nexthops = nextHops(req).map((h) => ({ gateway: h.address, dev, weight: 1 }));
   } else {
-    const gw = req.gw ?? (fallbackGw?.family === family ? fallbackGw : undefined);
+    // gw 0.0.0.0 (or ::) asks for no gateway: never prevResult's.
+    const fallback = req.noGateway ? undefined : fallbackGw;
+    const gw = req.gw ?? (fallback?.family === family ? fallback : undefined);
     if (gw) r.gateway = gw.address;
   }
   if (req.mtu !== undefined) r.mtu = req.mtu;
@@ -269,11 +274,14 @@ export function desiredRoutes(
   config.addroutes.forEach((req, i) => {
     // route-override adds a route without gw on the pod interface itself, scope global; the
     // seamless type routes it via prevResult's gateway for the interface when there is one.
-    const onLink = config.type === "route-override";
+    // An unspecified gw (0.0.0.0, ::) is on-link with scope global in both types, as `ip route
+    // add ... via 0.0.0.0` and route-override install it; the result lists it without gw.
+    const onLink = config.type === "route-override" || req.noGateway === true;
     const route = requestRoute(req, ifname, onLink ? undefined : gatewayOf(req.dst.family));
     if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
     const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
-    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]` });
+    const asked = (["mtu", "advmss", "scope"] as const).filter((k) => req[k] !== undefined);
+    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]`, asked });
   });
   if (!config.hostRoute.enabled) return out;
   const families: Family[] = config.hostRoute.ipv6 ? [4, 6] : [4];
@@ -309,7 +317,7 @@ export function desiredRoutes(
         "is the host route's destination; drop it or set hostRoute: false",
       );
     }
-    out.push({ route, cni: { dst: route.dst, gw: gw.address }, source: "hostRoute" });
+    out.push({ route, cni: { dst: route.dst, gw: gw.address }, source: "hostRoute", asked: [] });
   }
   return out;
 }

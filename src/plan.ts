@@ -4,12 +4,28 @@
  * problems CHECK reports. Nothing here reads the system or runs a process, so every decision the
  * plugin makes is testable in isolation and printable by `--dry-run`.
  */
-import { type Cidr, cidrText, type Family, isLinkLocal, parseCidr } from "./address.ts";
+import {
+  type Cidr,
+  cidrText,
+  type Family,
+  isLinkLocal,
+  isUnspecified,
+  networkOf,
+  parseCidr,
+  parseIp,
+} from "./address.ts";
 import type { CniResult, CniRoute } from "./cni/result.ts";
 import { invalidConfig } from "./cni/errors.ts";
 import { nextHops, type PluginConfig, type RouteRequest } from "./config.ts";
-import { desiredRoutes, type HostFacts, type PodFacts, podInterfaces } from "./desired.ts";
 import {
+  type DesiredRoute,
+  desiredRoutes,
+  type HostFacts,
+  type PodFacts,
+  podInterfaces,
+} from "./desired.ts";
+import {
+  attributeDifference,
   describeRoute,
   kernelMetric,
   nexthopSet,
@@ -87,8 +103,34 @@ function deletedByRequest(cr: CniRoute, reqs: ReadonlyMap<string, RouteRequest[]
   if (!dst) return false;
   return (reqs.get(cidrText(dst)) ?? []).some((req) => {
     if (req.gws) return sameSet(nextHops(req).map((h) => h.address), cr.gws ?? []);
+    if (req.noGateway) return cr.gws === undefined && (cr.gw === undefined || noGw(cr.gw));
     return req.gw === undefined || (cr.gws === undefined && cr.gw === req.gw.address);
   });
+}
+
+function noGw(text: string): boolean {
+  const ip = parseIp(text);
+  return ip !== null && isUnspecified(ip);
+}
+
+/**
+ * The kernel identity of a result route (prevResult's): the route an addroute with the same
+ * destination, table and priority replaces. Null when its dst cannot be read.
+ */
+function cniRouteKey(cr: CniRoute): string | null {
+  const dst = parseCidr(cr.dst);
+  if (!dst) return null;
+  return routeKey({
+    family: dst.family,
+    dst: cidrText(networkOf(dst)),
+    table: tableName(cr.table),
+    metric: kernelMetric(dst.family, cr.priority),
+  });
+}
+
+/** True when `have` is the route `d` describes, the attributes its config asked for included. */
+function isDesired(d: DesiredRoute, have: Route): boolean {
+  return sameRoute(d.route, have) && attributeDifference(d.route, have, d.asked) === null;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -103,6 +145,8 @@ function matchesDelroute(req: RouteRequest, r: Route): boolean {
     (req.priority === undefined || r.metric === kernelMetric(r.family, req.priority)) &&
     (req.gws !== undefined
       ? sameSet(nextHops(req).map((h) => h.address), nexthopSet(r))
+      : req.noGateway
+      ? !r.nexthops?.length && r.gateway === undefined
       : req.gw === undefined || (!r.nexthops?.length && r.gateway === req.gw.address));
 }
 
@@ -167,10 +211,16 @@ export function planAdd(input: PlanInput): Plan {
   const addScope = scopeOf("addroutes");
   const delByDst = indexBy(config.delroutes, (req) => cidrText(req.dst));
   if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
+  // The result lists what is in the table: a prevResult route that a desired route replaces
+  // (the same destination, table and priority) is gone, and an identical one listed once.
+  const desiredKeys = new Set(desired.map((d) => routeKey(d.route)));
+  routes = routes.filter((cr) => !desiredKeys.has(cniRouteKey(cr) ?? ""));
   for (const d of desired) {
     const key = routeKey(d.route);
     const same = live(byKey.get(key) ?? []);
-    if (!same.some((r) => sameRoute(d.route, r))) {
+    // A route to the same place without the attributes asked for (mtu, advmss, scope) is
+    // replaced too: the result and CHECK promise them.
+    if (!same.some((r) => isDesired(d, r))) {
       // An addroute from args.cni may only replace a route on CNI_IFNAME.
       const scope = d.source.startsWith("addroutes") ? addScope : ifaces;
       for (const clash of same) {
@@ -253,13 +303,18 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const wanted = new Set<Route>();
   for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
-    for (const r of same) if (sameRoute(d.route, r)) wanted.add(r);
-    if (same.some((r) => sameRoute(d.route, r))) continue;
-    const other = same[0];
+    for (const r of same) if (isDesired(d, r)) wanted.add(r);
+    if (same.some((r) => isDesired(d, r))) continue;
+    const other = same.find((r) => sameRoute(d.route, r)) ?? same[0];
     const hops = (r: Route) => `next hops [${nexthopSet(r).join(", ")}]`;
+    const attrs = other && sameRoute(d.route, other)
+      ? attributeDifference(d.route, other, d.asked)
+      : null;
     problems.push({
       route: describeRoute(d.route),
-      problem: other
+      problem: attrs
+        ? `has ${attrs} (${d.source})`
+        : other
         ? (d.route.nexthops?.length || other.nexthops?.length
           ? `has ${hops(other)}, want ${hops(d.route)}: found ${describeRoute(other)} (${d.source})`
           : `found ${describeRoute(other)} instead (${d.source})`)

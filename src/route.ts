@@ -11,6 +11,8 @@ export interface Nexthop {
   gateway?: string;
   dev?: string;
   weight?: number;
+  /** `onlink` on this hop: its gateway is taken as on the link, unchecked. */
+  onlink?: boolean;
 }
 
 /** A route in canonical form; kernel routes have every field, planned routes the ones they set. */
@@ -24,6 +26,8 @@ export interface Route {
   table: string;
   /** Kernel metric (CNI "priority"); 0 is the IPv4 default, 1024 the IPv6 one. */
   metric: number;
+  /** IPv4 type of service (DS field), 1-255: part of the route's identity, as the metric is. */
+  tos?: number;
   type?: string;
   protocol?: string;
   scope?: string;
@@ -42,6 +46,14 @@ export interface Route {
   hoplimit?: number;
   window?: number;
   quickack?: number;
+  fastopenNoCookie?: number;
+  ssthresh?: number;
+  cwnd?: number;
+  reordering?: number;
+  /** Milliseconds. */
+  rtoMin?: number;
+  /** `features ecn`: ECN asked for on connections over this route. */
+  ecn?: boolean;
   congctl?: string;
   realm?: number;
   /** IPv6 router preference: "low" or "high" ("medium", the default, is not stored). */
@@ -90,9 +102,10 @@ export function kernelMetric(family: Family, priority: number | undefined): numb
   return family === 6 && priority === 0 ? 1024 : priority;
 }
 
-/** The identity of a route in the kernel: family, table, destination and metric. */
+/** The identity of a route in the kernel: family, table, destination, metric (and IPv4 tos). */
 export function routeKey(r: Route): string {
-  return `${r.family}|${r.table}|${r.dst}|${r.metric}`;
+  const key = `${r.family}|${r.table}|${r.dst}|${r.metric}`;
+  return r.tos ? `${key}|tos ${r.tos}` : key;
 }
 
 /** True when a route is multipath (has a nexthop list). */
@@ -138,9 +151,32 @@ export function sameRoute(want: Route, have: Route): boolean {
     (want.dev === undefined || want.dev === have.dev);
 }
 
+/** The route attributes a CNI route may ask for (CNI 1.1), compared only where asked. */
+export type AskedAttribute = "mtu" | "advmss" | "scope";
+
+/**
+ * How `have` differs from `want` in the attributes `asked` for, e.g. `mtu none (want 1400)`;
+ * null when it does not. IPv6 routes keep no scope in the kernel: it is not compared for them.
+ */
+export function attributeDifference(
+  want: Route,
+  have: Route,
+  asked: readonly AskedAttribute[],
+): string | null {
+  const diffs: string[] = [];
+  for (const k of asked) {
+    if (k === "scope" && want.family === 6) continue;
+    const w = want[k];
+    const h = have[k] ?? (k === "scope" ? "global" : undefined);
+    if (w !== undefined && w !== h) diffs.push(`${k} ${h ?? "none"} (want ${w})`);
+  }
+  return diffs.length > 0 ? diffs.join(", ") : null;
+}
+
 /** A route for logs and messages: `10.0.0.0/24 via 10.0.0.1 dev eth0 table 100`. */
 export function describeRoute(r: Route): string {
   const parts = [r.dst];
+  if (r.tos) parts.push(`tos ${tosText(r.tos)}`);
   if (r.gateway) parts.push(`via ${r.gateway}`);
   if (r.dev) parts.push(`dev ${r.dev}`);
   if (r.table !== "main") parts.push(`table ${r.table}`);
@@ -198,6 +234,12 @@ const NUMBER_RANGES = {
   window: [0, 4294967295],
   quickack: [0, 1],
   realm: [0, 255],
+  fastopen_no_cookie: [0, 1],
+  ssthresh: [0, 4294967295],
+  cwnd: [0, 4294967295],
+  reordering: [0, 4294967295],
+  rto_min: [0, 4294967295],
+  tos: [1, 255],
 } as const;
 
 /** The route attributes restored as `NAME VALUE` (rtt and rttvar in ms), in batch-line order. */
@@ -210,7 +252,21 @@ const NUMBER_ATTRS = [
   "window",
   "quickack",
   "realm",
+  "ssthresh",
+  "cwnd",
+  "reordering",
 ] as const;
+
+/** Attributes whose Route field and `ip` word differ: [field, word as `ip -j` and `ip` spell it]. */
+const RENAMED_ATTRS = [
+  ["fastopenNoCookie", "fastopen_no_cookie"],
+  ["rtoMin", "rto_min"],
+] as const;
+
+/** The `tos` of a batch line: hex, as `ip` reads it (rtnl_dsfield_a2n parses base 16). */
+function tosText(tos: number): string {
+  return `0x${tos.toString(16).padStart(2, "0")}`;
+}
 
 const PREFS: ReadonlySet<string> = new Set(["low", "medium", "high"]);
 const CONGCTL = /^[a-z][a-z0-9_]{0,15}$/;
@@ -264,6 +320,7 @@ const KNOWN_JSON_KEYS: ReadonlySet<string> = new Set([
   "prefsrc",
   "pref",
   "flow",
+  "tos",
   "metrics",
   "nexthops",
   // The remaining lifetime of a route learned from a router advertisement: not restorable (a
@@ -326,6 +383,18 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
   }
   const pref = str(raw.pref);
   if (pref && pref !== "medium") r.pref = pref;
+  if (raw.tos !== undefined) {
+    // `ip -N` prints the DS field as "0x10" (or a decimal, from older versions).
+    const text = str(raw.tos) ?? String(raw.tos);
+    const tos = /^0x[0-9a-f]{1,2}$/i.test(text)
+      ? parseInt(text, 16)
+      : /^\d{1,3}$/.test(text)
+      ? Number(text)
+      : NaN;
+    if (family === 4 && tos >= 0 && tos <= 255) {
+      if (tos > 0) r.tos = tos;
+    } else lost.push(`tos ${text}`);
+  }
   if (raw.flow && typeof raw.flow === "object") {
     const flow = raw.flow as Record<string, unknown>;
     const to = Number(str(flow.to) ?? flow.to);
@@ -337,8 +406,11 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
       if (!m || typeof m !== "object") continue;
       for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
         const n = num(v);
+        const renamed = RENAMED_ATTRS.find(([, word]) => word === k);
         if (k === "congestion" && typeof v === "string") r.congctl = v;
+        else if (k === "ecn" && v === null) r.ecn = true;
         else if ((k === "mtu" || k === "advmss") && n !== undefined) r[k] = n;
+        else if (renamed && n !== undefined) r[renamed[0]] = n;
         else if ((NUMBER_ATTRS as readonly string[]).includes(k) && n !== undefined) {
           r[k as (typeof NUMBER_ATTRS)[number]] = n;
         } else lost.push(`metric ${k}`);
@@ -351,10 +423,11 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
       lost.push(
         ...Object.keys(rec).filter((k) => !KNOWN_HOP_KEYS.has(k)).map((k) => `nexthop ${k}`),
       );
-      for (const f of Array.isArray(rec.flags) ? rec.flags : []) {
-        if (!STATE_FLAGS.has(String(f))) lost.push(`nexthop flag ${f}`);
-      }
       const hop: Nexthop = {};
+      for (const f of Array.isArray(rec.flags) ? rec.flags : []) {
+        if (f === "onlink") hop.onlink = true;
+        else if (!STATE_FLAGS.has(String(f))) lost.push(`nexthop flag ${f}`);
+      }
       const gateway = gatewayOf(rec, family);
       if (gateway) hop.gateway = gateway;
       const dev = str(rec.dev);
@@ -381,6 +454,11 @@ export function routeOpArgs(op: RouteOp): string[] {
   const args = ["route", op.action];
   if (r.type && r.type !== "unicast") args.push(token(r.type, "route type"));
   args.push(cidrToken(r.dst, r.family));
+  // The tos is part of the route's identity: a delete without it removes the tos-0 route.
+  if (r.tos !== undefined) {
+    if (r.family !== 4) throw invalid("tos", String(r.tos));
+    args.push("tos", tosText(Number(numToken(r.tos, "tos"))));
+  }
   const multipath = r.nexthops !== undefined && r.nexthops.length > 0;
   if (!multipath) {
     if (r.gateway) args.push(...via(r.gateway, r.family));
@@ -413,6 +491,15 @@ export function routeOpArgs(op: RouteOp): string[] {
       const n = numToken(r[k], k);
       args.push(k, k === "rtt" || k === "rttvar" ? `${n}ms` : n);
     }
+    for (const [field, word] of RENAMED_ATTRS) {
+      if (r[field] === undefined) continue;
+      const n = numToken(r[field], word);
+      args.push(word, field === "rtoMin" ? `${n}ms` : n);
+    }
+    if (r.ecn !== undefined) {
+      if (r.ecn !== true) throw invalid("features", String(r.ecn));
+      args.push("features", "ecn");
+    }
     if (r.congctl !== undefined) {
       if (typeof r.congctl !== "string" || !CONGCTL.test(r.congctl)) {
         throw invalid("congctl", String(r.congctl));
@@ -434,6 +521,10 @@ export function routeOpArgs(op: RouteOp): string[] {
       if (hop.gateway) args.push(...via(hop.gateway, r.family));
       if (hop.dev) args.push("dev", devToken(hop.dev));
       if (hop.weight !== undefined) args.push("weight", numToken(hop.weight, "weight"));
+      if (hop.onlink !== undefined) {
+        if (hop.onlink !== true) throw invalid("nexthop onlink", String(hop.onlink));
+        args.push("onlink");
+      }
     }
   }
   return args;
@@ -456,6 +547,7 @@ const ROUTE_KEYS: ReadonlySet<string> = new Set([
   "dev",
   "table",
   "metric",
+  "tos",
   "type",
   "protocol",
   "scope",
@@ -465,10 +557,12 @@ const ROUTE_KEYS: ReadonlySet<string> = new Set([
   "onlink",
   "nexthops",
   ...NUMBER_ATTRS,
+  ...RENAMED_ATTRS.map(([field]) => field),
+  "ecn",
   "congctl",
   "pref",
 ]);
-const NEXTHOP_KEYS: ReadonlySet<string> = new Set(["gateway", "dev", "weight"]);
+const NEXTHOP_KEYS: ReadonlySet<string> = new Set(["gateway", "dev", "weight", "onlink"]);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -491,6 +585,7 @@ export function routeFromRecord(v: unknown): Route {
     ["dst", "string", true],
     ["table", "string", true],
     ["metric", "number", true],
+    ["tos", "number", false],
     ["gateway", "string", false],
     ["dev", "string", false],
     ["type", "string", false],
@@ -500,9 +595,12 @@ export function routeFromRecord(v: unknown): Route {
     ["mtu", "number", false],
     ["advmss", "number", false],
     ["onlink", "boolean", false],
+    ["ecn", "boolean", false],
     ["congctl", "string", false],
     ["pref", "string", false],
-    ...NUMBER_ATTRS.map((k): [string, "number", boolean] => [k, "number", false]),
+    ...[...NUMBER_ATTRS, ...RENAMED_ATTRS.map(([field]) => field)].map((
+      k,
+    ): [string, "number", boolean] => [k, "number", false]),
   ];
   for (const [k, type, required] of fields) {
     if (!required && v[k] === undefined) continue;
@@ -515,7 +613,7 @@ export function routeFromRecord(v: unknown): Route {
     }
     for (const hop of v.nexthops) {
       if (!isRecord(hop) || Object.keys(hop).some((k) => !NEXTHOP_KEYS.has(k))) {
-        throw new Error("a nexthop must be an object with gateway, dev and weight only");
+        throw new Error("a nexthop must be an object with gateway, dev, weight and onlink only");
       }
     }
   }

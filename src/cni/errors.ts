@@ -1,8 +1,9 @@
 /**
  * CNI error codes and the one error type the plugin throws.
  *
- * Codes 1–11 and 50–51 are the CNI spec's; codes 100 and above are this plugin's own and are
- * documented in docs/lifecycle.md ("Errors").
+ * Codes 1–11 and 50 are the CNI spec's (the plugin uses 1, 4, 5, 6, 7, 11 and 50; the spec's 2,
+ * "unsupported field", is listed but never used: an unknown key is a warning, see src/keys.ts);
+ * codes 100 and above are this plugin's own and are documented in docs/lifecycle.md ("Errors").
  */
 export const ErrorCode = {
   /** Incompatible CNI version. */

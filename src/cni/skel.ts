@@ -150,10 +150,12 @@ export async function pluginMain<C extends BaseConfig>(
       throw new CniError(ErrorCode.IoFailure, "cannot read stdin", String(e));
     });
     if (getEnv("CNI_COMMAND") === "VERSION") return _versionAnswer(stdin);
-    // Until the config is parsed, errors still carry its cniVersion and go to its logFile.
+    // Until the config is parsed, errors still carry its cniVersion, name its network and go to
+    // its logFile.
     const early = peekConfig(stdin);
     if (early.cniVersion) version = early.cniVersion;
-    if (early.logFile) log = new Logger({ tag, file: early.logFile });
+    const earlyTag = early.name ? `${tag} net=${early.name}` : tag;
+    if (early.logFile || early.name) log = new Logger({ tag: earlyTag, file: early.logFile });
     const env = readCniEnv(getEnv);
     if (env.command === "VERSION") return _versionAnswer(stdin); // answered above: narrows type
     const raw = decodeStdin(stdin);
@@ -205,11 +207,17 @@ export function boundedWarnings(warnings: readonly string[]): string[] {
   return [...warnings.slice(0, MAX_WARNINGS), `... and ${rest} more warning${rest > 1 ? "s" : ""}`];
 }
 
+/** A network name as a log line may show it (the CNI spec's rule for names, at most 128). */
+const LOGGED_NAME = /^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$/;
+
 /**
  * What can be read from stdin before it is validated, never throwing: its `cniVersion` when it is
- * a supported one, and its `logFile` when it is an absolute path.
+ * a supported one, its `name` when it is a plain network name, and its `logFile` when it is an
+ * absolute path.
  */
-export function peekConfig(stdin: string): { cniVersion?: string; logFile?: string } {
+export function peekConfig(
+  stdin: string,
+): { cniVersion?: string; name?: string; logFile?: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(stdin);
@@ -217,10 +225,11 @@ export function peekConfig(stdin: string): { cniVersion?: string; logFile?: stri
     return {};
   }
   if (!isObject(raw)) return {};
-  const out: { cniVersion?: string; logFile?: string } = {};
+  const out: { cniVersion?: string; name?: string; logFile?: string } = {};
   if (typeof raw.cniVersion === "string" && SUPPORTED_VERSIONS.includes(raw.cniVersion)) {
     out.cniVersion = raw.cniVersion;
   }
+  if (typeof raw.name === "string" && LOGGED_NAME.test(raw.name)) out.name = raw.name;
   const file = raw.logFile;
   if (typeof file === "string" && file.startsWith("/") && !hasControlChars(file)) {
     out.logFile = file;

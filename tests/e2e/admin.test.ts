@@ -136,7 +136,7 @@ labTest(
     assert.equal(lines.length, 2, r.stderr);
     assert.match(
       lines[0]!,
-      /WARN \[ADD shop\/web-0 adm5\/eth0\] .*cannot create the directory of logFile .*logging to stderr/,
+      /WARN \[ADD shop\/web-0 adm5\/eth0 net=adm\] .*cannot create the directory of logFile .*logging to stderr/,
     );
     assert.match(lines[1]!, /ERROR \[ADD shop\/web-0 adm5\/eth0 net=adm\] .*no interface net1/);
   },

@@ -501,12 +501,14 @@ ecmpTest(
     ok(await e2e.run("DEL", inv(ra)), "DEL ra");
     assert.deepEqual(await tableText(lab.pod), before3);
 
-    // What it cannot restore (ssthresh), it refuses to delete.
-    await ipIn(lab.pod, "route", "add", "10.11.0.0/16", "via", "10.131.0.2", "ssthresh", "10");
+    // What it cannot restore (a route through a nexthop object, which may be gone by DEL), it
+    // refuses to delete.
+    await ipIn(lab.pod, "nexthop", "add", "id", "11", "via", "10.131.0.2", "dev", "eth0");
+    await ipIn(lab.pod, "route", "add", "10.11.0.0/16", "nhid", "11");
     const before2 = await tableText(lab.pod);
     const refuse = await e2e.run("ADD", inv({ delroutes: [{ dst: "10.11.0.0/16" }] }));
     assert.equal(refuse.json?.code, 7, refuse.stdout);
-    assert.match(refuse.json.msg + refuse.json.details, /ssthresh/);
+    assert.match(refuse.json.msg + refuse.json.details, /nhid/);
     assert.deepEqual(await tableText(lab.pod), before2);
   },
 );

@@ -123,6 +123,12 @@ labTest("proof: the rollback fails too → code 103 saying the pod needs attenti
   // Half-restored, as 103 says: the default route is gone.
   assert.notDeepEqual(await tableText(lab.pod), before);
   assert.ok(!(await tableText(lab.pod)).some((l) => l.startsWith("default")));
+  // The record of the whole plan stays (docs/lifecycle.md says so): the DEL the runtime sends
+  // for the failed pod tries the revert again and, with a working ip, puts the table back.
+  assert.equal((await stateFiles(e2e.state.path, NETWORK)).length, 1);
+  assert.equal((await del(e2e, fiveLineConfig(e2e))).code, 0);
+  assert.deepEqual(await tableText(lab.pod), before);
+  assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
 });
 
 labTest(

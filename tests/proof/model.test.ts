@@ -27,6 +27,8 @@ import {
   MODEL_IFACES,
   ModelPod,
   privateTableNames,
+  resultProblems,
+  type ResultRoute,
   routeDevs,
   startPlugin,
 } from "../support/model.ts";
@@ -81,6 +83,19 @@ const WITH_OUT_OF_SCOPE_CLASH = feature("OUT_OF_SCOPE_CLASH", true);
 const WITH_DISABLED_HOSTROUTE_INTERFACE = feature("DISABLED_HOSTROUTE_INTERFACE", true);
 /** `gws` (ECMP) in addroutes and delroutes (issue 11). */
 const WITH_GWS = feature("GWS", true);
+/**
+ * Start routes with tos, TCP metrics (fastopen_no_cookie, ssthresh, cwnd, reordering, rto_min),
+ * features ecn, an IPv6 next hop in a multipath route or a per-hop onlink (issue 17 class 8: once
+ * refused for deletion).
+ */
+const WITH_EXACT_RESTORE = feature("EXACT_RESTORE", true);
+/**
+ * Start routes to an addroute's dst via its gw with other attributes (mtu, advmss, tos, ...), and
+ * addroutes with gw 0.0.0.0 or :: (issue 17 class 7). Minimal case: start `10.60.0.0/16 via
+ * 10.131.0.1 dev eth0`, addroutes `10.60.0.0/16 gw 10.131.0.1 mtu 1400` → ADD reported mtu 1400,
+ * the kernel route had none, CHECK passed.
+ */
+const WITH_ATTRIBUTE_MISMATCH = feature("ATTRIBUTE_MISMATCH", true);
 
 const NETWORK = "modelnet";
 const SEED = Number(Deno.env.get("MODEL_SEED") ?? 20261123);
@@ -163,6 +178,62 @@ function multipathArb(family: 4 | 6): fc.Arbitrary<StartRoute> {
   );
 }
 
+/** Routes whose exact restore was once refused (class 8): tos, TCP metrics, RFC 5549 hops. */
+function exactRestoreArb(): fc.Arbitrary<StartRoute> {
+  const single = fc.record({
+    dst: fc.constantFrom(...V4_DSTS),
+    gw: fc.constantFrom("10.131.0.1", "10.131.1.200", "inet6 fe80::1"),
+    attrs: fc.subarray(
+      [
+        "tos 0x10",
+        "fastopen_no_cookie 1",
+        "ssthresh 5",
+        "cwnd 7",
+        "reordering 4",
+        "rto_min 300ms",
+        "features ecn",
+      ],
+      { minLength: 1 },
+    ),
+    metric: optional(fc.constantFrom(0, 10)),
+  }).map((r) => strip({ family: 4 as const, dev: "eth0", ...r }));
+  const multipath = fc.record({
+    dst: fc.constantFrom(...V4_DSTS),
+    // The gw word carries the hop's extra words (startLine joins them): an IPv6 next hop, onlink.
+    hop: fc.constantFrom("inet6 fe80::1", "10.99.0.1 onlink"),
+    weights: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 2, maxLength: 2 }),
+  }).map(({ dst, hop, weights }) => ({
+    family: 4 as const,
+    dst,
+    dev: "eth0",
+    hops: [
+      { gw: hop, dev: "eth0", weight: weights[0] ?? 1 },
+      { gw: "10.131.0.1", dev: "eth0", weight: weights[1] ?? 1 },
+    ],
+  }));
+  return fc.oneof(single, multipath);
+}
+
+/** A route to an addroute's dst via its gw, with attributes it does not ask for (class 7). */
+function attributeMismatchArb(): fc.Arbitrary<StartRoute> {
+  return fc.oneof(
+    fc.record({
+      dst: fc.constantFrom("10.60.0.0/16", "10.61.0.0/24", "10.62.0.0/16", "172.20.0.0/16"),
+      gw: fc.constantFrom("10.131.0.1", "10.131.1.200"),
+      mtu: optional(fc.constantFrom(1500, 1400)),
+      attrs: optional(fc.subarray(["advmss 1200", "initcwnd 10", "tos 0x10"], { minLength: 1 })),
+      table: optional(fc.constant(100), 3),
+      metric: optional(fc.constant(10), 3),
+    }).map((r) => strip({ family: 4 as const, dev: "eth0", ...r })),
+    fc.record({
+      dst: fc.constantFrom("fd00:20::/64", "fd00:22::/64"),
+      gw: fc.constantFrom("fd00:10::1", "fd00:10::2"),
+      mtu: optional(fc.constantFrom(1500, 1400)),
+      attrs: optional(fc.constant(["advmss 1200"])),
+    }).map((r) => strip({ family: 6 as const, dev: "eth0", ...r })),
+  );
+}
+
 /** Drops undefined fields, so a case prints (and replays) as plain JSON. */
 function strip<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -181,6 +252,8 @@ const startTableArb: fc.Arbitrary<StartRoute[]> = fc.uniqueArray(
     ...(WITH_MULTIPATH
       ? [{ weight: 1, arbitrary: multipathArb(4) }, { weight: 1, arbitrary: multipathArb(6) }]
       : []),
+    ...(WITH_EXACT_RESTORE ? [{ weight: 1, arbitrary: exactRestoreArb() }] : []),
+    ...(WITH_ATTRIBUTE_MISMATCH ? [{ weight: 2, arbitrary: attributeMismatchArb() }] : []),
   ),
   { maxLength: 7, selector: startKey },
 ).map((routes) => {
@@ -251,16 +324,34 @@ function addrouteArb(ifname: string): fc.Arbitrary<Json> {
       })),
     ]
     : [];
+  // gw 0.0.0.0 or :: is no gateway: the on-link route (class 7).
+  const unspecified = WITH_ATTRIBUTE_MISMATCH
+    ? [
+      fc.record({
+        dst: fc.constantFrom("10.65.0.0/16", "10.60.0.0/16", "fd00:24::/64"),
+        mtu: optional(fc.constant(1400)),
+      }).map((r) => ({ ...strip(r), gw: r.dst.includes(":") ? "::" : "0.0.0.0" }) as Json),
+    ]
+    : [];
   return fc.oneof(
     { weight: 4, arbitrary: goodRouteArb.map((r) => strip(r) as Json) },
     { weight: 1, arbitrary: extra },
     ...gws.map((arbitrary) => ({ weight: 1, arbitrary })),
+    ...unspecified.map((arbitrary) => ({ weight: 1, arbitrary })),
   ).map((r) => onIface(r, ifname));
 }
 
 const delrouteArb: fc.Arbitrary<Json> = fc.record({
   dst: fc.constantFrom(...V4_DSTS, ...V6_DSTS),
-  gw: optional(fc.constantFrom("10.131.0.1", "10.131.1.200", "fd00:10::1", "10.99.0.1")),
+  gw: optional(
+    fc.constantFrom(
+      "10.131.0.1",
+      "10.131.1.200",
+      "fd00:10::1",
+      "10.99.0.1",
+      ...(WITH_ATTRIBUTE_MISMATCH ? ["0.0.0.0"] : []),
+    ),
+  ),
   table: optional(fc.constantFrom(...TABLES)),
   priority: optional(fc.constantFrom(10, 100)),
   // A next-hop set: deletes the multipath route with exactly these next hops (issue 11).
@@ -299,6 +390,8 @@ function hostRouteArb(ifname: string): fc.Arbitrary<unknown> {
 /** What a case's config is made of (the pod's netns path is filled in when it exists). */
 interface ConfigSpec {
   type: "seamless-static-route" | "route-override";
+  /** The result's version: 1.1.0 results carry table, priority and the other attributes. */
+  cniVersion?: "1.0.0" | "1.1.0" | undefined;
   ifname: string;
   /** prevResult also lists the other interface (eth0 or net1) as the pod's. */
   bothInPrev: boolean;
@@ -328,6 +421,9 @@ const configSpecArb: fc.Arbitrary<ConfigSpec> = fc.record({
   ifname: fc.oneof({ weight: 3, arbitrary: fc.constant("eth0") }, fc.constant("net1")),
   bothInPrev: fc.boolean(),
   v6InPrev: fc.boolean(),
+  cniVersion: WITH_ATTRIBUTE_MISMATCH
+    ? fc.constantFrom("1.0.0" as const, "1.1.0" as const)
+    : fc.constant(undefined),
 }).chain((base) =>
   fc.record({
     top: keysArb(base.ifname, base.type),
@@ -362,7 +458,7 @@ function configOf(spec: ConfigSpec, netns: string, stateDir: string): Json {
   });
   const first = ifaceOf(spec.ifname);
   return strip({
-    cniVersion: "1.0.0",
+    cniVersion: spec.cniVersion ?? "1.0.0",
     name: NETWORK,
     type: spec.type,
     stateDir,
@@ -676,6 +772,18 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
     return;
   }
   count(`ADD ok (${c.fault.kind})`);
+  // The result lists what is in the table (class 7), as a reference plugin's CHECK reads it.
+  const problems = resultProblems(
+    (add.json?.routes ?? []) as ResultRoute[],
+    ((config.prevResult as Json).routes ?? []) as ResultRoute[],
+    await pod.routes(),
+    (cidr) => {
+      const p = parseCidr(cidr);
+      return p ? cidrText(networkOf(p)) : cidr;
+    },
+    c.config.cniVersion === "1.1.0",
+  );
+  assert.deepEqual(problems, [], `the result is not the table\n${transcript.join("\n")}`);
   await check();
   if (c.fault.kind === "corrupt" && !c.fault.beforeAdd) {
     await corruptState(c.fault.how);

@@ -235,3 +235,74 @@ export async function privateTableNames(
     },
   };
 }
+
+/** A route of a CNI result, as the model reads one. */
+export interface ResultRoute {
+  dst: string;
+  gw?: string;
+  gws?: string[];
+  priority?: number;
+  table?: number;
+}
+
+const TABLE_NUMBERS: Record<string, number> = { main: 254, default: 253, local: 255 };
+
+/** A destination as `address/prefix` with host bits kept as printed (`default` → /0). */
+function dstOf(text: string, family: 4 | 6): string {
+  if (text === "default") return family === 4 ? "0.0.0.0/0" : "::/0";
+  return text.includes("/") ? text : `${text}/${family === 4 ? 32 : 128}`;
+}
+
+/** The kernel identity of a result route: family, table, destination and metric. */
+function resultKey(r: ResultRoute, canon: (cidr: string) => string): string {
+  const v6 = r.dst.includes(":");
+  const p = r.priority ?? (v6 ? 1024 : 0);
+  return `${v6 ? 6 : 4}|${r.table ?? 254}|${canon(r.dst)}|${v6 && p === 0 ? 1024 : p}`;
+}
+
+/**
+ * What is wrong with a result against the table (issue 17, class 7: the result lists only what
+ * is in the table): two routes with one kernel identity, or a route the plugin put in the result
+ * (any not passed through from prevResult as it was) that the table does not hold with its
+ * gateway (or next-hop set). `canon` turns a CIDR into its network's canonical text. A result
+ * before 1.1.0 (`withAttributes` false) has no `table` or `priority`: a route is then looked for
+ * in every table at any metric, and two routes to one destination may be two kernel routes.
+ */
+export function resultProblems(
+  routes: readonly ResultRoute[],
+  prevRoutes: readonly ResultRoute[],
+  kernel: readonly KernelRoute[],
+  canon: (cidr: string) => string,
+  withAttributes = true,
+): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, ResultRoute>();
+  const kernelKeys = kernel.map((k) => {
+    const family = String(k.dst).includes(":") || k.dst === "default" && "pref" in k ? 6 : 4;
+    const metric = typeof k.metric === "number" ? k.metric : 0;
+    const table = TABLE_NUMBERS[String(k.table ?? "main")] ?? Number(k.table);
+    const dst = canon(dstOf(String(k.dst), family));
+    return { k, key: withAttributes ? `${family}|${table}|${dst}|${metric}` : `${family}|${dst}` };
+  });
+  for (const r of routes) {
+    const full = resultKey(r, canon);
+    const key = withAttributes ? full : full.split("|").filter((_, i) => i === 0 || i === 2)
+      .join("|");
+    const twin = seen.get(key);
+    if (twin && withAttributes) {
+      problems.push(`${JSON.stringify(r)} and ${JSON.stringify(twin)}: one kernel route`);
+    }
+    seen.set(key, r);
+    if (prevRoutes.some((p) => JSON.stringify(p) === JSON.stringify(r))) continue;
+    const held = kernelKeys.filter((x) => x.key === key).some(({ k }) => {
+      const hops = Array.isArray(k.nexthops) ? k.nexthops as KernelRoute[] : [];
+      if (r.gws) {
+        const want = [...new Set([...r.gws, ...(r.gw ? [r.gw] : [])])].sort();
+        return JSON.stringify(hops.map((h) => String(h.gateway)).sort()) === JSON.stringify(want);
+      }
+      return r.gw === undefined || (hops.length === 0 && k.gateway === r.gw);
+    });
+    if (!held) problems.push(`${JSON.stringify(r)} is not in the table`);
+  }
+  return problems;
+}

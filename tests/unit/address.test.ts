@@ -113,3 +113,26 @@ Deno.test("contains and isLinkLocal", () => {
   assert.ok(!isLinkLocal(parseCidr("10.0.0.0/8")!));
   assert.ok(!isLinkLocal(parseCidr("0.0.0.0/0")!));
 });
+
+Deno.test("parseIp: an embedded dotted quad is the last 32 bits, whatever the range", () => {
+  // ipaddr.js alone read ::a.b.c.d (IPv4-compatible, as the kernel prints ::/96) as ::ffff:a.b.c.d.
+  const cases: [string, string][] = [
+    ["::1.2.3.4", "::102:304"],
+    ["::0:1.2.3.4", "::102:304"],
+    ["::0.1.0.0", "::1:0"],
+    ["::ffff:1.2.3.4", "::ffff:102:304"],
+    ["::ffff:0:1.2.3.4", "::ffff:0:102:304"],
+    ["64:ff9b::1.2.3.4", "64:ff9b::102:304"],
+    ["1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:102:304"],
+  ];
+  for (const [text, canonical] of cases) {
+    assert.equal(parseIp(text)?.address, canonical, text);
+    assert.equal(parseIp(canonical)?.address, canonical, canonical);
+    assert.equal(kernelDst(`${text}/128`, 6)?.address, canonical, `kernel ${text}`);
+  }
+  for (
+    const bad of ["::1.2.3.256", "::01.2.3.4", "::1.2.3", "1.2.3.4::", "1:2:3:4:5:6:7:1.2.3.4"]
+  ) {
+    assert.equal(parseIp(bad), null, bad);
+  }
+});

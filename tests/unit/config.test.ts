@@ -330,6 +330,18 @@ Deno.test("config: args.cni may not raise hostRoute.timeoutSeconds above the net
     "args.cni.hostRoute.timeoutSeconds",
     "at most 60",
   );
+  // Below the default too: with 5 in the network a pod may set 5, not 8 (it once could set 10).
+  const short = { ...seamless, hostRoute: { timeoutSeconds: 5 } };
+  const pod = (t: number) => ({ ...short, args: { cni: { hostRoute: { timeoutSeconds: t } } } });
+  assert.equal(parseConfig(pod(5)).hostRoute.timeoutSeconds, 5);
+  invalid(pod(8), "args.cni.hostRoute.timeoutSeconds", "8", "at most 5");
+  invalid(pod(10), "args.cni.hostRoute.timeoutSeconds", "10", "at most 5");
+  const none = { ...seamless, hostRoute: { timeoutSeconds: 0 } };
+  invalid(
+    { ...none, args: { cni: { hostRoute: { timeoutSeconds: 1 } } } },
+    "args.cni.hostRoute.timeoutSeconds",
+    "at most 0",
+  );
 });
 
 Deno.test("config: DEL reads no route key, args or prevResult — an invalid one cannot block it", () => {
@@ -346,4 +358,31 @@ Deno.test("config: DEL reads no route key, args or prevResult — an invalid one
   // What DEL does need is still checked.
   assert.throws(() => parseConfig({ ...broken, stateDir: "relative" }, "1.0.0", "DEL"), /stateDir/);
   assert.throws(() => parseConfig({ ...broken, name: "a/b" }, "1.0.0", "DEL"));
+});
+
+Deno.test("config: gw 0.0.0.0 or :: is no gateway; as a next hop or host route gateway, code 7", () => {
+  const c = parseConfig({
+    ...override,
+    addroutes: [{ dst: "10.0.0.0/8", gw: "0.0.0.0" }, { dst: "fd00:1::/64", gw: "::" }],
+    delroutes: [{ dst: "fd00:2::/64", gw: "0:0:0:0:0:0:0.0.0.0" }],
+  });
+  for (const r of [...c.addroutes, ...c.delroutes]) {
+    assert.equal(r.gw, undefined);
+    assert.equal(r.noGateway, true);
+  }
+  invalid(
+    { ...override, addroutes: [{ dst: "10.0.0.0/8", gws: ["10.0.0.1", "0.0.0.0"] }] },
+    "addroutes[0].gws[1]",
+    '"0.0.0.0"',
+    "unspecified",
+  );
+  invalid(
+    {
+      ...override,
+      delroutes: [{ dst: "10.0.0.0/8", gws: ["10.0.0.1", "10.0.0.2"], gw: "0.0.0.0" }],
+    },
+    "delroutes[0].gw",
+    '"0.0.0.0"',
+  );
+  invalid({ ...seamless, hostRoute: { gateway: "0.0.0.0" } }, "hostRoute.gateway", '"0.0.0.0"');
 });

@@ -102,7 +102,14 @@ Deno.test("gws: invalid input is code 7 naming key and value", () => {
     "duplicates",
     "gws",
   );
-  refused({ addroutes: [{ dst: "10.50.0.0/16", table: 255 }] }, "table", "255");
+  refused({ addroutes: [{ dst: "10.50.0.0/16", table: 255 }] }, "table", "255", "1 to 4294967295");
+  // The message's hint names only tables that are accepted: 253, 254 and 256 and up are.
+  for (const table of [1, 252, 253, 254, 256, 4294967295]) {
+    assert.equal(
+      configOf({ addroutes: [{ dst: "10.50.0.0/16", table }] }).addroutes[0]?.table,
+      table,
+    );
+  }
   refused({ delroutes: [{ dst: "10.50.0.0/16", table: 255 }] }, "table", "255");
 });
 
@@ -280,8 +287,8 @@ Deno.test("routeFromJson: what cannot be restored is named; the planner refuses 
     metrics: [{ ssthresh: 10 }],
     encap: { type: "mpls" },
   }, 4);
-  assert.match(r?.unrestorable ?? "", /ssthresh/);
-  assert.match(r?.unrestorable ?? "", /encap/);
+  assert.equal(r?.ssthresh, 10);
+  assert.equal(r?.unrestorable, "encap");
   assert.throws(
     () =>
       planAdd({
@@ -290,7 +297,7 @@ Deno.test("routeFromJson: what cannot be restored is named; the planner refuses 
         snapshot: snap([r!]),
         host,
       }),
-    (e: unknown) => e instanceof CniError && e.code === 7 && /ssthresh/.test(e.message),
+    (e: unknown) => e instanceof CniError && e.code === 7 && /encap/.test(e.message),
   );
 });
 
@@ -310,6 +317,11 @@ Deno.test("routeFromRecord: new attributes validated; unrestorable never read ba
     { congctl: "cubic flush" },
     { pref: "high" }, // IPv4 route
     { unrestorable: "x" },
+    { tos: 256 },
+    { tos: "0x10 flush" },
+    { fastopenNoCookie: 2 },
+    { rtoMin: -1 },
+    { ecn: false },
     { gateway: "fe80::1 dev x" },
   ];
   for (const patch of bad) {

@@ -134,7 +134,7 @@ Deno.test("main: a config error goes to the config's logFile, tagged with the po
     });
     assert.equal(r.json.code, 7);
     const text = await Deno.readTextFile(logFile);
-    assert.match(text, /ERROR \[ADD shop\/web-0 c1\/eth0\] .*invalid flushroutes "yes"/);
+    assert.match(text, /ERROR \[ADD shop\/web-0 c1\/eth0 net=n\] .*invalid flushroutes "yes"/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -103,6 +103,9 @@ Deno.test("plan: flushgateway removes default routes and gateways only", () => {
   const plan = planAdd({ config, ifname: "eth0", snapshot: snapshot(), host: {} });
   assert.deepEqual(lines(plan.ops), ["route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0"]);
   assert.deepEqual(plan.result.routes, [{ dst: "10.0.0.0/8", gw: "10.131.0.1" }]);
+  // The gateway key goes; route-override v1 prints "gateway": "0.0.0.0" instead (observed with
+  // its binary; docs/configuration.md says so).
+  assert.deepEqual(plan.result.ips, [{ address: "10.131.0.5/23", interface: 0 }]);
 });
 
 Deno.test("plan: delroutes matching is by dst; a missing one is not an error", () => {

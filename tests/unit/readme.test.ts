@@ -1,6 +1,6 @@
 /** The docs' NetworkAttachmentDefinition examples (README.md, docs/*.md) are valid configs that draw no warning. */
 import assert from "node:assert/strict";
-import { parse } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { parseConfig } from "../../src/config.ts";
 import { docsText } from "../support/docs.ts";
 
@@ -8,9 +8,11 @@ import { docsText } from "../support/docs.ts";
 function readmeConfigs(text: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g)) {
-    const doc = parse(block[1]!) as Record<string, unknown> | null;
-    const spec = (doc?.spec ?? doc) as Record<string, unknown> | undefined;
-    if (typeof spec?.config === "string") out.push(JSON.parse(spec.config));
+    for (const d of parseAllDocuments(block[1]!)) {
+      const doc = d.toJS() as Record<string, unknown> | null;
+      const spec = (doc?.spec ?? doc) as Record<string, unknown> | undefined;
+      if (typeof spec?.config === "string") out.push(JSON.parse(spec.config));
+    }
   }
   return out;
 }

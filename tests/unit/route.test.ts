@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { routeFromJson, routeOpArgs } from "../../src/route.ts";
+import { routeFromJson, routeFromRecord, routeKey, routeOpArgs } from "../../src/route.ts";
 import { commandLines, ipArgv } from "../../src/ip.ts";
 import { parseSnapshot, READ_BATCH } from "../../src/snapshot.ts";
 
@@ -122,4 +122,50 @@ Deno.test("parseSnapshot reads the three arrays of the read batch", () => {
   assert.deepEqual(s.addresses.get("eth0"), [{ address: "10.0.0.5", family: 4, prefix: 24 }]);
   assert.deepEqual(s.addresses.get("lo"), []);
   assert.throws(() => parseSnapshot("[]\n"));
+});
+
+Deno.test("routeFromJson/routeOpArgs: tos, TCP metrics and features ecn are read and written", () => {
+  const r = routeFromJson({
+    type: "1",
+    dst: "10.5.0.0/16",
+    tos: "0x10",
+    gateway: "10.9.0.1",
+    dev: "eth0",
+    table: "254",
+    protocol: "3",
+    scope: "0",
+    metric: 5,
+    flags: [],
+    metrics: [{
+      fastopen_no_cookie: 1,
+      ssthresh: 5,
+      cwnd: 7,
+      reordering: 4,
+      ecn: null,
+      rto_min: 300,
+    }],
+  }, 4);
+  assert.ok(r && r.unrestorable === undefined, JSON.stringify(r));
+  // tos is identity: in the delete line too, and in the route's key.
+  assert.deepEqual(routeOpArgs({ action: "del", route: r, reason: "t" }), [
+    "route",
+    "del",
+    "10.5.0.0/16",
+    "tos",
+    "0x10",
+    "via",
+    "10.9.0.1",
+    "dev",
+    "eth0",
+    "metric",
+    "5",
+  ]);
+  assert.deepEqual(
+    routeOpArgs({ action: "add", route: r, reason: "t" }).slice(11).join(" "),
+    "ssthresh 5 cwnd 7 reordering 4 fastopen_no_cookie 1 rto_min 300ms features ecn",
+  );
+  const { tos: _tos, ...tos0 } = r;
+  assert.notEqual(routeKey(r), routeKey(tos0));
+  assert.deepEqual(routeFromRecord(JSON.parse(JSON.stringify(r))), r);
+  assert.throws(() => routeOpArgs({ action: "add", route: { ...r, family: 6 }, reason: "t" }));
 });

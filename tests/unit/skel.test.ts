@@ -25,6 +25,9 @@ function testPlugin() {
     usage: "usage\n",
     parseConfig: (raw: Json, version: string) => {
       parsed.push(version);
+      if (raw.bad !== undefined) {
+        throw new CniError(ErrorCode.InvalidConfig, `invalid bad ${JSON.stringify(raw.bad)}`);
+      }
       return { name: String(raw.name), type: "t", logLevel: "error", version };
     },
     handlers: {
@@ -103,4 +106,28 @@ Deno.test("skel: --version and unknown options", async () => {
   const bad = await run(plugin, "ADD", "", ["--bogus"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown option --bogus/);
+});
+
+Deno.test("skel: a config error's log line names the network (net=), as every other line does", async () => {
+  const { plugin } = testPlugin();
+  const dir = Deno.makeTempDirSync();
+  try {
+    const logFile = `${dir}/plugin.log`;
+    const config = (extra: Record<string, unknown>) =>
+      JSON.stringify({ cniVersion: "1.0.0", name: "blue-net", logFile, ...extra });
+    const out = await run(plugin, "ADD", config({ bad: 1 }));
+    assert.equal(JSON.parse(out.stdout).code, 7);
+    const lines = Deno.readTextFileSync(logFile).trimEnd().split("\n");
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, / ERROR \[ADD c1\/eth0 net=blue-net\] \+[0-9.]+ms invalid bad 1$/);
+    // An unsupported version is refused before the config is parsed: still named.
+    await run(plugin, "ADD", config({ cniVersion: "9.0.0" }));
+    assert.match(Deno.readTextFileSync(logFile), /\[ADD c1\/eth0 net=blue-net\] .*9\.0\.0/);
+    // A name that is no network name is not copied into the log.
+    Deno.removeSync(logFile);
+    await run(plugin, "ADD", config({ name: "a b]", bad: 2 }));
+    assert.match(Deno.readTextFileSync(logFile), / ERROR \[ADD c1\/eth0\] .*invalid bad 2$/m);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
