@@ -22,7 +22,7 @@ import {
   showKey,
   unknownKeyWarnings,
 } from "./keys.ts";
-import type { LogLevel } from "./log.ts";
+import type { LogLevel } from "./log_level.ts";
 import { kernelMetric, MAX_NEXTHOPS, tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
 

@@ -94,7 +94,7 @@ function parseIpFamily(text: string | undefined): Ip | undefined {
 
 /**
  * The interfaces whose routes this attachment may change (its scope): CNI_IFNAME, prevResult's
- * interfaces inside a sandbox, and the NAD's `hostRoute.interface`. When `key` (flushroutes,
+ * interfaces inside a sandbox, and the NAD's `hostRoute.interface` while the host route is on. When `key` (flushroutes,
  * flushgateway, delroutes, addroutes) was set by `args.cni`, only CNI_IFNAME: a pod author can
  * never change another interface's routes.
  */
@@ -104,7 +104,8 @@ export function podInterfaces(config: PluginConfig, ifname: string, key?: string
   for (const i of config.prevResult?.interfaces ?? []) {
     if (i.sandbox && typeof i.name === "string") names.add(i.name);
   }
-  names.add(hostRouteInterface(config, ifname));
+  // A disabled host route's interface is no part of the attachment: it widens nothing.
+  if (config.hostRoute.enabled) names.add(hostRouteInterface(config, ifname));
   return names;
 }
 

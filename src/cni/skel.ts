@@ -168,6 +168,7 @@ export async function pluginMain<C extends BaseConfig>(
     const config = plugin.parseConfig(raw, version, env.command);
     // A logFile the early logger could not use has been reported once already: stay on stderr.
     const failed = early.logFile !== undefined && log.file === undefined;
+    log.close();
     log = new Logger({
       level: config.logLevel,
       file: failed && config.logFile === early.logFile ? undefined : config.logFile,
@@ -179,7 +180,7 @@ export async function pluginMain<C extends BaseConfig>(
       // Said on stderr too when the log is a file (without one, the log line is on stderr).
       if (log.file) stderr += `${plugin.name}: warning: ${w}\n`;
     };
-    for (const w of config.warnings ?? []) warn(w);
+    for (const w of boundedWarnings(config.warnings ?? [])) warn(w);
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
     const handler = await plugin.handlers[env.command]();
     const out = await handler({ env, config, log, dryRun });
@@ -195,6 +196,19 @@ export async function pluginMain<C extends BaseConfig>(
     if (!(e instanceof CniError)) log.error(e instanceof Error ? e.stack ?? "" : "");
     return { stdout: JSON.stringify(err.toJSON(version)) + "\n", stderr, code: 1 };
   }
+}
+
+/** The most config warnings one invocation says one by one; the rest are counted in one line. */
+export const MAX_WARNINGS = 10;
+
+/**
+ * The first MAX_WARNINGS warnings, then one line counting the rest: a pod annotation with
+ * thousands of unknown keys writes a dozen lines, not thousands.
+ */
+export function boundedWarnings(warnings: readonly string[]): string[] {
+  if (warnings.length <= MAX_WARNINGS) return [...warnings];
+  const rest = warnings.length - MAX_WARNINGS;
+  return [...warnings.slice(0, MAX_WARNINGS), `... and ${rest} more warning${rest > 1 ? "s" : ""}`];
 }
 
 /** A network name as a log line may show it (the CNI spec's rule for names, at most 128). */

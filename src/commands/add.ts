@@ -24,7 +24,7 @@ import {
 } from "../state.ts";
 import { observe } from "../observe.ts";
 import { emptySnapshot } from "../snapshot.ts";
-import { type Context, logOps, observeInput, type Output } from "./context.ts";
+import { type Context, lockWaitSeconds, logOps, observeInput, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];
@@ -61,7 +61,7 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   // One ADD, DEL or CHECK of an attachment at a time; an ip batch a killed ADD left running is
   // stopped first, so the table read below is the one the batch is applied to.
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  using lock = lockAttachment(path);
+  using lock = lockAttachment(path, true, lockWaitSeconds(ctx));
   try {
     return await addLocked(ctx, path, netnsId);
   } catch (e) {

@@ -321,3 +321,15 @@ Deno.test("planCheck: a route delroutes deletes and addroutes adds again is want
     ["present but deleted by delroutes[0]"],
   );
 });
+
+Deno.test("plan: a disabled host route's interface widens no flush (model counterexample)", () => {
+  // Found by the model: flushroutes on eth0 with hostRoute {enabled: false, interface: net1}
+  // deleted net1's `::/0 dev net1`.
+  const onNet1 = route("::/0", { dev: "net1", metric: 1024 });
+  const snap = snapshot([connected, dflt, onNet1]);
+  for (const hostRoute of [{ enabled: false, interface: "net1" }, { enabled: false }, false]) {
+    const config = configOf("seamless-static-route", { flushroutes: true, hostRoute });
+    const plan = planAdd({ config, ifname: "eth0", snapshot: snap, host: {} });
+    assert.deepEqual(lines(plan.ops), ["route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0"]);
+  }
+});
