@@ -1,6 +1,6 @@
 /**
  * `deno task build`: bundles the plugin and compiles the bundle into self-contained Linux
- * executables with the plugin's permissions (scripts/permissions.ts) baked in.
+ * executables with the plugin's permissions (src/permissions.ts) baked in.
  *
  * ```
  * deno task build                      # x86_64 and aarch64, plus the host's own
@@ -17,7 +17,7 @@
  * `DENORT_BIN` names a local one. When it can't, the build stops with a one-line explanation on
  * stderr and exit status 1; bad arguments exit with 2.
  */
-import { PLUGIN_PERMISSION_FLAGS } from "./permissions.ts";
+import { PLUGIN_PERMISSION_FLAGS } from "../src/permissions.ts";
 import { type Run, run } from "../testing/run.ts";
 import { PLUGIN_NAME, PLUGIN_VERSION } from "../src/meta.ts";
 

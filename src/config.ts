@@ -22,7 +22,7 @@ import {
   showKey,
   unknownKeyWarnings,
 } from "./keys.ts";
-import type { LogLevel } from "./log.ts";
+import type { LogLevel } from "./log_level.ts";
 import { kernelMetric, MAX_NEXTHOPS, tableName } from "./route.ts";
 import { hasControlChars, isObject, isValidIfname, type Json } from "./validate.ts";
 
@@ -33,6 +33,11 @@ export type PluginType = "seamless-static-route" | "route-override";
 export interface RouteRequest {
   /** Destination as a network CIDR (host bits cleared, as Go's ParseCIDR does). */
   dst: Cidr;
+  /**
+   * The dst as written, only when it had host bits set (e.g. "192.168.4.7/24"): route-override
+   * hands such a dst to the kernel as is, which refuses it for IPv4.
+   */
+  dstWithHostBits?: string;
   gw?: Ip;
   /**
    * `gw` was the unspecified address (0.0.0.0 or ::): explicitly no gateway, an on-link route
@@ -85,6 +90,12 @@ export interface PluginConfig {
   delroutes: RouteRequest[];
   addroutes: RouteRequest[];
   skipcheck: boolean;
+  /**
+   * Refuse (ADD fails, table untouched) a route the kernel would refuse or that collides with an
+   * existing route, instead of skipping it with a warning as route-override v1 does. Default:
+   * true for seamless-static-route, false for route-override.
+   */
+  strict: boolean;
   hostRoute: HostRouteConfig;
   stateDir: string;
   logFile?: string;
@@ -177,6 +188,7 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
   const dst = parseCidr(v.dst);
   if (!dst) throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR such as 10.0.0.0/8");
   const req: RouteRequest = { dst: networkOf(dst) };
+  if (cidrText(req.dst) !== cidrText(dst)) req.dstWithHostBits = cidrText(dst);
   if (v.gw !== undefined && v.gw !== null && v.gw !== "") {
     const gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
     if (!gw) throw invalidConfig(`${key}.gw`, v.gw, "must be an IP address");
@@ -413,6 +425,7 @@ export const TOP_LEVEL_KEYS: readonly string[] = [
   "logLevel",
   "logMaxSizeMB",
   "debug",
+  "strict",
 ];
 
 /** The keys `args.cni` may set; each replaces the network config's value whole. */
@@ -465,7 +478,14 @@ export function parseConfig(
     const cni = raw.args.cni;
     if (cni !== undefined && cni !== null) {
       if (!isObject(cni)) throw invalidConfig("args.cni", cni, "must be an object");
-      warnings.push(...unknownKeyWarnings(cni, "args.cni.", OVERRIDABLE, CNI_ARGS_CONVENTION_KEYS));
+      warnings.push(
+        ...unknownKeyWarnings(
+          cni,
+          "args.cni.",
+          [...OVERRIDABLE, "strict"],
+          CNI_ARGS_CONVENTION_KEYS,
+        ),
+      );
       for (const k of OVERRIDABLE) {
         if (k in cni && cni[k] !== undefined) {
           merged[k] = cni[k];
@@ -516,6 +536,7 @@ export function parseConfig(
     delroutes: routeList(merged.delroutes, where.delroutes),
     addroutes,
     skipcheck: bool(merged.skipcheck, where.skipcheck, false),
+    strict: parseStrict(raw, type),
     hostRoute: parseHostRoute(
       merged.hostRoute,
       where.hostRoute,
@@ -537,6 +558,29 @@ export function parseConfig(
   const valid = validAttachments(raw);
   if (valid) config.validAttachments = valid;
   return config;
+}
+
+/**
+ * `strict`: the network config's value (default: true for seamless-static-route, false for
+ * route-override), which `args.cni.strict` may only make stricter: a pod may ask to be refused
+ * instead of skipped, never weaken the strict an admin (or the type) chose.
+ */
+function parseStrict(raw: Json, type: PluginType): boolean {
+  const network = bool(raw.strict, "strict", type === "seamless-static-route");
+  const cni = isObject(raw.args) && isObject(raw.args.cni) ? raw.args.cni.strict : undefined;
+  if (cni === undefined || cni === null) return network;
+  const pod = bool(cni, "args.cni.strict", network);
+  if (network && !pod) {
+    throw invalidConfig(
+      "args.cni.strict",
+      cni,
+      `the network config is strict${
+        raw.strict === undefined ? ` (the default for ${type})` : ""
+      }` +
+        " and a pod's args.cni may only turn strict on; set strict: false in the network config",
+    );
+  }
+  return pod;
 }
 
 /** The GC keys in the order they are read: the spec's name, then the name libcni also sends. */

@@ -47,6 +47,8 @@ export interface DesiredRoute {
   source: string;
   /** The attributes the config asked for: a route to the same place without them is not it. */
   asked: AskedAttribute[];
+  /** The `addroutes` entry it was made from (none for the host route). */
+  request?: RouteRequest;
 }
 
 /** The pod's addresses on the host route's interface, found once by `observe()`. */
@@ -92,7 +94,7 @@ function parseIpFamily(text: string | undefined): Ip | undefined {
 
 /**
  * The interfaces whose routes this attachment may change (its scope): CNI_IFNAME, prevResult's
- * interfaces inside a sandbox, and the NAD's `hostRoute.interface`. When `key` (flushroutes,
+ * interfaces inside a sandbox, and the NAD's `hostRoute.interface` while the host route is on. When `key` (flushroutes,
  * flushgateway, delroutes, addroutes) was set by `args.cni`, only CNI_IFNAME: a pod author can
  * never change another interface's routes.
  */
@@ -102,7 +104,8 @@ export function podInterfaces(config: PluginConfig, ifname: string, key?: string
   for (const i of config.prevResult?.interfaces ?? []) {
     if (i.sandbox && typeof i.name === "string") names.add(i.name);
   }
-  names.add(hostRouteInterface(config, ifname));
+  // A disabled host route's interface is no part of the attachment: it widens nothing.
+  if (config.hostRoute.enabled) names.add(hostRouteInterface(config, ifname));
   return names;
 }
 
@@ -281,7 +284,8 @@ export function desiredRoutes(
     if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
     const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
     const asked = (["mtu", "advmss", "scope"] as const).filter((k) => req[k] !== undefined);
-    out.push({ route, cni: requestToCniRoute(req, via), source: `addroutes[${i}]`, asked });
+    const cni = requestToCniRoute(req, via);
+    out.push({ route, cni, source: `addroutes[${i}]`, asked, request: req });
   });
   if (!config.hostRoute.enabled) return out;
   const families: Family[] = config.hostRoute.ipv6 ? [4, 6] : [4];

@@ -48,6 +48,8 @@ const SYNONYMS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(
   ip: ["hostIP"],
   iface: ["interface"],
   dev: ["interface"],
+  strictmode: ["strict"],
+  strictness: ["strict"],
 }));
 
 /** The edit distance between two words (insert, delete, substitute, swap of neighbours). */

@@ -1,12 +1,28 @@
 /**
  * Logging to stderr or to `logFile`, never to stdout (stdout carries only the result or the error
  * JSON). Every line names the invocation: command, pod (`namespace/name` from CNI_ARGS when the
- * runtime sends it), container and interface. A `logFile` whose directory is missing gets it
- * (mode 0700); one that cannot be written falls back to stderr with a warning; a file larger than
- * its bound is rotated to `<logFile>.1`. Logging never fails the plugin.
+ * runtime sends it), container and interface. Logging never fails the plugin, never blocks it and
+ * never writes through a path someone else controls:
+ *
+ * - `logFile` is used only as a regular file owned by root (this user), with one link, in a real
+ *   directory that only root can write, below directories that only root can write (or sticky
+ *   ones, like /tmp); a missing directory is created (0700). A symlink, FIFO, socket, device or
+ *   directory at the name, or a directory others can write, is never opened or followed: the
+ *   lines go to stderr, after ONE warning line saying why.
+ * - A file larger than its bound is moved to `<logFile>.1`; something at `<logFile>.1` that is not
+ *   a file (a directory) makes it fall back to stderr the same way, never silently unrotated.
+ * - One invocation writes at most MAX_LOG_BYTES_PER_RUN (errors a little more), then one line
+ *   saying that the rest is dropped: a pod's annotation cannot flood the node's log.
  */
-/** Log verbosity. */
-export type LogLevel = "error" | "info" | "debug";
+import type { LogLevel } from "./log_level.ts";
+
+export type { LogLevel };
+
+/** The most one invocation logs (stderr or file) before dropping lines; errors get ERROR_ROOM more. */
+export const MAX_LOG_BYTES_PER_RUN = 256 * 1024;
+
+/** Room past MAX_LOG_BYTES_PER_RUN kept for errors (DEL's failures, the final error). */
+const ERROR_ROOM = 64 * 1024;
 
 const RANK: Record<LogLevel | "warn", number> = { error: 0, warn: 0, info: 1, debug: 2 };
 
@@ -61,15 +77,112 @@ function dirname(path: string): string {
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
+/** True when something (of any kind, a dangling link too) is at `path`. */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a logFile cannot be used (thrown by the checks below, said once in the warning). */
+class UnsafeLogPath extends Error {}
+
+/** True when `uid` is root's or this process's (the plugin runs as root). */
+function isOurs(uid: number | null): boolean {
+  return uid === null || uid === 0 || uid === Deno.uid();
+}
+
+/**
+ * Checks every directory from `/` down to `dir` that another user could use to swap or plant
+ * what root opens: each must be owned by root and not writable by group or others, unless sticky
+ * (like /tmp: others cannot move root's entries). A symlink on the way is followed only when its
+ * own directory passed, and its target is checked the same way. `dir` itself must be a real
+ * directory only root can write.
+ */
+function checkLogDirs(dir: string, depth = 0, strictLast = true): void {
+  if (depth > 8) throw new UnsafeLogPath(`too many symbolic links on the way to ${dir}`);
+  const parts = dir.split("/").filter((p) => p !== "");
+  let path = "";
+  for (let i = 0; i <= parts.length; i++) {
+    path = i === 0 ? "/" : `${path === "/" ? "" : path}/${parts[i - 1]}`;
+    const st = Deno.lstatSync(path);
+    if (st.isSymlink) {
+      if (i === parts.length) throw new UnsafeLogPath(`${path} is a symbolic link`);
+      checkLogDirs(Deno.realPathSync(path), depth + 1);
+      continue;
+    }
+    if (!st.isDirectory) throw new UnsafeLogPath(`${path} is not a directory`);
+    if (!isOurs(st.uid)) throw new UnsafeLogPath(`${path} is owned by uid ${st.uid}`);
+    const mode = st.mode ?? 0;
+    const last = i === parts.length;
+    if ((mode & 0o022) !== 0 && ((last && strictLast) || (mode & 0o1000) === 0)) {
+      throw new UnsafeLogPath(
+        `${path} is writable by group or others (mode ${(mode & 0o7777).toString(8)})`,
+      );
+    }
+  }
+}
+
+/**
+ * Opens `file` for appending when it is safe (see the module doc), creating it (0600) when it
+ * is missing; throws UnsafeLogPath or a Deno error otherwise. Never opens anything but a regular
+ * file: the name is looked at with lstat first, which nobody else can change in a checked
+ * directory, and the opened file is checked again.
+ */
+function openLogFile(file: string): Deno.FsFile {
+  checkLogDirs(dirname(file));
+  let existing: Deno.FileInfo | null = null;
+  try {
+    existing = Deno.lstatSync(file);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (existing && !existing.isFile) {
+    const what = existing.isSymlink
+      ? "a symbolic link"
+      : existing.isDirectory
+      ? "a directory"
+      : "not a regular file (a FIFO, socket or device)";
+    throw new UnsafeLogPath(`${file} is ${what}`);
+  }
+  const handle = existing
+    ? Deno.openSync(file, { append: true })
+    : Deno.openSync(file, { append: true, createNew: true, mode: 0o600 });
+  try {
+    const st = handle.statSync();
+    const problem = !st.isFile
+      ? "is not a regular file"
+      : !isOurs(st.uid)
+      ? `is owned by uid ${st.uid}`
+      : (st.nlink ?? 1) !== 1
+      ? `has ${st.nlink} hard links`
+      : existing && existing.ino !== st.ino
+      ? "was replaced while it was opened"
+      : null;
+    if (problem) throw new UnsafeLogPath(`${file} ${problem}`);
+    return handle;
+  } catch (e) {
+    handle.close();
+    throw e;
+  }
+}
+
 /** A leveled logger tagged with the invocation it works for. */
 export class Logger {
   level: LogLevel;
   /** The log file in use; undefined once it failed (then lines go to stderr). */
   file: string | undefined;
   tag: string;
+  private handle: Deno.FsFile | undefined;
   private readonly maxBytes: number;
   private readonly stderr: LineSink;
   private readonly start = performance.now();
+  /** Bytes this invocation has logged, and whether the drop notice was written. */
+  private written = 0;
+  private capped = false;
 
   constructor(options: LoggerOptions = {}) {
     this.level = options.level ?? "error";
@@ -79,11 +192,26 @@ export class Logger {
     this.file = options.file;
     if (this.file) {
       try {
+        // Only below directories that passed the checks, so none is made where a link points.
+        let have = dirname(this.file);
+        while (!exists(have)) have = dirname(have);
+        checkLogDirs(have, 0, false);
         Deno.mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
       } catch (e) {
         this.fallBack(`cannot create the directory of logFile ${this.file}`, e);
+        return;
       }
+      this.open();
     }
+  }
+
+  /** Closes the log file (the logger writes to stderr from then on, without a warning). */
+  close(): void {
+    try {
+      this.handle?.close();
+    } catch { /* closed already */ }
+    this.handle = undefined;
+    this.file = undefined;
   }
 
   /** True when messages of `level` are written (to skip building ones that would be dropped). */
@@ -96,38 +224,74 @@ export class Logger {
     return `${new Date().toISOString()} ${level.toUpperCase()} [${this.tag}] +${ms}ms ${msg}\n`;
   }
 
-  /** Stops using the file and says why on stderr. */
+  /** Opens the file (again, after a rotation), or falls back to stderr saying why. */
+  private open(): void {
+    if (!this.file) return;
+    try {
+      this.handle = openLogFile(this.file);
+    } catch (e) {
+      this.fallBack(`cannot use logFile ${this.file}`, e);
+    }
+  }
+
+  /** Stops using the file and says why on stderr, once. */
   private fallBack(what: string, e: unknown): void {
     const why = e instanceof Error ? e.message : String(e);
     this.file = undefined;
+    try {
+      this.handle?.close();
+    } catch { /* closed already */ }
+    this.handle = undefined;
     this.stderr(this.line("warn", `${what} (${why}); logging to stderr`));
   }
 
-  /** Moves the file to `<file>.1` when `adding` more bytes would pass the bound. */
+  /**
+   * Moves the file to `<file>.1` when `adding` more bytes would pass the bound, and opens a new
+   * one. Another invocation may have rotated it first: then the new file is opened, not moved.
+   */
   private rotate(adding: number): void {
-    if (!this.file || this.maxBytes <= 0) return;
-    let size: number;
+    if (!this.file || !this.handle || this.maxBytes <= 0) return;
+    if (this.handle.statSync().size + adding <= this.maxBytes) return;
+    const old = `${this.file}.1`;
+    let there: Deno.FileInfo | null = null;
     try {
-      size = Deno.statSync(this.file).size;
-    } catch {
-      return; // no file yet
+      there = Deno.lstatSync(old);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-    if (size + adding <= this.maxBytes) return;
+    // rename() replaces a file or a symlink (the link itself, never what it points to).
+    if (there && !there.isFile && !there.isSymlink) {
+      throw new UnsafeLogPath(`cannot rotate: ${old} is not a regular file`);
+    }
+    let ours = false;
     try {
-      Deno.renameSync(this.file, `${this.file}.1`);
-    } catch {
-      // Another invocation rotated it first, or it cannot be moved: keep appending.
-    }
+      ours = Deno.lstatSync(this.file).ino === this.handle.statSync().ino;
+    } catch { /* gone: rotated by another invocation */ }
+    if (ours) Deno.renameSync(this.file, old);
+    this.handle.close();
+    this.handle = undefined;
+    this.handle = openLogFile(this.file);
   }
 
   private write(level: LogLevel | "warn", msg: string): void {
     if (RANK[level] > RANK[this.level]) return;
-    const line = this.line(level, msg);
-    if (this.file) {
+    let line = this.line(level, msg);
+    const limit = MAX_LOG_BYTES_PER_RUN + (level === "error" ? ERROR_ROOM : 0);
+    if (this.written + line.length > limit) {
+      if (this.capped) return;
+      this.capped = true;
+      line = this.line(
+        "warn",
+        `this invocation logged ${this.written} bytes, its limit: later lines are dropped`,
+      );
+    }
+    this.written += line.length;
+    if (this.file && this.handle) {
       try {
         const bytes = new TextEncoder().encode(line);
         this.rotate(bytes.length);
-        Deno.writeFileSync(this.file, bytes, { append: true, create: true, mode: 0o600 });
+        let rest = bytes;
+        while (rest.length > 0) rest = rest.subarray(this.handle.writeSync(rest));
         return;
       } catch (e) {
         this.fallBack(`cannot write logFile ${this.file}`, e);

@@ -7,6 +7,7 @@
 import {
   type Cidr,
   cidrText,
+  contains,
   type Family,
   isLinkLocal,
   isUnspecified,
@@ -48,6 +49,22 @@ export interface PlanInput {
   host: HostFacts;
   /** The pod addresses `observe()` found; derived from `snapshot` when absent. */
   pod?: PodFacts;
+  /**
+   * The policy for an addroute the kernel would refuse or that collides with a route in the
+   * table: refuse (true) or skip it as route-override v1 does (false). Default `config.strict`.
+   */
+  strict?: boolean;
+}
+
+/**
+ * A route ADD leaves as it is, as route-override v1 does, and why: an addroute not added, or a
+ * route a delroutes entry names that v1 would not delete.
+ */
+export interface SkippedRoute {
+  route: Route;
+  /** Where it comes from: `addroutes[2]`, or `args.cni.addroutes[2]` when a pod set the list. */
+  source: string;
+  reason: string;
 }
 
 /** The plan of an ADD. */
@@ -58,8 +75,123 @@ export interface Plan {
   added: Route[];
   /** Routes the plan deletes: DEL restores them. */
   deleted: Route[];
+  /**
+   * Routes left as they are (never under strict): an addroute not added, not in the result, not
+   * recorded; a route a delroute names kept in the table and the result.
+   */
+  skipped: SkippedRoute[];
+  /** The policy the plan was made with (see PlanInput.strict). */
+  strict: boolean;
+  /**
+   * The desired routes the plan's `add` ops come from, `source` as messages name it (to leave one
+   * out after the fact).
+   */
+  adds: DesiredRoute[];
 }
 
+/** The warning line of a skipped route, said once on stderr and in the log. */
+export function skipMessage(s: SkippedRoute): string {
+  return `skipped route ${describeRoute(s.route)} (${s.source}): ${s.reason}; route-override ` +
+    "v1 skips it too (set strict: true in the network config to refuse instead)";
+}
+
+/**
+ * Which gateways the kernel accepts for a route on a device, predicted from the table: an IPv4
+ * gateway needs a link- or host-scope route on that device containing it (a gateway route or a
+ * scope-global route without gateway does not count); an IPv6 one is link-local, or needs a route
+ * without gateway on that device containing it. Conservative: routes of every table count, so a
+ * gateway is called unreachable only when the kernel surely says so.
+ */
+class GatewayReach {
+  private readonly connected = new Map<string, Cidr[]>();
+
+  constructor(routes: Iterable<Route>) {
+    for (const r of routes) this.note(r);
+  }
+
+  /** Takes a route (of the table, or planned) into account. */
+  note(r: Route): void {
+    if (!r.dev || r.gateway || isMultipath(r) || (r.type ?? "unicast") !== "unicast") return;
+    if (r.family === 4 && r.scope !== "link" && r.scope !== "host") return;
+    const dst = parseCidr(r.dst);
+    if (!dst) return;
+    const key = `${r.family}|${r.dev}`;
+    const list = this.connected.get(key);
+    if (list) list.push(dst);
+    else this.connected.set(key, [dst]);
+  }
+
+  /** True when the kernel would take `gateway` as a next hop on `dev`. */
+  reaches(gateway: string, dev: string | undefined): boolean {
+    const gw = parseIp(gateway);
+    if (!gw || dev === undefined) return true; // nothing to predict from: let the kernel say
+    if (gw.family === 6 && isLinkLocal({ ...gw, prefix: 128 })) return true;
+    return (this.connected.get(`${gw.family}|${dev}`) ?? []).some((c) => contains(c, gw));
+  }
+}
+
+/**
+ * Why route-override v1 deletes nothing for a `delroutes` entry, or null: it deletes only a dst
+ * that prevResult's routes list (compared with its host bits, as written), and its match needs
+ * a destination, which the kernel's default route lacks.
+ */
+function v1KeepsDelroute(req: RouteRequest, config: PluginConfig): string | null {
+  const dst = cidrText(req.dst);
+  const v1 = "route-override v1 deletes nothing for it";
+  if (req.dst.prefix === 0) {
+    return `${v1}: its delroutes never match a default route (flushgateway deletes those); it is kept`;
+  }
+  if (req.dstWithHostBits) {
+    return `${v1}: dst ${req.dstWithHostBits} has host bits set, so no route matches it; write ` +
+      `${dst}; it is kept`;
+  }
+  const listed = (config.prevResult?.routes ?? []).some((cr) => {
+    const c = parseCidr(cr.dst);
+    return c !== null && cidrText(c) === dst;
+  });
+  if (listed) return null;
+  return `${v1}: it deletes only a dst that prevResult's routes list, and ${dst} is not ` +
+    "among them; it is kept";
+}
+
+/**
+ * Why the kernel would refuse route-override's add of `d` (a plain add: no replace) in a table
+ * where `clash` holds its destination, table and metric, or null when it would take it.
+ */
+function kernelRefusal(
+  d: DesiredRoute,
+  clash: Route | undefined,
+  reach: GatewayReach,
+  outside: boolean,
+): string | null {
+  const hostBits = d.request?.dstWithHostBits;
+  if (hostBits && d.route.family === 4) {
+    return `dst ${hostBits} has host bits set, which the kernel refuses for IPv4 ` +
+      `("Invalid prefix for given prefix length"); write ${d.route.dst}`;
+  }
+  if (d.request?.noGateway && d.route.family === 6) {
+    return 'gw "::" is no next hop: route-override v1 hands it to the kernel, which refuses it ' +
+      "for IPv6; leave gw out for an on-link route";
+  }
+  if (!d.route.onlink) {
+    const hops = isMultipath(d.route)
+      ? (d.route.nexthops ?? []).map((h) => ({ gateway: h.gateway, dev: h.dev }))
+      : [{ gateway: d.route.gateway, dev: d.route.dev }];
+    for (const h of hops) {
+      if (h.gateway === undefined || reach.reaches(h.gateway, h.dev)) continue;
+      return `gateway ${h.gateway} is not reachable from ${h.dev} (no ` +
+        `${d.route.family === 4 ? "link-scope " : ""}route on ${h.dev} covers it), so the ` +
+        "kernel refuses the route";
+    }
+  }
+  if (clash) {
+    return `the table already has ${describeRoute(clash)}${
+      outside ? ", a route outside this attachment," : ""
+    } at that destination, table and metric, which a plain add does not replace ("File ` +
+      'exists"); it is kept';
+  }
+  return null;
+}
 /** True when every device of `r` is in the attachment's scope (a route half outside is not). */
 function onPod(r: Route, ifaces: Set<string>): boolean {
   const devs = routeDevs(r);
@@ -182,6 +314,10 @@ export function planAdd(input: PlanInput): Plan {
     deleted.push(r);
   };
 
+  const strict = input.strict ?? config.strict;
+  const skipped: SkippedRoute[] = [];
+  const adds: DesiredRoute[] = [];
+  const addLabel = config.podOverrides.includes("addroutes") ? "args.cni." : "";
   const result: CniResult = structuredClone(config.prevResult ?? {});
   let routes: CniRoute[] = result.routes ?? [];
 
@@ -203,25 +339,47 @@ export function planAdd(input: PlanInput): Plan {
     routes = routes.filter((r) => parseCidr(r.dst)?.prefix !== 0);
   }
   const delScope = scopeOf("delroutes");
+  const delLabel = config.podOverrides.includes("delroutes") ? "args.cni." : "";
   config.delroutes.forEach((req, i) => {
     const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
+    const kept = strict ? null : v1KeepsDelroute(req, config);
     for (const r of live(byDst.get(dst) ?? [])) {
-      if (onPod(r, delScope) && matchesDelroute(req, r)) remove(r, `delroutes[${i}]`);
+      if (!onPod(r, delScope) || !matchesDelroute(req, r)) continue;
+      if (kept) skipped.push({ route: r, source: `${delLabel}delroutes[${i}]`, reason: kept });
+      else remove(r, `delroutes[${i}]`);
     }
   });
   const addScope = scopeOf("addroutes");
-  const delByDst = indexBy(config.delroutes, (req) => cidrText(req.dst));
+  // A delroute route-override v1 applies to nothing leaves the result's routes as they are too.
+  const applied = strict
+    ? config.delroutes
+    : config.delroutes.filter((req) => !v1KeepsDelroute(req, config));
+  const delByDst = indexBy(applied, (req) => cidrText(req.dst));
   if (delByDst.size > 0) routes = routes.filter((cr) => !deletedByRequest(cr, delByDst));
+  // Under route-override semantics nothing is deleted from here on: the table the kernel checks
+  // each add against is the live one plus the routes added before it.
+  const reach = strict ? undefined : new GatewayReach(live());
   // The result lists what is in the table: a prevResult route that a desired route replaces
-  // (the same destination, table and priority) is gone, and an identical one listed once.
-  const desiredKeys = new Set(desired.map((d) => routeKey(d.route)));
-  routes = routes.filter((cr) => !desiredKeys.has(cniRouteKey(cr) ?? ""));
+  // (the same destination, table and priority) is gone, and an identical one listed once. A
+  // skipped route replaces nothing, so the prevResult routes are filtered once skips are known.
+  const placed = new Set<string>();
+  const mine: CniRoute[] = [];
   for (const d of desired) {
     const key = routeKey(d.route);
     const same = live(byKey.get(key) ?? []);
     // A route to the same place without the attributes asked for (mtu, advmss, scope) is
     // replaced too: the result and CHECK promise them.
     if (!same.some((r) => isDesired(d, r))) {
+      if (reach && d.request) {
+        const clash = same[0];
+        const outside = clash !== undefined && !onPod(clash, addScope);
+        const why = kernelRefusal(d, clash, reach, outside);
+        if (why) {
+          skipped.push({ route: d.route, source: addLabel + d.source, reason: why });
+          continue;
+        }
+        reach.note(d.route);
+      }
       // An addroute from args.cni may only replace a route on CNI_IFNAME.
       const scope = d.source.startsWith("addroutes") ? addScope : ifaces;
       for (const clash of same) {
@@ -239,12 +397,36 @@ export function planAdd(input: PlanInput): Plan {
       }
       ops.push({ action: "add", route: d.route, reason: d.source });
       added.push(d.route);
+      adds.push({ ...d, source: (d.request ? addLabel : "") + d.source });
       byKey.set(key, [d.route]);
     }
-    routes.push(d.cni);
+    placed.add(key);
+    mine.push(d.cni);
   }
-  result.routes = routes;
-  return { ops, result, added, deleted };
+  result.routes = [...routes.filter((cr) => !placed.has(cniRouteKey(cr) ?? "")), ...mine];
+  return { ops, result, added, deleted, skipped, strict, adds };
+}
+
+/**
+ * The plan after the kernel refused its op `index`, an addroute the planner did not foresee
+ * refused (another writer, a kernel rule not modelled): under route-override semantics, the plan
+ * without that route (not added, not in the result, named in `skipped`, its op removed so
+ * `ops[index]` is the next one); under strict, or for any other op, null (ADD fails).
+ */
+export function skipRefused(plan: Plan, index: number, why: string): Plan | null {
+  const op = plan.ops[index];
+  const d = plan.adds.find((a) => a.route === op?.route);
+  if (plan.strict || op?.action !== "add" || !d?.request) return null;
+  const result: CniResult = { ...plan.result };
+  if (result.routes) result.routes = result.routes.filter((r) => r !== d.cni);
+  return {
+    ...plan,
+    ops: plan.ops.filter((_, i) => i !== index),
+    result,
+    added: plan.added.filter((r) => r !== d.route),
+    adds: plan.adds.filter((a) => a !== d),
+    skipped: [...plan.skipped, { route: d.route, source: d.source, reason: why }],
+  };
 }
 
 /** Orders routes to add so that routes without a gateway (which others may need) come first. */
@@ -322,13 +504,24 @@ export function revertOps(
   return ops;
 }
 
+/** True when a result's `routes` has `cr` (same dst and gateways). */
+function listsRoute(result: CniResult, cr: CniRoute): boolean {
+  return (result.routes ?? []).some((r) =>
+    r.dst === cr.dst && (r.gw ?? "") === (cr.gw ?? "") && sameSet(r.gws ?? [], cr.gws ?? [])
+  );
+}
+
 /** A problem CHECK found. */
 export interface CheckProblem {
   route: string;
   problem: string;
 }
 
-/** CHECK: every desired route present with its gateway, every delroute absent. */
+/**
+ * CHECK: every desired route present with its gateway, every delroute absent. Under
+ * route-override semantics, an addroute ADD skipped is not a problem: one the kernel would refuse
+ * in this table, or one ADD's result (CHECK's prevResult) leaves out.
+ */
 export function planCheck(input: PlanInput): CheckProblem[] {
   const { config, ifname, snapshot } = input;
   const problems: CheckProblem[] = [];
@@ -336,10 +529,20 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
   // ADD applies delroutes before addroutes: a route both name is wanted, not a leftover.
   const wanted = new Set<Route>();
+  // Under route-override semantics an addroute the kernel would refuse here was skipped by ADD.
+  const strict = input.strict ?? config.strict;
+  const reach = strict ? undefined : new GatewayReach(snapshot.routes);
+  const addScope = podInterfaces(config, ifname, "addroutes");
   for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
     for (const r of same) if (isDesired(d, r)) wanted.add(r);
     if (same.some((r) => isDesired(d, r))) continue;
+    const clash = same[0];
+    if (reach && d.request && kernelRefusal(d, clash, reach, !!clash && !onPod(clash, addScope))) {
+      continue;
+    }
+    // A refusal ADD did not foresee: its result (CHECK's prevResult) left the route out.
+    if (reach && d.request && config.prevResult && !listsRoute(config.prevResult, d.cni)) continue;
     const other = same.find((r) => sameRoute(d.route, r)) ?? same[0];
     const hops = (r: Route) => `next hops [${nexthopSet(r).join(", ")}]`;
     const attrs = other && sameRoute(d.route, other)
@@ -360,6 +563,7 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   // Each delroute looks only at the routes to its destination: CHECK stays linear in the table.
   const byDst = indexBy(snapshot.routes, familyDst);
   config.delroutes.forEach((req, i) => {
+    if (reach && v1KeepsDelroute(req, config)) return; // ADD kept it, as route-override does
     const dst = familyDst({ family: req.dst.family, dst: cidrText(req.dst) });
     for (const r of byDst.get(dst) ?? []) {
       if (onPod(r, delScope) && matchesDelroute(req, r) && !wanted.has(r)) {

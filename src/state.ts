@@ -10,6 +10,7 @@
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type Route, routeFromRecord } from "./route.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /** The identity of a network namespace: the device and inode of its nsfs file. */
 export interface NetnsId {
@@ -44,17 +45,51 @@ export class StateFileError extends CniError {
   }
 }
 
-/** The largest state file read back (far above what the route limits allow ADD to write). */
+/**
+ * The largest state record: `writeState` refuses to write a larger one (code 7, before ADD
+ * changes the table) and `readState` refuses to read one, so DEL can revert every record ADD
+ * wrote. Only a flush of a huge pod table (~60k routes) comes near it.
+ */
 export const MAX_STATE_BYTES = 8 * 1024 * 1024;
 
-/** Path of the state file of one attachment (`@` appears in neither id nor ifname). */
+/** The longest file name (one path component) Linux filesystems allow, in bytes. */
+const NAME_MAX = 255;
+
+/** The longest suffix of an attachment's files: a temp record, `.json.<uuid>.tmp`. */
+const LONGEST_SUFFIX = ".json.".length + 36 + ".tmp".length;
+
+/**
+ * A file name for `name` at most `room` bytes long: `name` itself when it fits (so records
+ * of an upgraded node are found under the names they have), else a readable prefix, `~` (which
+ * no network name, container id or interface name holds, so it collides with no name that fits)
+ * and 32 hex digits of the name's SHA-256.
+ */
+export function fileNameFor(name: string, room: number): string {
+  if (new TextEncoder().encode(name).length <= room) return name;
+  return `${name.slice(0, room - 33)}~${sha256Hex(name).slice(0, 32)}`;
+}
+
+/** The directory of one network's state files. */
+export function networkDir(stateDir: string, network: string): string {
+  return `${stateDir}/${fileNameFor(network, NAME_MAX)}`;
+}
+
+/**
+ * The name an attachment's files start with, `<containerID>@<ifname>` (`@` appears in neither),
+ * mapped by `fileNameFor` when it is too long for a file name with its longest suffix.
+ */
+export function attachmentBase(containerId: string, ifname: string): string {
+  return fileNameFor(`${containerId}@${ifname}`, NAME_MAX - LONGEST_SUFFIX);
+}
+
+/** Path of the state file of one attachment. */
 export function statePath(
   stateDir: string,
   network: string,
   containerId: string,
   ifname: string,
 ): string {
-  return `${stateDir}/${network}/${containerId}@${ifname}.json`;
+  return `${networkDir(stateDir, network)}/${attachmentBase(containerId, ifname)}.json`;
 }
 
 function why(e: unknown): string {
@@ -163,6 +198,16 @@ export function readState(path: string, expect: AttachmentId): AttachmentState |
  */
 export function writeState(path: string, state: AttachmentState): void {
   const dir = dirOf(path);
+  const record = new TextEncoder().encode(JSON.stringify(state) + "\n");
+  if (record.length > MAX_STATE_BYTES) {
+    throw new CniError(
+      ErrorCode.InvalidConfig,
+      `ADD would record ${state.deleted.length} deleted and ${state.added.length} added routes ` +
+        `(${record.length} bytes), more than the ${MAX_STATE_BYTES} bytes DEL reads back`,
+      "no route was changed: flush or delete fewer of the pod's routes (e.g. flushgateway or " +
+        "delroutes instead of flushroutes)",
+    );
+  }
   const tmp = `${path}.${crypto.randomUUID()}.tmp`;
   let created = false;
   try {
@@ -172,7 +217,7 @@ export function writeState(path: string, state: AttachmentState): void {
     const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
     created = true;
     try {
-      let bytes = new TextEncoder().encode(JSON.stringify(state) + "\n");
+      let bytes = record;
       while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
     } finally {
       file.close();
@@ -201,16 +246,40 @@ export interface AttachmentLock extends Disposable {
   remove(): void;
 }
 
+/** An attachment's lock stayed held by another ADD, DEL, CHECK or GC for the whole wait. */
+export class LockBusyError extends CniError {
+  constructor(path: string, waitSeconds: number) {
+    super(
+      ErrorCode.TryAgainLater,
+      `attachment lock ${path} is still held by another ADD, DEL or CHECK of it after ` +
+        `${waitSeconds} s`,
+      "try again later",
+    );
+  }
+}
+
+/** A synchronous sleep (the plugin's handlers are synchronous where they wait for a lock). */
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /**
- * Takes the attachment's exclusive lock (`flock` on `<containerID>@<ifname>.lock` beside its
- * state file), waiting for a concurrent ADD, DEL or CHECK of the same attachment to finish; a
- * killed holder releases it with its death. `create: false` (DEL, CHECK) returns null instead of
- * creating the state directory when it does not exist. The lock file may be removed by its holder:
- * a waiter then finds its file unlinked and locks the new one.
+ * Takes the attachment's exclusive lock (`flock` on `<base>.lock` beside its state file),
+ * waiting for a concurrent ADD, DEL, CHECK or GC of the same attachment to finish, but at most
+ * `waitSeconds` (0: one try): then LockBusyError (code 11). A killed holder releases it with its
+ * death. `create: false` (DEL, CHECK, GC) returns null instead of creating the state directory
+ * when it does not exist. The lock file may be removed by its holder: a waiter then finds its file
+ * unlinked and locks the new one. Anything but a regular file or symlink at the lock's name (a
+ * directory, which cannot be removed unread) is code 5 naming it.
  */
-export function lockAttachment(statePath: string, create = true): AttachmentLock | null {
+export function lockAttachment(
+  statePath: string,
+  create = true,
+  waitSeconds = 10,
+): AttachmentLock | null {
   const dir = dirOf(statePath);
   const path = statePath.replace(/\.json$/, ".lock");
+  const deadline = Date.now() + waitSeconds * 1000;
   try {
     if (create) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     else if (!Deno.statSync(dir).isDirectory) return null;
@@ -218,14 +287,26 @@ export function lockAttachment(statePath: string, create = true): AttachmentLock
     checkSafeDir(dir);
     while (true) {
       // Only a regular file is a lock: a symlink or FIFO planted at that name is removed, never
-      // followed or opened (opening a FIFO would hang).
+      // followed or opened (opening a FIFO would hang); a directory is refused.
       try {
-        if (!Deno.lstatSync(path).isFile) Deno.removeSync(path);
+        const st = Deno.lstatSync(path);
+        if (st.isDirectory) {
+          throw new StateFileError(
+            `cannot lock ${path}: a directory is in the way of the lock file; remove it`,
+          );
+        }
+        if (!st.isFile) Deno.removeSync(path);
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       }
       const file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
-      file.lockSync(true);
+      let locked = false;
+      try {
+        while (!(locked = file.tryLockSync(true)) && Date.now() < deadline) sleepMs(20);
+      } finally {
+        if (!locked) file.close();
+      }
+      if (!locked) throw new LockBusyError(path, waitSeconds);
       let current = false;
       try {
         current = Deno.statSync(path).ino === file.statSync().ino;
@@ -287,8 +368,8 @@ export function removeState(path: string): void {
 
 /** One attachment found in a network's state directory. */
 export interface StateEntry {
-  containerId: string;
-  ifname: string;
+  /** The name its files start with (`attachmentBase` of its container id and interface). */
+  base: string;
   /** Its state file's path (which may be gone while its lock or batch file remains). */
   path: string;
 }
@@ -296,21 +377,16 @@ export interface StateEntry {
 /**
  * Lists the attachments of one network that have any file in its state directory: a state
  * record, a lock, a batch file (a first ADD killed before it recorded anything leaves one), or a
- * temp file of an interrupted write.
+ * temp file of an interrupted write. Entries of any kind count (a directory planted at a name).
  */
 export async function listStates(stateDir: string, network: string): Promise<StateEntry[]> {
-  const dir = `${stateDir}/${network}`;
+  const dir = networkDir(stateDir, network);
   const out = new Map<string, StateEntry>();
   try {
     for await (const e of Deno.readDir(dir)) {
-      const m = /^(.+)@([^@]+)\.(?:json|lock|batch|json\.[0-9a-f-]+\.tmp)$/.exec(e.name);
-      if (!e.isFile || !m?.[1] || !m[2]) continue;
-      const [containerId, ifname] = [m[1], m[2]];
-      out.set(`${containerId}@${ifname}`, {
-        containerId,
-        ifname,
-        path: statePath(stateDir, network, containerId, ifname),
-      });
+      const m = /^(.+)\.(?:json|lock|batch|json\.[0-9a-f-]+\.tmp)$/.exec(e.name);
+      if (!m?.[1] || !(m[1].includes("@") || m[1].includes("~"))) continue;
+      out.set(m[1], { base: m[1], path: `${dir}/${m[1]}.json` });
     }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];

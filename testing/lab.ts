@@ -55,6 +55,16 @@ export interface PodOptions {
   podIfname?: string;
 }
 
+/** One interface of a pod: a veth to the node with these addresses and routes. */
+export interface PodLink {
+  /** Its name in the pod. */
+  ifname: string;
+  /** `address/prefix` of either family, added in order. */
+  addresses: readonly string[];
+  /** Routes on it, added in order: via `gw` when given, else on-link. */
+  routes: readonly { dst: string; gw?: string }[];
+}
+
 /** What a lab is made of. */
 export interface LabOptions extends PodOptions {
   /** Node address with prefix and default gateway (default LAB's). */
@@ -188,6 +198,55 @@ export class Lab implements AsyncDisposable {
     if (o.podAddress6) {
       await this.ip(ns, "addr", "add", o.podAddress6, "dev", ifname, "nodad");
       if (o.podGateway6) await this.ip(ns, "-6", "route", "add", "default", "via", o.podGateway6);
+    }
+    return pod;
+  }
+
+  /**
+   * A pod namespace with one veth to the node per link, each holding its addresses and routes
+   * (the first IPv4 address and default gateway are the pod's `address` and `gateway`);
+   * `ifname` is the interface its CNI invocations name (default: the first link's).
+   */
+  async linkedPod(links: readonly PodLink[], ifname?: string): Promise<Pod> {
+    const first = links[0];
+    if (first === undefined) throw new Error("a pod needs at least one link");
+    const ns = uniqueName(`${this.opts.prefix ?? "ssr"}p`);
+    await this.addNamespace(ns);
+    const pod: Pod = { ns, netns: `/var/run/netns/${ns}`, ifname: ifname ?? first.ifname };
+    this.pods.push(pod);
+    for (const link of links) {
+      const hostVeth = uniqueName("veh");
+      await this.ip(
+        this.node,
+        "link",
+        "add",
+        hostVeth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        link.ifname,
+      );
+      await this.ip(this.node, "link", "set", link.ifname, "netns", ns);
+      await this.ip(this.node, "link", "set", hostVeth, "up");
+      await this.ip(ns, "link", "set", link.ifname, "up");
+      for (const a of link.addresses) {
+        await this.ip(
+          ns,
+          "addr",
+          "add",
+          a,
+          "dev",
+          link.ifname,
+          ...(a.includes(":") ? ["nodad"] : []),
+        );
+        if (pod.address === undefined && !a.includes(":")) pod.address = a;
+      }
+      for (const r of link.routes) {
+        const via = r.gw === undefined ? [] : ["via", r.gw];
+        await this.ip(ns, "route", "add", r.dst, ...via, "dev", link.ifname);
+        if (pod.gateway === undefined && r.dst === "0.0.0.0/0" && r.gw) pod.gateway = r.gw;
+      }
     }
     return pod;
   }

@@ -9,3 +9,5 @@ export * from "./lab.ts";
 export * from "./tables.ts";
 export * from "./plugin.ts";
 export * from "./plugin_lab.ts";
+export * from "./ipam.ts";
+export * from "./pod_shapes.ts";

@@ -4,9 +4,9 @@
  *
  * The executable is a small wrapper that runs the bundle (`dist/seamless-static-route.js`, made by
  * `deno task bundle`) or the source (`mod.ts`) with `deno run` and the same permissions
- * `deno compile` bakes in (scripts/permissions.ts `pluginRunArgs`).
+ * `deno compile` bakes in (src/permissions.ts `pluginRunArgs`).
  */
-import { pluginRunArgs } from "../scripts/permissions.ts";
+import { pluginRunArgs } from "../src/permissions.ts";
 import { LAB } from "./lab.ts";
 import { run } from "./run.ts";
 

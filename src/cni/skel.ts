@@ -27,6 +27,8 @@ export interface Outcome {
 export interface Output {
   json?: Record<string, unknown>;
   lines?: string[];
+  /** Lines said once on stderr and in the log, as config warnings are (e.g. skipped routes). */
+  warnings?: string[];
 }
 
 /** The config fields the skeleton itself reads (for its log). */
@@ -166,20 +168,23 @@ export async function pluginMain<C extends BaseConfig>(
     const config = plugin.parseConfig(raw, version, env.command);
     // A logFile the early logger could not use has been reported once already: stay on stderr.
     const failed = early.logFile !== undefined && log.file === undefined;
+    log.close();
     log = new Logger({
       level: config.logLevel,
       file: failed && config.logFile === early.logFile ? undefined : config.logFile,
       maxBytes: config.logMaxBytes ?? 0,
       tag: `${tag} net=${config.name}`,
     });
-    for (const w of config.warnings ?? []) {
+    const warn = (w: string) => {
       log.warn(w);
       // Said on stderr too when the log is a file (without one, the log line is on stderr).
       if (log.file) stderr += `${plugin.name}: warning: ${w}\n`;
-    }
+    };
+    for (const w of boundedWarnings(config.warnings ?? [])) warn(w);
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
     const handler = await plugin.handlers[env.command]();
     const out = await handler({ env, config, log, dryRun });
+    for (const w of out.warnings ?? []) warn(w);
     log.debug("done");
     return { stdout: _printed(out), stderr, code: 0 };
   } catch (e) {
@@ -191,6 +196,19 @@ export async function pluginMain<C extends BaseConfig>(
     if (!(e instanceof CniError)) log.error(e instanceof Error ? e.stack ?? "" : "");
     return { stdout: JSON.stringify(err.toJSON(version)) + "\n", stderr, code: 1 };
   }
+}
+
+/** The most config warnings one invocation says one by one; the rest are counted in one line. */
+export const MAX_WARNINGS = 10;
+
+/**
+ * The first MAX_WARNINGS warnings, then one line counting the rest: a pod annotation with
+ * thousands of unknown keys writes a dozen lines, not thousands.
+ */
+export function boundedWarnings(warnings: readonly string[]): string[] {
+  if (warnings.length <= MAX_WARNINGS) return [...warnings];
+  const rest = warnings.length - MAX_WARNINGS;
+  return [...warnings.slice(0, MAX_WARNINGS), `... and ${rest} more warning${rest > 1 ? "s" : ""}`];
 }
 
 /** A network name as a log line may show it (the CNI spec's rule for names, at most 128). */

@@ -9,9 +9,10 @@ import {
   RouteChangeError,
   stopPendingBatch,
 } from "../ip.ts";
-import { planAdd, planRevert } from "../plan.ts";
-import { type Route, sameRoute } from "../route.ts";
+import { type Plan, planAdd, planRevert, skipMessage, skipRefused } from "../plan.ts";
+import { describeRoute, type Route, sameRoute } from "../route.ts";
 import {
+  type AttachmentState,
   batchPath,
   hasState,
   lockAttachment,
@@ -23,7 +24,7 @@ import {
 } from "../state.ts";
 import { observe } from "../observe.ts";
 import { emptySnapshot } from "../snapshot.ts";
-import { type Context, logOps, observeInput, type Output } from "./context.ts";
+import { type Context, lockWaitSeconds, logOps, observeInput, type Output } from "./context.ts";
 
 function union(a: readonly Route[], b: readonly Route[]): Route[] {
   if (a.length === 0) return [...b];
@@ -60,7 +61,7 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   // One ADD, DEL or CHECK of an attachment at a time; an ip batch a killed ADD left running is
   // stopped first, so the table read below is the one the batch is applied to.
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  using lock = lockAttachment(path);
+  using lock = lockAttachment(path, true, lockWaitSeconds(ctx));
   try {
     return await addLocked(ctx, path, netnsId);
   } catch (e) {
@@ -76,7 +77,7 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
   const stopped = stopPendingBatch(batchPath(path));
   if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
   const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
-  const plan = planAdd({ config, ifname: env.ifname, ...obs });
+  let plan = planAdd({ config, ifname: env.ifname, ...obs });
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
@@ -91,44 +92,85 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
     (recorded.netnsId.dev !== netnsId.dev || recorded.netnsId.ino !== netnsId.ino);
   if (stale) log.info(`state of ${env.containerId}/${env.ifname} from another netns: replaced`);
   const before = stale ? null : recorded;
-  writeState(path, {
-    version: 1,
-    network: config.name,
-    containerId: env.containerId,
-    ifname: env.ifname,
-    netns: env.netns,
-    netnsId,
-    ...composeRecords(before ?? { added: [], deleted: [] }, plan),
-  });
+  const record = (p: Plan) =>
+    writeState(path, {
+      version: 1,
+      network: config.name,
+      containerId: env.containerId,
+      ifname: env.ifname,
+      netns: env.netns,
+      netnsId,
+      ...composeRecords(before ?? { added: [], deleted: [] }, p),
+    });
+  record(plan);
   const t0 = performance.now();
-  try {
-    applyOps(env.netns, plan.ops, batchPath(path));
-  } catch (e) {
-    // A failure to start ip changed nothing; anything else may have applied part of the batch.
-    const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
-    // ip stops at the refused line: only the lines before it changed the table, and only those
-    // are undone (a route another writer added meanwhile is not ours to delete). When ip cannot
-    // say which line failed, every planned change is a candidate.
-    const applied = e instanceof RouteChangeError && e.failedIndex >= 0
-      ? plan.ops.slice(0, e.failedIndex)
-      : plan.ops;
-    if (started) {
-      rollback(
-        ctx,
-        applied.filter((op) => op.action === "add").map((op) => op.route),
-        applied.filter((op) => op.action === "del").map((op) => op.route),
-        e,
-      );
+  const foreseen = plan.skipped.length;
+  // Ops before `done` are in the table. Under route-override semantics, an addroute the kernel
+  // refuses although the planner did not foresee it is skipped, and the rest of the batch goes on.
+  let done = 0;
+  for (;;) {
+    try {
+      applyOps(env.netns, plan.ops.slice(done), batchPath(path));
+      break;
+    } catch (e) {
+      // ip stops at the refused line: only the lines before it changed the table.
+      const refused = e instanceof RouteChangeError && e.failedIndex >= 0
+        ? done + e.failedIndex
+        : -1;
+      const next = refused >= 0 ? skipRefused(plan, refused, kernelSaid(e)) : null;
+      if (next) {
+        plan = next;
+        done = refused;
+        continue;
+      }
+      fail(ctx, plan, refused, e, before, path);
     }
-    if (before) {
-      writeState(path, before);
-    } else {
-      removeState(path);
-    }
-    throw e;
   }
+  if (plan.skipped.length > foreseen) record(plan);
   log.debug(`applied ${plan.ops.length} ops in ${(performance.now() - t0).toFixed(1)}ms`);
-  return { json: resultToJson(plan.result, config.cniVersion) };
+  return {
+    json: resultToJson(plan.result, config.cniVersion),
+    warnings: plan.skipped.map(skipMessage),
+  };
+}
+
+/** What the kernel said about a refused route, for a skip's reason. */
+function kernelSaid(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return `the kernel refused it: ${msg.replace(/^the kernel refused "[^"]*": /, "")}`;
+}
+
+/**
+ * A failed apply: undo what the batch changed (ops before `refused`; every op when `refused` is
+ * -1 and ip was started), put the record back as it was, and throw `e`.
+ */
+function fail(
+  ctx: Context,
+  plan: Plan,
+  refused: number,
+  e: unknown,
+  before: AttachmentState | null,
+  path: string,
+): never {
+  // A failure to start ip changed nothing; anything else may have applied part of the batch.
+  const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
+  // A route another writer added meanwhile is not ours to delete. When ip cannot say which line
+  // failed, every planned change is a candidate.
+  const applied = refused >= 0 ? plan.ops.slice(0, refused) : plan.ops;
+  if (started) {
+    rollback(
+      ctx,
+      applied.filter((op) => op.action === "add").map((op) => op.route),
+      applied.filter((op) => op.action === "del").map((op) => op.route),
+      e,
+    );
+  }
+  if (before) {
+    writeState(path, before);
+  } else {
+    removeState(path);
+  }
+  throw e;
 }
 
 /** Restores the pod's table to the snapshot after a failed apply; code 103 if that fails too. */
@@ -173,7 +215,18 @@ async function dryRun(ctx: Context, exists: boolean): Promise<Output> {
     lines.push(`# pod netns ${env.netns} cannot be read: planning against an empty table`);
     obs = await observe(observeInput(ctx, emptySnapshot));
   }
-  const plan = planAdd({ config, ifname: env.ifname, ...obs });
+  const input = { config, ifname: env.ifname, ...obs };
+  // What route-override v1 would skip, listed whatever the policy: the audit before a migration.
+  const compat = planAdd({ ...input, strict: false });
+  for (const s of compat.skipped) {
+    const what = `${describeRoute(s.route)} (${s.source}): ${s.reason}`;
+    lines.push(
+      config.strict
+        ? `# route-override v1 skips ${what}; strict: true does not (see the plan below)`
+        : `# skip ${what}; route-override v1 skips it`,
+    );
+  }
+  const plan = config.strict ? planAdd(input) : compat;
   const cmds = commandLines(env.netns, plan.ops);
   if (cmds.length === 0) lines.push("# no route changes needed");
   plan.ops.forEach((op, i) => lines.push(`${cmds[i]}  # ${op.reason}`));

@@ -8,7 +8,10 @@ import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
 import { tableName } from "../route.ts";
 import { hasState, lockAttachment, statePath } from "../state.ts";
-import { type Context, observeInput, type Output } from "./context.ts";
+import { type Context, lockWaitSeconds, observeInput, type Output } from "./context.ts";
+
+/** How `observe` says a pod interface is missing (`cannotApply` in desired.ts). */
+const MISSING = /^the pod has no interface /;
 
 /** Runs CHECK; code 101 naming the first wrong route, all of them in details. */
 export async function cmdCheck(ctx: Context): Promise<Output> {
@@ -23,9 +26,16 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
   // Not while an ADD or DEL of the same attachment is changing the table. A CHECK of an
   // attachment with no record (after DEL, or never added) leaves no lock file behind.
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  using lock = lockAttachment(path, false);
+  using lock = lockAttachment(path, false, lockWaitSeconds(ctx));
   try {
     return await checkLocked(ctx);
+  } catch (e) {
+    // A pod interface the config needs that is gone is a pod no longer as ADD left it: code 101,
+    // as for a wrong route (the config was valid at ADD; code 7 would blame it).
+    if (e instanceof CniError && e.code === ErrorCode.InvalidConfig && MISSING.test(e.message)) {
+      throw new CniError(ErrorCode.CheckFailed, e.message, e.details);
+    }
+    throw e;
   } finally {
     if (!hasState(path)) lock?.remove();
   }

@@ -31,3 +31,12 @@ export function observeInput(
   const waitSeconds = ctx.dryRun ? 0 : config.hostRoute.timeoutSeconds;
   return { config, ifname: env.ifname, log, read, waitSeconds };
 }
+
+/**
+ * How long a handler waits for its attachment's lock: as long as ADD may wait for the pod and
+ * the node (`hostRoute.timeoutSeconds`), at least 1 s; then code 11 (DEL: logged, exit 0). DEL
+ * reads no `hostRoute` (a config edited since ADD must not fail it), so it waits the default 10 s.
+ */
+export function lockWaitSeconds(ctx: Context): number {
+  return Math.max(1, ctx.config.hostRoute.timeoutSeconds);
+}

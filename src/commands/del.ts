@@ -25,7 +25,7 @@ import {
   StateFileError,
   statePath,
 } from "../state.ts";
-import { type Context, logOps, type Output } from "./context.ts";
+import { type Context, lockWaitSeconds, logOps, type Output } from "./context.ts";
 
 /** Runs DEL. */
 export function cmdDel(ctx: Context): Output {
@@ -35,11 +35,13 @@ export function cmdDel(ctx: Context): Output {
   // before the table is read, so nothing lands after the revert.
   let lock;
   try {
-    lock = ctx.dryRun ? null : lockAttachment(path, false);
+    lock = ctx.dryRun ? null : lockAttachment(path, false, lockWaitSeconds(ctx));
   } catch (e) {
-    // An unsafe state directory holds nothing trustworthy and is not ours to clean: no route can
-    // be attributed, so none changes, and the pod can still terminate.
-    if (!(e instanceof StateFileError)) throw e;
+    // An unsafe state directory holds nothing trustworthy and is not ours to clean, a directory
+    // planted at the lock's name cannot be locked, and a lock held past the wait is another run
+    // of this attachment: no route can be attributed safely, so none changes, the record stays
+    // (for a later DEL or GC), and the pod can still terminate.
+    if (!(e instanceof CniError)) throw e;
     log.error(`${e.message}: DEL changes no route`);
     return {};
   }
@@ -50,12 +52,25 @@ export function cmdDel(ctx: Context): Output {
   }
   const done = (): Output => {
     if (ctx.dryRun) return {};
-    removeAttachmentFiles(path);
-    lock?.remove();
+    try {
+      removeAttachmentFiles(path);
+      lock?.remove();
+    } catch (e) {
+      // Something planted at a file's name (a non-empty directory) stays; DEL's work is done.
+      if (!(e instanceof CniError)) throw e;
+      log.error(`${e.message}${e.details ? ` (${e.details})` : ""}`);
+    }
     return {};
   };
-  const stopped = ctx.dryRun ? 0 : stopPendingBatch(batchPath(path));
-  if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
+  try {
+    const stopped = ctx.dryRun ? 0 : stopPendingBatch(batchPath(path));
+    if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
+  } catch (e) {
+    // Not a batch file (a directory in its place): no ip can be applying it. An ip that outlived
+    // SIGKILL (code 11) still fails DEL: reverting under it would race.
+    if (!(e instanceof CniError) || e.code !== ErrorCode.IoFailure) throw e;
+    log.error(`${e.message}${e.details ? ` (${e.details})` : ""}`);
+  }
   let state: AttachmentState | null;
   try {
     state = readState(path, {
@@ -143,42 +158,34 @@ function sameNetns(a: NetnsId, b: NetnsId): boolean {
 }
 
 /**
- * The namespace DEL may revert in, or null (logged) when there is none it can trust: the
- * runtime's CNI_NETNS, or — containerd's second DEL at RemovePodSandbox comes without one — the
- * recorded path, only while it is still the namespace ADD changed (a /proc/PID path outlives its
- * PID; a name can be reused), and never the namespace the plugin itself runs in.
+ * The namespace DEL may revert in, or null (logged) when there is none it can trust: only the
+ * CNI_NETNS the runtime passes now, and only while it is the namespace ADD changed. A DEL without
+ * CNI_NETNS (containerd's second DEL at RemovePodSandbox, a late DEL of a gone pod) changes no
+ * route: the recorded path and its device/inode identity can name another pod's namespace by
+ * then (a /proc/PID path outlives its PID, a name can be reused, and the kernel hands a freed
+ * namespace's inode to the next one at once).
  */
 function whereToRevert(ctx: Context, state: AttachmentState): string | null {
   const { env, log } = ctx;
-  const netns = env.netns || state.netns;
-  let id: NetnsId | null;
-  try {
-    id = netns ? netnsIdentity(netns) : null;
-  } catch (e) {
-    if (env.netns) throw e;
-    id = null; // a recorded path that no longer resolves: its namespace is gone
+  if (!env.netns) {
+    log.info(
+      `no CNI_NETNS: no route is changed (the recorded ${state.netns} may be another ` +
+        "namespace by now); the state file is removed",
+    );
+    return null;
   }
+  const id = netnsIdentity(env.netns);
   const recorded = state.netnsId;
   if (!id) {
-    log.info(`netns ${netns || "(none)"} is gone: only the state file is removed`);
+    log.info(`netns ${env.netns} is gone: only the state file is removed`);
     return null;
   }
   if (recorded && !sameNetns(id, recorded)) {
     log.error(
-      `netns ${netns} is no longer the namespace ADD changed (inode ${recorded.ino}, now ` +
+      `netns ${env.netns} is no longer the namespace ADD changed (inode ${recorded.ino}, now ` +
         `${id.ino}): no route is changed; the state file is removed`,
     );
     return null;
   }
-  if (!env.netns) {
-    const own = netnsIdentity("/proc/self/ns/net");
-    if (!recorded || (own && sameNetns(id, own))) {
-      log.error(
-        `no CNI_NETNS, and the recorded ${netns} cannot be trusted as the pod's namespace: ` +
-          "no route is changed; the state file is removed",
-      );
-      return null;
-    }
-  }
-  return netns;
+  return env.netns;
 }

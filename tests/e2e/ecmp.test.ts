@@ -60,10 +60,15 @@ function addMultipath(
   return ipIn(ns, ...opts, "route", "add", ...route, ...nexthops);
 }
 
-/** The ecmp tests' config: route-override, CNI 1.1.0, the pod's prevResult, then `extra`. */
+/**
+ * The ecmp tests' config: route-override, CNI 1.1.0, strict (these tests pin replacing a route and
+ * refusing a bad next hop; route-override v1's skips are tests/e2e/compat.test.ts's), the pod's
+ * prevResult, then `extra`.
+ */
 function ecmpConfig(e2e: PluginLab, v6: boolean, extra: JsonObject = {}): JsonObject {
   return e2e.config("ecmp", "route-override", {
     cniVersion: "1.1.0",
+    strict: true,
     prevResult: prevResultFor(e2e.lab, { v6 }),
     ...extra,
   });
@@ -381,7 +386,7 @@ ecmpTest(
 );
 
 labTest(
-  "class 6: args.cni stays on CNI_IFNAME; a clash outside the attachment is code 7",
+  "class 6: args.cni stays on CNI_IFNAME; a clash outside is skipped, or code 7 under strict",
   async (e2e) => {
     const { lab } = e2e;
     // A second attachment net1 (10.140.0.5/24); eth0 has the pod's default route.
@@ -425,13 +430,20 @@ labTest(
     assert.equal(hrRun.json?.code, 7, hrRun.stdout);
     assert.match(hrRun.json.msg, /args\.cni\.hostRoute\.interface/);
 
-    // An addroute that would replace eth0's default: code 7 naming both routes.
-    const clash = await e2e.run(
-      "ADD",
-      net1({
-        args: { cni: { addroutes: [{ dst: "0.0.0.0/0", gw: "10.140.0.1" }] } },
-      }),
+    // An addroute that would replace eth0's default: skipped as route-override v1 does (exit 0,
+    // eth0's default kept, the route named on stderr); under strict, code 7 naming both routes.
+    const pod = { args: { cni: { addroutes: [{ dst: "0.0.0.0/0", gw: "10.140.0.1" }] } } };
+    const skip = await e2e.run("ADD", net1(pod));
+    ok(skip, "ADD skipping the clash");
+    assert.deepEqual(skip.json.routes, []);
+    assert.match(
+      skip.stderr,
+      /skipped route 0\.0\.0\.0\/0 via 10\.140\.0\.1 dev net1 \(args\.cni\.addroutes\[0\]\)/,
     );
+    assert.deepEqual(await tableText(lab.pod), before);
+    ok(await e2e.run("DEL", net1(pod)), "DEL after the skip");
+    assert.deepEqual(await tableText(lab.pod), before);
+    const clash = await e2e.run("ADD", net1({ ...pod, strict: true }));
     assert.equal(clash.json?.code, 7, clash.stdout);
     const text = `${clash.json.msg} ${clash.json.details}`;
     assert.match(text, /0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0/);

@@ -19,10 +19,15 @@ const SEEDED: readonly [string, string][] = [["keep1", "eth0"], ["keep1", "net1"
   "eth0",
 ]];
 
-/** Writes a state file (as ADD writes it) for every seeded attachment of `network`. */
+/**
+ * Writes a state file (as ADD writes it) for every seeded attachment of `network`, an hour old
+ * (GC keeps what was written within GC_GRACE_SECONDS: the runtime's list may predate it).
+ */
 function seed(stateDir: string, network: string): void {
+  const old = new Date(Date.now() - 3600_000);
   for (const [containerId, ifname] of SEEDED) {
-    writeState(statePath(stateDir, network, containerId, ifname), {
+    const path = statePath(stateDir, network, containerId, ifname);
+    writeState(path, {
       version: 1,
       network,
       containerId,
@@ -31,6 +36,7 @@ function seed(stateDir: string, network: string): void {
       added: [],
       deleted: [],
     });
+    Deno.utimeSync(path, old, old);
   }
 }
 
@@ -132,6 +138,8 @@ Deno.test("GC: a stale attachment's lock and leftover batch file go with it; kep
   // A first ADD SIGKILLed before it recorded anything leaves only its lock and batch files.
   for (const name of ["killed1@eth0.lock", "killed1@eth0.batch", "keep1@eth0.lock"]) {
     Deno.writeTextFileSync(`${dir}/${name}`, "", { mode: 0o600 });
+    const old = new Date(Date.now() - 3600_000);
+    Deno.utimeSync(`${dir}/${name}`, old, old);
   }
   const config = {
     cniVersion: "1.1.0",

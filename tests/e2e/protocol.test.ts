@@ -81,6 +81,11 @@ labTest("GC removes the state of attachments the runtime no longer lists", async
     });
     assert.equal(r.code, 0, r.stdout);
   }
+  // Older than GC's grace (a record the runtime's list may predate is kept).
+  const old = new Date(Date.now() - 3600_000);
+  for (const e of Deno.readDirSync(`${state.path}/gcnet`)) {
+    Deno.utimeSync(`${state.path}/gcnet/${e.name}`, old, old);
+  }
   const gc = await runPlugin(bin, {
     command: "GC",
     config: {

@@ -226,8 +226,9 @@ for (const how of ["delroutes", "flushroutes"] as const) {
       await ipIn(lab.pod, "route", "add", "10.51.0.0/16", "via", "10.131.0.1", "metric", "7");
       for (const r of EXACT_ROUTES) await ipIn(lab.pod, "route", "add", ...r.add);
       const before = await detailed(lab.pod);
+      // strict: route-override v1 deletes no delroute prevResult does not list (compat.test.ts).
       const fields = how === "delroutes"
-        ? { delroutes: EXACT_ROUTES.map((r) => ({ dst: r.dst })) }
+        ? { strict: true, delroutes: EXACT_ROUTES.map((r) => ({ dst: r.dst })) }
         : { flushroutes: true };
       const inv = e2e.invocation(`x8${how}`, e2e.config(`exact-${how}`, "route-override", fields));
       const add = await e2e.run("ADD", inv);
@@ -272,8 +273,10 @@ for (const type of ["route-override", "seamless-static-route"]) {
       await ipIn(lab.pod, "route", "add", "10.61.0.0/16", "via", "10.131.0.1", "mtu", "1500");
       await ipIn(lab.pod, "route", "add", "10.62.0.0/16", "via", "10.131.0.1");
       const before = await detailed(lab.pod);
+      // strict: without it route-override keeps the existing route, as v1 does ("File exists").
       const config = e2e.config(`attrs-${type}`, type, {
         cniVersion: "1.1.0",
+        strict: true,
         hostRoute: false,
         addroutes: [
           { dst: "10.60.0.0/16", gw: "10.131.0.1", mtu: 1400, advmss: 1360 },
@@ -309,7 +312,8 @@ labTest("gw 0.0.0.0 and :: are no gateway: ADD, result, CHECK and DEL agree", V6
   // route-override v1 (side by side, this machine): `gw: "0.0.0.0"` → exit 0, the kernel route
   // `10.70.0.0/16 dev eth0 scope global`, the result echoing gw "0.0.0.0" (which a reference
   // CHECK then fails on); `gw: "::"` → the kernel refuses (EINVAL), v1 exits 0 without the route.
-  // Here both are the on-link route, scope global, listed without gw.
+  // Here, with strict: true, both are the on-link route, scope global, listed without gw; without
+  // it `gw: "::"` is skipped as v1 skips it (tests/e2e/compat.test.ts).
   await ipIn(lab.pod, "route", "add", "10.72.0.0/16", "dev", "eth0", "scope", "global");
   await ipIn(lab.pod, "route", "add", "10.72.0.0/16", "via", "10.131.0.1", "metric", "5");
   const before = await detailed(lab.pod);
@@ -317,6 +321,7 @@ labTest("gw 0.0.0.0 and :: are no gateway: ADD, result, CHECK and DEL agree", V6
   for (const type of ["route-override", "seamless-static-route"]) {
     const config = e2e.config(`unspec-${type}`, type, {
       prevResult,
+      strict: true,
       ...(type === "seamless-static-route" ? { hostRoute: false } : {}),
       addroutes: [{ dst: "10.70.0.0/16", gw: "0.0.0.0" }],
       delroutes: [{ dst: "10.72.0.0/16", gw: "0.0.0.0" }],
@@ -381,7 +386,9 @@ labTest(
     const { lab } = e2e;
     const before = await detailed(lab.pod);
     for (const type of ["route-override", "seamless-static-route"]) {
+      // strict: without it route-override keeps the existing default, as v1 does.
       const config = e2e.config(`newdefault-${type}`, type, {
+        strict: true,
         addroutes: [{ dst: "0.0.0.0/0", gw: "10.131.1.200" }],
       });
       const inv = e2e.invocation(`nd${type.length}`, config);

@@ -17,6 +17,7 @@ import {
 } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 import { stateExists } from "../support/fixtures.ts";
+import { statePath } from "../../src/state.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, sorted, stateFiles, withTimeout } from "../support/proof.ts";
 
@@ -275,11 +276,12 @@ Deno.test({
 });
 
 labTest(
-  "proof: rollback undoes only the lines the kernel applied, not another writer's route",
+  "proof: rollback (strict) undoes only the lines the kernel applied, not another writer's route",
   async (e2e) => {
     const { lab } = e2e;
     await using ip = await FaultyIp.create({ slowSeconds: 1 });
     const cfg = e2e.config(NETWORK, "route-override", {
+      strict: true,
       addroutes: [
         { dst: "10.60.0.0/16", gw: "10.131.0.1" },
         { dst: "10.70.0.0/16", gw: "192.0.2.1" }, // not on-link: the kernel refuses line 2
@@ -295,6 +297,54 @@ labTest(
     const r = await pending;
     assertCniError(r, 100);
     assert.match(r.json.msg, /route add 10\.70\.0\.0\/16 via 192\.0\.2\.1 dev eth0/);
+    assert.deepEqual(await tableText(lab.pod), sorted([...before, other]));
+    assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
+  },
+);
+
+labTest(
+  "proof: route-override semantics skip a line another writer took; the rest goes in, DEL undoes it",
+  async (e2e) => {
+    const { lab } = e2e;
+    await using ip = await FaultyIp.create({ slowSeconds: 1 });
+    const cfg = e2e.config(NETWORK, "route-override", {
+      addroutes: [
+        { dst: "10.60.0.0/16", gw: "10.131.0.1" },
+        { dst: "10.61.0.0/16", gw: "10.131.0.1" },
+        { dst: "10.62.0.0/16", gw: "10.131.0.1" },
+      ],
+    });
+    const before = await tableText(lab.pod);
+    const pending = add(e2e, cfg, { PATH: ip.path });
+    await ip.waitFor("started.1");
+    // Another writer takes line 2's place after the plugin read the table: the kernel says
+    // "File exists", which the plan could not foresee. route-override v1 goes on; so does ADD.
+    const other = "10.61.0.0/16 via 10.131.0.9 dev eth0";
+    await ipIn(lab.pod, "route", "add", ...other.split(" "));
+    const r = await pending;
+    assert.equal(r.code, 0, `${r.stdout} ${r.stderr}`);
+    const skipped = r.stderr.split("\n").filter((l) => l.includes("skipped route"));
+    assert.equal(skipped.length, 1, r.stderr);
+    assert.match(
+      skipped[0]!,
+      /10\.61\.0\.0\/16 via 10\.131\.0\.1 dev eth0 \(addroutes\[1\]\): the kernel refused it: .*File exists/,
+    );
+    assert.deepEqual(r.json.routes.map((x: { dst: string }) => x.dst), [
+      "0.0.0.0/0",
+      "10.60.0.0/16",
+      "10.62.0.0/16",
+    ]);
+    const added = ["10.60.0.0/16 via 10.131.0.1 dev eth0", "10.62.0.0/16 via 10.131.0.1 dev eth0"];
+    assert.deepEqual(await tableText(lab.pod), sorted([...before, other, ...added]));
+    // The record was rewritten without the skipped line: DEL leaves the other writer's route.
+    const record = JSON.parse(
+      await Deno.readTextFile(statePath(e2e.state.path, NETWORK, ID, lab.podIfname)),
+    );
+    assert.deepEqual(record.added.map((x: { dst: string }) => x.dst), [
+      "10.60.0.0/16",
+      "10.62.0.0/16",
+    ]);
+    assert.equal((await del(e2e, cfg)).code, 0);
     assert.deepEqual(await tableText(lab.pod), sorted([...before, other]));
     assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
   },

@@ -536,7 +536,12 @@ type Fault =
    * device, another metric, `proto bgp`) and deletes ADD's own (`dropOwn`): DEL, which does not
    * read the table, must delete no look-alike.
    */
-  | { kind: "lookalikes"; dropOwn: boolean };
+  | { kind: "lookalikes"; dropOwn: boolean }
+  /**
+   * The pod goes without a DEL; a new pod gets its namespace name (and often its inode) and the
+   * same ADD; then the gone pod's late DEL comes without CNI_NETNS.
+   */
+  | { kind: "reused" };
 
 const faultArb: fc.Arbitrary<Fault> = fc.oneof(
   { weight: 5, arbitrary: fc.constant({ kind: "none" as const }) },
@@ -560,6 +565,7 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
     arbitrary: fc.record({ delayMs: fc.nat(300), midBatch: fc.boolean() })
       .map((k) => ({ kind: "kill" as const, ...k })),
   },
+  { weight: 1, arbitrary: fc.constant({ kind: "reused" as const }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -827,6 +833,41 @@ async function runCase(c: Case, shared: Shared): Promise<void> {
       "DEL changed a route the pod added after ADD",
       transcript,
     );
+    return;
+  }
+  if (c.fault.kind === "reused") {
+    // The pod went without a DEL; a new one at the same name gets the same start and ADD.
+    const sameInode = await pod.renew();
+    count(`reused namespace (same inode: ${sameInode})`);
+    await pod.batch(c.start.map(startLine), true);
+    const fresh = await pod.settledTable();
+    const env = { CNI_NETNS: pod.netns, CNI_IFNAME: c.config.ifname };
+    const other = await withTimeout(
+      plugin({ ...env, CNI_COMMAND: "ADD", CNI_CONTAINERID: `${id}b` }, config).done,
+      30_000,
+      "the new pod's ADD",
+    );
+    transcript.push(`new pod ADD → ${other.code} ${other.stdout.trim()}`);
+    if (other.code !== 0) return; // its start differs from the first (a refused start line)
+    const newPod = await pod.table();
+    // The gone pod's late DEL, without CNI_NETNS: the new pod's table stays as it is.
+    const late = await withTimeout(
+      plugin({ CNI_COMMAND: "DEL", CNI_CONTAINERID: id, CNI_IFNAME: c.config.ifname }, config)
+        .done,
+      30_000,
+      "late DEL",
+    );
+    transcript.push(`late DEL → ${late.code} ${late.stdout.trim()}`);
+    assert.equal(late.code, 0, `late DEL failed\n${transcript.join("\n")}`);
+    assertTable(await pod.table(), newPod, "a late DEL changed a new pod's routes", transcript);
+    assert.equal(await exists(path), false, "the late DEL left the state file");
+    const own = await withTimeout(
+      plugin({ ...env, CNI_COMMAND: "DEL", CNI_CONTAINERID: `${id}b` }, config).done,
+      30_000,
+      "the new pod's DEL",
+    );
+    assert.equal(own.code, 0, own.stdout);
+    assertTable(await pod.table(), fresh, "the new pod's DEL: not its start table", transcript);
     return;
   }
   await del();

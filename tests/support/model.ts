@@ -46,13 +46,30 @@ export class ModelPod implements AsyncDisposable {
   /** Creates the namespace and its interfaces (no DAD, so IPv6 addresses are usable at once). */
   static async create(): Promise<ModelPod> {
     const pod = new ModelPod(uniqueName("ssrm"));
-    await must(["ip", "netns", "add", pod.name]);
+    await pod.setUp();
+    return pod;
+  }
+
+  /**
+   * Deletes the namespace and makes a new one with the same name and interfaces (a reused
+   * name; the kernel often hands the new one the old one's inode too). Returns whether it did.
+   */
+  async renew(): Promise<boolean> {
+    const old = (await Deno.stat(this.netns)).ino;
+    await must(["ip", "netns", "del", this.name]);
+    await this.setUp();
+    return (await Deno.stat(this.netns)).ino === old;
+  }
+
+  /** Creates the namespace and its interfaces (no DAD, so IPv6 addresses are usable at once). */
+  private async setUp(): Promise<void> {
+    await must(["ip", "netns", "add", this.name]);
     try {
       await must([
         "ip",
         "netns",
         "exec",
-        pod.name,
+        this.name,
         "sh",
         "-c",
         "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; " +
@@ -65,12 +82,11 @@ export class ModelPod implements AsyncDisposable {
         if (i.v6) lines.push(`addr add ${i.v6} dev ${i.name} nodad`);
         lines.push(`link set ${i.name} up`, `link set p${i.name} up`);
       }
-      await pod.batch(lines, false);
+      await this.batch(lines, false);
     } catch (e) {
-      await pod[Symbol.asyncDispose]();
+      await this[Symbol.asyncDispose]();
       throw e;
     }
-    return pod;
   }
 
   /**

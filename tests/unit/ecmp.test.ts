@@ -25,11 +25,16 @@ const prevResult = {
 };
 const host = { v4: { address: "192.168.100.10", family: 4 as const } };
 
+/**
+ * A route-override config, strict: these tests pin the planner's own decisions (replace a route of
+ * the attachment, refuse one outside it), not route-override v1's skips (tests/unit/plan.test.ts).
+ */
 function configOf(extra: Record<string, unknown> = {}) {
   return parseConfig({
     cniVersion: "1.1.0",
     name: "n",
     type: "route-override",
+    strict: true,
     prevResult,
     ...extra,
   });
@@ -337,7 +342,7 @@ Deno.test("routeFromRecord: new attributes validated; unrestorable never read ba
   );
 });
 
-Deno.test("scope: args.cni flush/del stay on CNI_IFNAME; clashes outside are code 7", () => {
+Deno.test("scope: args.cni flush/del stay on CNI_IFNAME; clashes outside are code 7 (strict)", () => {
   const prev = {
     cniVersion: "1.1.0",
     interfaces: [{ name: "net1", sandbox: SANDBOX }, { name: "eth0", sandbox: SANDBOX }],
@@ -351,6 +356,7 @@ Deno.test("scope: args.cni flush/del stay on CNI_IFNAME; clashes outside are cod
       cniVersion: "1.1.0",
       name: "n",
       type: "route-override",
+      strict: true,
       prevResult: prev,
       ...extra,
     });
@@ -366,6 +372,7 @@ Deno.test("scope: args.cni flush/del stay on CNI_IFNAME; clashes outside are cod
     cniVersion: "1.1.0",
     name: "n",
     type: "route-override",
+    strict: true,
     prevResult: { ...prev, interfaces: [{ name: "net1", sandbox: SANDBOX }] },
     addroutes: [{ dst: "0.0.0.0/0", gw: "10.140.0.1" }],
   });

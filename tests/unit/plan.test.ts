@@ -300,7 +300,8 @@ Deno.test("planCheck: linear — each delroute reads only routes to its own dest
   const delroutes = Array.from({ length: 1000 }, (_, i) => ({
     dst: `10.${100 + (i >> 8)}.${i & 255}.0/24`,
   }));
-  const config = configOf("route-override", { delroutes });
+  // strict: route-override v1 would delete none of them (prevResult does not list them).
+  const config = configOf("route-override", { strict: true, delroutes });
   const table = Array.from(
     { length: 2000 },
     (_, i) => route(`10.${i >> 8}.${i & 255}.0/24`, { gateway: "10.131.0.1" }),
@@ -331,6 +332,7 @@ Deno.test("planCheck: linear — each delroute reads only routes to its own dest
 Deno.test("planCheck: a route delroutes deletes and addroutes adds again is wanted, not a leftover", () => {
   // Found by the model test: ADD runs delroutes before addroutes, so the route is in place.
   const config = configOf("route-override", {
+    strict: true, // route-override v1 would not delete a dst prevResult does not list
     delroutes: [{ dst: "10.60.0.0/16" }],
     addroutes: [{ dst: "10.60.0.0/16", priority: 10 }],
   });
@@ -344,4 +346,16 @@ Deno.test("planCheck: a route delroutes deletes and addroutes adds again is want
       .map((p) => p.problem),
     ["present but deleted by delroutes[0]"],
   );
+});
+
+Deno.test("plan: a disabled host route's interface widens no flush (model counterexample)", () => {
+  // Found by the model: flushroutes on eth0 with hostRoute {enabled: false, interface: net1}
+  // deleted net1's `::/0 dev net1`.
+  const onNet1 = route("::/0", { dev: "net1", metric: 1024 });
+  const snap = snapshot([connected, dflt, onNet1]);
+  for (const hostRoute of [{ enabled: false, interface: "net1" }, { enabled: false }, false]) {
+    const config = configOf("seamless-static-route", { flushroutes: true, hostRoute });
+    const plan = planAdd({ config, ifname: "eth0", snapshot: snap, host: {} });
+    assert.deepEqual(lines(plan.ops), ["route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0"]);
+  }
 });

@@ -4,6 +4,7 @@ import { composeRecords } from "../../src/commands/add.ts";
 import {
   type AttachmentState,
   batchPath,
+  hasState,
   lockAttachment,
   MAX_STATE_BYTES,
   readState,
@@ -13,6 +14,8 @@ import {
   writeState,
 } from "../../src/state.ts";
 import { type Route, routeOpArgs } from "../../src/route.ts";
+import { sha256Hex } from "../../src/sha256.ts";
+import { CniError } from "../../src/cni/errors.ts";
 
 const ID = { network: "net", containerId: "c1", ifname: "eth0" };
 
@@ -186,3 +189,44 @@ Deno.test("composeRecords: a repeated ADD keeps the first ADD's routes and resto
     deleted: [r("0.0.0.0/0")],
   });
 });
+
+Deno.test("state: names too long for a file name map to distinct, bounded, stable names", () => {
+  const long = `c${"0123456789".repeat(30)}`;
+  const a = statePath("/s", "net", long, "eth0");
+  const b = statePath("/s", "net", `${long.slice(0, -1)}x`, "eth0");
+  assert.notEqual(a, b);
+  assert.equal(a, statePath("/s", "net", long, "eth0"));
+  for (const p of [a, b]) {
+    const name = p.slice("/s/net/".length);
+    // Room for the longest suffix the record's temp file adds (`.json` → `.json.<uuid>.tmp`).
+    assert.ok(name.length - ".json".length + 46 <= 255, name);
+    assert.match(name, /^c0123456789.*~[0-9a-f]{32}\.json$/);
+  }
+  // Names that fit keep today's form, so an upgraded node finds its records.
+  assert.equal(statePath("/s", "net", "c1", "eth0"), "/s/net/c1@eth0.json");
+  const longNet = `n${"x".repeat(300)}`;
+  const dir = statePath("/s", longNet, "c1", "eth0").split("/")[2]!;
+  assert.ok(dir.length <= 255 && dir.includes("~"), dir);
+});
+
+Deno.test("sha256Hex: agrees with Web Crypto", async () => {
+  for (const text of ["", "abc", "x".repeat(55), "y".repeat(56), "z".repeat(1000), "héllo"]) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    assert.equal(sha256Hex(text), hex, text);
+  }
+});
+
+Deno.test("state: writeState refuses a record larger than MAX_STATE_BYTES with code 7", () =>
+  withDir((dir) => {
+    const path = statePath(dir, ID.network, ID.containerId, ID.ifname);
+    const route = sample().added[0]!;
+    const many = Array.from({
+      length: Math.ceil(MAX_STATE_BYTES / JSON.stringify(route).length) + 1,
+    }, () => route);
+    assert.throws(
+      () => writeState(path, { ...sample(), deleted: many }),
+      (e: unknown) => e instanceof CniError && e.code === 7 && /DEL reads back/.test(e.message),
+    );
+    assert.equal(hasState(path), false);
+  }));

@@ -1,0 +1,70 @@
+/**
+ * `logFile` with the real executable: a FIFO planted at it cannot hang ADD or DEL (which hold the
+ * attachment's lock), a symlink is never followed, and a pod annotation with thousands of unknown
+ * keys writes a bounded log.
+ */
+import assert from "node:assert/strict";
+import { LAB, tableText } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
+import { MAX_WARNINGS } from "../../src/cni/skel.ts";
+
+labTest(
+  "logfile: a FIFO at logFile: ADD and DEL finish, on stderr after one warning",
+  async (e2e) => {
+    const { lab, state } = e2e;
+    const logFile = `${state.path}/logs/plugin.log`;
+    Deno.mkdirSync(`${state.path}/logs`, { mode: 0o700 });
+    new Deno.Command("mkfifo", { args: [logFile] }).outputSync();
+    const config = e2e.config("fifo", "seamless-static-route", { logFile, logLevel: "info" });
+    const inv = { ...e2e.invocation("f1", config), timeoutMs: 30_000 };
+    const before = await tableText(lab.pod);
+    for (const command of ["ADD", "DEL"]) {
+      const r = await e2e.run(command, inv);
+      assert.equal(r.code, 0, `${command}: ${r.stdout} ${r.stderr}`);
+      const warnings = r.stderr.split("\n").filter((l) => / WARN /.test(l));
+      assert.equal(warnings.length, 1, r.stderr);
+      assert.match(warnings[0]!, /cannot use logFile .*plugin\.log is not a regular file \(a FIFO/);
+      assert.match(r.stderr, /INFO /);
+    }
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+);
+
+labTest("logfile: a symlink at logFile to a root-only file is not written through", async (e2e) => {
+  const { lab, state } = e2e;
+  const victim = `${state.path}/shadow`;
+  Deno.writeTextFileSync(victim, "root:x:0:0\n", { mode: 0o600 });
+  Deno.mkdirSync(`${state.path}/logs`, { mode: 0o700 });
+  Deno.symlinkSync(victim, `${state.path}/logs/plugin.log`);
+  const config = e2e.config("link", "seamless-static-route", {
+    logFile: `${state.path}/logs/plugin.log`,
+    logLevel: "info",
+  });
+  const add = await e2e.run("ADD", e2e.invocation("l1", config));
+  assert.equal(add.code, 0, add.stdout);
+  assert.match(add.stderr, /is a symbolic link\); logging to stderr/);
+  assert.ok((await tableText(lab.pod)).includes(`${LAB.nodeIp} via 10.131.0.1 dev eth0`));
+  assert.equal(Deno.readTextFileSync(victim), "root:x:0:0\n");
+});
+
+labTest(
+  "logfile: 22,000 unknown args.cni keys write a dozen warning lines, not 22,000",
+  async (e2e) => {
+    const { state } = e2e;
+    const logFile = `${state.path}/logs/plugin.log`;
+    const cni = Object.fromEntries(Array.from({ length: 22_000 }, (_, i) => [`k${i}`, 1]));
+    for (const fields of [{}, { logFile }]) {
+      const config = e2e.config("flood", "seamless-static-route", { ...fields, args: { cni } });
+      const add = await e2e.run("ADD", e2e.invocation("w1", config));
+      assert.equal(add.code, 0, add.stdout);
+      const logged = "logFile" in fields ? Deno.readTextFileSync(logFile) : add.stderr;
+      const lines = logged.split("\n").filter((l) =>
+        l.includes("unknown key") || l.includes("more warning")
+      );
+      assert.equal(lines.length, MAX_WARNINGS + 1, logged.slice(0, 2000));
+      assert.match(lines.at(-1)!, /\.\.\. and 21990 more warnings/);
+      assert.ok(add.stderr.length < 8192, `${add.stderr.length} bytes on stderr`);
+      assert.equal((await e2e.run("DEL", e2e.invocation("w1", config))).code, 0);
+    }
+  },
+);
