@@ -434,7 +434,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "dev: as root, a static IPAM's address, with its gateway from the IPAM's routes",
+  name: "dev: as root, a static IPAM's address, with the gateway its address names",
   ignore: !IS_ROOT,
   async fn() {
     const nad = nadYaml("static", [
@@ -442,11 +442,11 @@ Deno.test({
         type: "macvlan",
         ipam: {
           type: "static",
-          addresses: [{ address: "10.10.0.7/24" }],
+          addresses: [{ address: "10.10.0.7/24", gateway: "10.10.0.254" }],
           routes: [{ dst: "0.0.0.0/0", gw: "10.10.0.254" }],
         },
       },
-      // The host route via prevResult's gateway: the one the lab took from the IPAM's routes.
+      // The host route via prevResult's gateway: the one static IPAM reports for the address.
       { type: "seamless-static-route", hostRoute: { gateway: "prevResult" } },
     ]);
     await withFile("nad.yaml", nad, async (path) => {
@@ -738,16 +738,16 @@ Deno.test("dev: the lease a NAD's IPAM gives the lab pod", () => {
       notes: [],
     },
   );
-  // host-local's gateway defaults to a default route's gw in its routes.
+  // host-local's gateway is the range's, else the subnet's first host: never a route's gw.
   assert.deepEqual(
     leaseOf({
       type: "host-local",
       subnet: "192.168.50.0/24",
       routes: [{ dst: "0.0.0.0/0", gw: "192.168.50.254" }],
     }).ips,
-    [{ address: "192.168.50.1/24", family: 4, gateway: "192.168.50.254" }],
+    [{ address: "192.168.50.2/24", family: 4, gateway: "192.168.50.1" }],
   );
-  // static: the addresses as written; the gateway from the address or the routes, else none.
+  // static: the addresses as written; the gateway only where the address names one.
   assert.deepEqual(
     leaseOf({
       type: "static",
@@ -758,7 +758,7 @@ Deno.test("dev: the lease a NAD's IPAM gives the lab pod", () => {
       routes: [{ dst: "0.0.0.0/0", gw: "10.10.0.254" }],
     }).ips,
     [
-      { address: "10.10.0.7/24", family: 4, gateway: "10.10.0.254" },
+      { address: "10.10.0.7/24", family: 4 },
       { address: "fd00:a::7/64", family: 6, gateway: "fd00:a::1" },
     ],
   );
@@ -789,9 +789,16 @@ Deno.test("dev: the IPAM of the main plugin decides the lab pod's lease", () => 
     { address: "192.168.50.2/24", family: 4, gateway: "192.168.50.1" },
   ]);
   assert.equal(labLease(list(ipam)).source, "the main plugin's ipam (host-local)");
-  const fallback = labLease(list({ type: "whereabouts", range: "10.0.0.0/24" }));
+  const fallback = labLease(list({ type: "dhcp" }));
   assert.deepEqual(fallback.lease, DEFAULT_LEASE, "an IPAM whose address is not known: the lab's");
-  assert.match(fallback.source, /^the lab's default \(ipam type "whereabouts" picks/);
+  assert.match(fallback.source, /^the lab's default \(ipam type "dhcp" picks/);
+  // whereabouts: the first host of its range, via its gateway; the source says it is a guess.
+  const wb = labLease(list({ type: "whereabouts", range: "10.0.0.0/24", gateway: "10.0.0.1" }));
+  assert.deepEqual(wb.lease.ips, [{ address: "10.0.0.2/24", family: 4, gateway: "10.0.0.1" }]);
+  assert.match(
+    wb.source,
+    /^the main plugin's ipam \(whereabouts; whereabouts picks .* at run time/,
+  );
   assert.match(labLease({ type: "seamless-static-route" }).source, /no main plugin with ipam/);
 });
 
