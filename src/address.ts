@@ -200,3 +200,10 @@ export function isV4Mapped(ip: Ip): boolean {
   const addr = ip.family === 6 ? lookup(ip.address)?.addr : undefined;
   return addr instanceof ipaddr.IPv6 && addr.isIPv4MappedAddress();
 }
+
+/** The IPv4 address an IPv4-mapped IPv6 address stands for (::ffff:10.0.0.1 → 10.0.0.1), or null. */
+export function v4OfMapped(ip: Ip): Ip | null {
+  const addr = ip.family === 6 ? lookup(ip.address)?.addr : undefined;
+  if (!(addr instanceof ipaddr.IPv6) || !addr.isIPv4MappedAddress()) return null;
+  return toIp(addr.toIPv4Address());
+}

@@ -12,6 +12,7 @@ import {
   networkOf,
   parseCidr,
   parseIp,
+  v4OfMapped,
 } from "./address.ts";
 import { invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
@@ -214,8 +215,23 @@ function parseRouteRequest(input: unknown, key: string, reading: RouteReading): 
   const req: RouteRequest = { dst: networkOf(dst) };
   if (cidrText(req.dst) !== cidrText(dst)) req.dstWithHostBits = cidrText(dst);
   if (v.gw !== undefined && v.gw !== null && v.gw !== "") {
-    const gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
+    let gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
     if (!gw) throw invalidConfig(`${key}.gw`, v.gw, "must be an IP address");
+    const v4 = dst.family === 4 && reading.goNotes ? v4OfMapped(gw) : null;
+    if (v4 && !reading.strict) {
+      // Go reads it as the IPv4 address, so route-override v1 adds the IPv4 route via it.
+      reading.goNotes?.push(
+        `${key}.gw ${v.gw} is read as ${v4.address}, as route-override v1 (Go) reads an ` +
+          `IPv4-mapped address; write ${v4.address}`,
+      );
+      gw = v4;
+    } else if (v4) {
+      throw invalidConfig(
+        `${key}.gw`,
+        v.gw,
+        `is an IPv4-mapped IPv6 address; write the IPv4 address ${v4.address}`,
+      );
+    }
     if (gw.family !== dst.family) {
       throw invalidConfig(`${key}.gw`, v.gw, `is not in the family of dst ${v.dst}`);
     }

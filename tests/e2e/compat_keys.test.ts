@@ -254,3 +254,37 @@ for (const c of MAPPED) {
     },
   );
 }
+
+// An IPv4-mapped gw of an IPv4 dst: Go reads it as the IPv4 address, and v1 adds the route.
+labTest("route-override, an IPv4 dst via an IPv4-mapped gw: v1's IPv4 route", async (e2e) => {
+  const before = await tableText(e2e.lab.pod);
+  const want = [...before, "10.80.0.0/16 via 10.131.0.1 dev eth0"].sort();
+  const config = (strict: boolean) =>
+    e2e.config("mapped", "route-override", {
+      strict,
+      addroutes: [{ dst: "10.80.0.0/16", gw: "::ffff:10.131.0.1" }],
+    });
+  if (HAVE_V1) {
+    await using other = await PluginLab.create({});
+    const v1 = await runV1(
+      other,
+      other.config("mapped", "route-override", {
+        addroutes: [{ dst: "10.80.0.0/16", gw: "::ffff:10.131.0.1" }],
+      }),
+    );
+    assert.equal(v1.code, 0, v1.stderr);
+    assert.deepEqual(await tableText(other.lab.pod), want);
+  }
+  const refused = await e2e.run("ADD", e2e.invocation("mg1", config(true)));
+  assert.equal(refused.json?.code, 7, refused.stdout);
+  assert.match(String(refused.json?.msg), /addroutes\[0\]\.gw .*IPv4-mapped.*10\.131\.0\.1/);
+  assert.deepEqual(await tableText(e2e.lab.pod), before);
+  const inv = e2e.invocation("mg2", config(false));
+  const add = await e2e.run("ADD", inv);
+  assert.equal(add.code, 0, add.stdout);
+  assert.match(add.stderr, /addroutes\[0\]\.gw ::ffff:10\.131\.0\.1 is read as 10\.131\.0\.1/);
+  assert.deepEqual(await tableText(e2e.lab.pod), want);
+  assert.deepEqual(add.json?.routes?.at(-1), { dst: "10.80.0.0/16", gw: "10.131.0.1" });
+  assert.equal((await e2e.run("DEL", inv)).code, 0);
+  assert.deepEqual(await tableText(e2e.lab.pod), before);
+});
