@@ -101,7 +101,23 @@ for (const c of DUPLICATES) {
     assert.equal(add.code, 0, `${add.stdout}\n${add.stderr}`);
     assert.deepEqual(await tableText(e2e.lab.pod), [...before, c.added].sort(), add.stderr);
     assert.match(add.stderr, new RegExp(`skipped route ${c.skipped.replaceAll(".", "\\.")} `));
+    assert.equal(add.stderr.match(/skipped route/g)?.length, 1, add.stderr);
+    // The result lists the route added, once; CHECK (with ADD's result) finds nothing wrong.
+    const listed = (add.json.routes as JsonObject[]).filter((r) => r.dst === "10.70.0.0/16");
+    const [via] = c.added.split(" ").slice(2, 3);
+    assert.deepEqual(listed, [{ dst: "10.70.0.0/16", gw: via }], add.stdout);
+    const check = await e2e.run("CHECK", {
+      ...inv,
+      config: { ...inv.config as JsonObject, prevResult: add.json },
+    });
+    assert.equal(check.code, 0, check.stdout);
     assert.equal((await e2e.run("DEL", inv)).code, 0);
+    assert.deepEqual(await tableText(e2e.lab.pod), before);
+    // strict: true refuses the pair before anything changes.
+    const strict = e2e.config("dup", "route-override", { strict: true, addroutes: c.addroutes });
+    const refused = await e2e.run("ADD", e2e.invocation("dup2", strict));
+    assert.equal(refused.json?.code, 7, refused.stdout);
+    assert.match(String(refused.json?.msg), /addroutes\[1\]\.dst .*duplicates addroutes\[0\]/);
     assert.deepEqual(await tableText(e2e.lab.pod), before);
   });
   if (HAVE_V1) {
