@@ -347,11 +347,22 @@ export function removeAttachmentFiles(path: string): void {
   const base = path.slice(dir.length + 1);
   try {
     for (const e of Deno.readDirSync(dir)) {
-      if (e.name.startsWith(`${base}.`) && e.name.endsWith(".tmp")) removeState(`${dir}/${e.name}`);
+      if (isTempOf(e.name, base)) removeState(`${dir}/${e.name}`);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
+}
+
+/** A temp record's name as `writeState` makes it: `<record>.<uuid>.tmp`. */
+const TEMP_SUFFIX = /^\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * True when `name` is a temp file of the record named `base` exactly: `c@x.json.<uuid>.tmp` is
+ * c/x's, but `c@x.json.y.json.<uuid>.tmp` belongs to (c, `x.json.y`), not to (c, `x`).
+ */
+function isTempOf(name: string, base: string): boolean {
+  return name.startsWith(base) && TEMP_SUFFIX.test(name.slice(base.length));
 }
 
 /** True when a file (of any kind) is at `path`. */

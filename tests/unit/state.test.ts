@@ -5,6 +5,7 @@ import {
   type AttachmentState,
   batchPath,
   hasState,
+  listStates,
   lockAttachment,
   MAX_STATE_BYTES,
   readState,
@@ -230,3 +231,29 @@ Deno.test("state: writeState refuses a record larger than MAX_STATE_BYTES with c
     );
     assert.equal(hasState(path), false);
   }));
+
+Deno.test("removing c@x's files leaves the temp record of c@x.json.y (a VLAN-like ifname)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    Deno.mkdirSync(`${dir}/net`, { mode: 0o700 });
+    const mine = statePath(dir, "net", "c", "x");
+    const other = statePath(dir, "net", "c", "x.json.y");
+    Deno.writeTextFileSync(mine, "{}");
+    Deno.writeTextFileSync(other, "{}");
+    // c@x's own crash leftover goes; what writeState of c/x.json.y has open stays.
+    const mineTmp = `${mine}.${crypto.randomUUID()}.tmp`;
+    const otherTmp = `${other}.${crypto.randomUUID()}.tmp`;
+    Deno.writeTextFileSync(mineTmp, "{}");
+    Deno.writeTextFileSync(otherTmp, "{}");
+    assert.deepEqual((await listStates(dir, "net")).map((e) => e.base).sort(), [
+      "c@x",
+      "c@x.json.y",
+    ]);
+    removeAttachmentFiles(mine); // DEL or GC of c/x
+    const left = [...Deno.readDirSync(`${dir}/net`)].map((e) => e.name).sort();
+    const name = (p: string): string => p.slice(`${dir}/net/`.length);
+    assert.deepEqual(left, [name(other), name(otherTmp)].sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
