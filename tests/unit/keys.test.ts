@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseConfig } from "../../src/config.ts";
-import { CNI_KEYS, editDistance, showKey, suggestKey, unknownKeyWarnings } from "../../src/keys.ts";
+import {
+  CNI_KEYS,
+  editDistance,
+  MAX_SUGGESTED_KEY_LENGTH,
+  showKey,
+  suggestKey,
+  unknownKeyWarnings,
+} from "../../src/keys.ts";
 
 Deno.test("keys: edit distance counts a swap of neighbours as one edit", () => {
   assert.equal(editDistance("addroutes", "addroutes"), 0);
@@ -122,4 +129,51 @@ Deno.test("keys: prototype names as keys are plain unknown keys, never an intern
       )),
     /invalid addroutes\[0\]\.constructor 1: is not a route key/,
   );
+});
+
+/** The full-matrix distance the three-row one must agree with. */
+function matrixDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+Deno.test("keys: the three-row edit distance equals the full-matrix one", () => {
+  const word = fc.string({ unit: fc.constantFrom("a", "b", "c", "d"), maxLength: 12 });
+  fc.assert(fc.property(word, word, (a, b) => editDistance(a, b) === matrixDistance(a, b)), {
+    numRuns: 2000,
+  });
+});
+
+Deno.test("keys: one 250 KB unknown args.cni key is warned about in well under a second", () => {
+  // A pod annotation may hold 256 KB; the suggestion ("did you mean") must not cost the runtime
+  // seconds and hundreds of MB per ADD (a key that long is within no edit of a known one).
+  const config = {
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    args: { cni: { ["k".repeat(250_000)]: 1 } },
+  };
+  const t0 = performance.now();
+  const parsed = parseConfig(config, "1.0.0", "ADD");
+  const ms = performance.now() - t0;
+  assert.equal(parsed.warnings?.length, 1);
+  assert.ok(ms < 500, `parseConfig took ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("keys: no suggestion for a key longer than any known key can be misspelt to", () => {
+  const long = "addroutes" + "x".repeat(MAX_SUGGESTED_KEY_LENGTH);
+  assert.equal(suggestKey(long, ["addroutes"]), undefined);
+  assert.equal(suggestKey("addroutesxx", ["addroutes"]), "addroutes");
+  assert.equal(suggestKey("addroutesxxx", ["addroutes"]), undefined);
 });
