@@ -300,6 +300,16 @@ export class Logger {
     this.stderr(line);
   }
 
+  /**
+   * Counts `text` written elsewhere for this invocation (a warning's copy on stderr) against the
+   * per-run budget; false, and nothing counted, when it does not fit.
+   */
+  spend(text: string): boolean {
+    if (this.written + text.length > MAX_LOG_BYTES_PER_RUN) return false;
+    this.written += text.length;
+    return true;
+  }
+
   /** Logs an error. */
   error(msg: string): void {
     this.write("error", msg);

@@ -177,8 +177,10 @@ export async function pluginMain<C extends BaseConfig>(
     });
     const warn = (w: string) => {
       log.warn(w);
-      // Said on stderr too when the log is a file (without one, the log line is on stderr).
-      if (log.file) stderr += `${plugin.name}: warning: ${w}\n`;
+      // Said on stderr too when the log is a file (without one, the log line is on stderr),
+      // within the same per-run budget as the log's lines.
+      const copy = `${plugin.name}: warning: ${w}\n`;
+      if (log.file && log.spend(copy)) stderr += copy;
     };
     for (const w of boundedWarnings(config.warnings ?? [])) warn(w);
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
@@ -202,13 +204,14 @@ export async function pluginMain<C extends BaseConfig>(
 export const MAX_WARNINGS = 10;
 
 /**
- * The first MAX_WARNINGS warnings, then one line counting the rest: a pod annotation with
- * thousands of unknown keys writes a dozen lines, not thousands.
+ * The first MAX_WARNINGS warnings, then one line counting the rest (`... and 990 more skipped
+ * routes` with `what` "skipped route"): a pod annotation with thousands of unknown keys or of
+ * skipped addroutes writes a dozen lines, not thousands.
  */
-export function boundedWarnings(warnings: readonly string[]): string[] {
+export function boundedWarnings(warnings: readonly string[], what = "warning"): string[] {
   if (warnings.length <= MAX_WARNINGS) return [...warnings];
   const rest = warnings.length - MAX_WARNINGS;
-  return [...warnings.slice(0, MAX_WARNINGS), `... and ${rest} more warning${rest > 1 ? "s" : ""}`];
+  return [...warnings.slice(0, MAX_WARNINGS), `... and ${rest} more ${what}${rest > 1 ? "s" : ""}`];
 }
 
 /** A network name as a log line may show it (the CNI spec's rule for names, at most 128). */

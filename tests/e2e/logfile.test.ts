@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { LAB, tableText } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 import { MAX_WARNINGS } from "../../src/cni/skel.ts";
+import { MAX_LOG_BYTES_PER_RUN } from "../../src/log.ts";
 
 labTest(
   "logfile: a FIFO at logFile: ADD and DEL finish, on stderr after one warning",
@@ -65,6 +66,33 @@ labTest(
       assert.match(lines.at(-1)!, /\.\.\. and 21990 more warnings/);
       assert.ok(add.stderr.length < 8192, `${add.stderr.length} bytes on stderr`);
       assert.equal((await e2e.run("DEL", e2e.invocation("w1", config))).code, 0);
+    }
+  },
+);
+
+labTest(
+  "logfile: 1000 skipped args.cni addroutes: 10 named, the rest counted, stderr and file bounded",
+  async (e2e) => {
+    const { state } = e2e;
+    const logFile = `${state.path}/log/plugin.log`;
+    // 1000 IPv6 /128 addroutes via an unreachable gateway: each is skipped (as v1 skips it).
+    const addroutes = Array.from({ length: 1000 }, (_, i) => ({
+      dst: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i.toString(16)}/128`,
+      gw: "2001:db8:eeee:eeee:eeee:eeee:eeee:eeee",
+    }));
+    const config = e2e.config("skipflood", "route-override", {
+      logFile,
+      args: { cni: { addroutes } },
+    });
+    const add = await e2e.run("ADD", e2e.invocation("k1", config));
+    assert.equal(add.code, 0, add.stdout);
+    const logged = Deno.readTextFileSync(logFile);
+    const err = new TextEncoder().encode(add.stderr).length;
+    assert.ok(logged.length + err <= MAX_LOG_BYTES_PER_RUN + 4096, `${err} + ${logged.length}`);
+    for (const text of [add.stderr, logged]) {
+      const skips = text.split("\n").filter((l) => l.includes("skipped route"));
+      assert.equal(skips.length, MAX_WARNINGS + 1, text);
+      assert.match(skips.at(-1)!, /\.\.\. and 990 more skipped routes$/);
     }
   },
 );

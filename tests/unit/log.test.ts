@@ -174,3 +174,18 @@ Deno.test("log: one invocation logs at most MAX_LOG_BYTES_PER_RUN, then says so 
   assert.equal(lines.filter((l) => /later lines are dropped/.test(l)).length, 1);
   assert.match(lines.at(-1)!, /ERROR .*the final error/);
 });
+
+Deno.test("log: what spend() counts (a warning's stderr copy) shares the per-run bound", () => {
+  const lines: string[] = [];
+  const log = new Logger({ level: "info", tag: "ADD", stderr: (l) => lines.push(l) });
+  const copy = "x".repeat(1000);
+  let copies = 0;
+  for (let i = 0; i < 200; i++) if (log.spend(copy)) copies++;
+  assert.equal(copies, 200);
+  // 200 KB spent: the log has ~56 KB left, and copies stop where the bound is.
+  for (let i = 0; i < 20_000; i++) log.info(`route ${i} ${"x".repeat(100)}`);
+  while (log.spend(copy)) copies++;
+  const bytes = lines.reduce((n, l) => n + l.length, 0) + copies * copy.length;
+  assert.ok(bytes <= MAX_LOG_BYTES_PER_RUN + 1024, `${bytes}`);
+  assert.equal(log.spend("y"), false);
+});
