@@ -96,3 +96,34 @@ labTest(
     }
   },
 );
+
+function chownNobody(path: string): void {
+  const r = new Deno.Command("chown", { args: ["-h", "65534:65534", path] }).outputSync();
+  assert.ok(r.success, new TextDecoder().decode(r.stderr));
+}
+
+labTest(
+  "logfile: a symlink another user planted in a sticky directory on the way is not followed",
+  async (e2e) => {
+    const { state } = e2e;
+    // A sticky directory of root's that a group can write (fs.protected_symlinks only guards
+    // world-writable ones), and a root-only directory elsewhere (think /etc, holding cron.d)
+    // that a group member points a link at.
+    const sticky = `${state.path}/tmp`;
+    Deno.mkdirSync(sticky);
+    Deno.chownSync(sticky, 0, 65534);
+    Deno.chmodSync(sticky, 0o1775);
+    const victim = `${state.path}/etc`;
+    Deno.mkdirSync(`${victim}/cron.d`, { recursive: true, mode: 0o755 });
+    Deno.symlinkSync(victim, `${sticky}/ssr`);
+    chownNobody(`${sticky}/ssr`); // planted by nobody, as the sticky directory lets it
+    const config = e2e.config("stickylink", "seamless-static-route", {
+      logFile: `${sticky}/ssr/cron.d/plugin.log`,
+      logLevel: "info",
+    });
+    const add = await e2e.run("ADD", e2e.invocation("s1", config));
+    assert.equal(add.code, 0, add.stdout);
+    assert.throws(() => Deno.lstatSync(`${victim}/cron.d/plugin.log`), Deno.errors.NotFound);
+    assert.match(add.stderr, /ssr is a symbolic link owned by uid 65534.*logging to stderr/);
+  },
+);
