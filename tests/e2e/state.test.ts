@@ -219,3 +219,25 @@ labTest("state: CHECK of an attachment without a record leaves no lock file", as
   }
   assert.deepEqual([...Deno.readDirSync(`${state.path}/${NETWORK}`)].map((e) => e.name), []);
 });
+
+function chownNobody(path: string): void {
+  const r = new Deno.Command("chown", { args: ["-h", "65534:65534", path] }).outputSync();
+  assert.ok(r.success, new TextDecoder().decode(r.stderr));
+}
+
+labTest(
+  "state: a stateDir below a directory another user owns is refused, as logFile's is",
+  async (e2e) => {
+    const { lab, state } = e2e;
+    Deno.chmodSync(state.path, 0o755);
+    const theirs = `${state.path}/shared`;
+    Deno.mkdirSync(theirs);
+    chownNobody(theirs); // nobody may rename root's state directory away or swap another in
+    const config = e2e.config("anc", "seamless-static-route", { stateDir: `${theirs}/state` });
+    const before = await tableText(lab.pod);
+    const add = await e2e.run("ADD", e2e.invocation("c1", config));
+    assert.equal(add.json?.code, 5, add.stdout);
+    assert.match(add.json.msg, /shared is owned by uid 65534/);
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+);

@@ -257,3 +257,26 @@ Deno.test("removing c@x's files leaves the temp record of c@x.json.y (a VLAN-lik
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("state: a directory above stateDir that another user owns or can write is refused", () =>
+  withDir((dir) => {
+    Deno.chmodSync(dir, 0o755);
+    Deno.mkdirSync(`${dir}/shared`, { mode: 0o755 });
+    Deno.chownSync(`${dir}/shared`, 65534, 65534); // nobody could rename stateDir away
+    const path = statePath(`${dir}/shared/state`, ID.network, ID.containerId, ID.ifname);
+    assert.throws(() => writeState(path, sample()), /shared is owned by uid 65534/);
+    assert.throws(() => lockAttachment(path), /shared is owned by uid 65534/);
+    assert.throws(() => Deno.lstatSync(`${dir}/shared/state`), Deno.errors.NotFound);
+    // Root's again but group-writable: same; a state record there is not read either.
+    Deno.chownSync(`${dir}/shared`, 0, 0);
+    writeState(path, sample());
+    Deno.chmodSync(`${dir}/shared`, 0o775);
+    assert.throws(() => readState(path, ID), /shared is writable by group or others/);
+    assert.throws(() => writeState(path, sample()), /shared is writable by group or others/);
+    // Root's link in a root-only directory above stateDir (think /var/run -> /run) is fine.
+    Deno.chmodSync(`${dir}/shared`, 0o755);
+    Deno.symlinkSync(`${dir}/shared`, `${dir}/link`);
+    const viaLink = statePath(`${dir}/link/state`, ID.network, ID.containerId, ID.ifname);
+    assert.equal(readState(viaLink, ID)?.containerId, ID.containerId);
+    using _lock = lockAttachment(viaLink);
+  }));
