@@ -127,3 +127,30 @@ labTest(
     assert.match(add.stderr, /ssr is a symbolic link owned by uid 65534.*logging to stderr/);
   },
 );
+
+labTest(
+  "logfile: ADDs refused while parsing the config still rotate logFile past logMaxSizeMB",
+  async (e2e) => {
+    const dir = `${e2e.state.path}/log`;
+    const logFile = `${dir}/plugin.log`;
+    Deno.mkdirSync(dir, { mode: 0o700 });
+    const bound = Math.round(0.01 * 1024 * 1024);
+    Deno.writeTextFileSync(logFile, "x".repeat(bound - 100) + "\n", { mode: 0o600 });
+    // A pod whose annotation is invalid: the runtime retries its ADD for as long as it exists,
+    // and at the default logLevel nothing else logs (so nothing else rotates).
+    const config = e2e.config("rotbad", "seamless-static-route", {
+      logFile,
+      logMaxSizeMB: 0.01,
+      args: { cni: { addroutes: "nope" } },
+    });
+    for (let i = 0; i < 60; i++) {
+      const add = await e2e.run("ADD", e2e.invocation("r1", config));
+      assert.equal(add.json?.code, 7, add.stdout);
+    }
+    const size = Deno.statSync(logFile).size;
+    assert.ok(size <= bound, `${logFile} is ${size} bytes, logMaxSizeMB is ${bound} bytes`);
+    // The old lines moved to <logFile>.1; the refusals are logged in the new file.
+    assert.match(Deno.readTextFileSync(`${logFile}.1`), /^x+\n$/);
+    assert.match(Deno.readTextFileSync(logFile), /invalid args\.cni\.addroutes/);
+  },
+);
