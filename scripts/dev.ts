@@ -550,13 +550,15 @@ Use it to audit a NAD before it goes live.
   --version, -V  print the plugin's version
   --help, -h     print this
 
-The pod's addresses are the ones the main plugin's IPAM would give: static addresses,
-host-local's first address (rangeStart if set, the gateway skipped), both families when
-it has both; the gateway is the IPAM's, or a default route's in its routes. Other IPAM
-types (dhcp, whereabouts) fall back to ${LAB.podAddress} via ${LAB.podGateway}.
+The pod's addresses are the ones the main plugin's IPAM would give: static addresses
+(with the gateway each names), host-local's first address (rangeStart if set, the gateway
+skipped; the gateway is the range's, else the subnet's first host), both families when it
+has both; whereabouts: the first host of its range (range_start if set, its gateway
+skipped). Other IPAM types (dhcp) fall back to ${LAB.podAddress} via ${LAB.podGateway}.
 Single-homed, the interface also has a default route via the gateway; in a Multus pod it
-has only the IPAM's routes. The prevResult is what the main plugin returns for that
-interface (unless the config has its own). The config's stateDir and logFile are moved
+has only the IPAM's routes, added as the main plugin adds them: an IPAM default route
+goes in front of the cluster's on ${CLUSTER.ifname}. The prevResult is what the main plugin
+returns for that interface (unless the config has its own). The config's stateDir and logFile are moved
 into the lab directory: a run never writes where the config points.
 
 Root is needed to make the lab (ip netns add). Without root, --dry-run (and a run without

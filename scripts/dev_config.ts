@@ -70,7 +70,8 @@ export function labLease(raw: unknown): { lease: Lease; source: string } {
   const lease = leaseOf(ipam);
   if (lease.ips.length > 0) {
     const type = isObject(ipam) ? String(ipam.type) : "?";
-    return { lease, source: `the main plugin's ipam (${type})` };
+    const notes = lease.notes.length > 0 ? `; ${lease.notes.join("; ")}` : "";
+    return { lease, source: `the main plugin's ipam (${type}${notes})` };
   }
   const why = ipam === undefined
     ? "the config has no main plugin with ipam"

@@ -194,3 +194,16 @@ export function kernelDst(dst: string, family: Family): Cidr | null {
   if (!address || !/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) return null;
   return { address, family, prefix: Number(prefixText) };
 }
+
+/** True for an IPv4-mapped IPv6 address (::ffff:0:0/96), which Go's net package reads as IPv4. */
+export function isV4Mapped(ip: Ip): boolean {
+  const addr = ip.family === 6 ? lookup(ip.address)?.addr : undefined;
+  return addr instanceof ipaddr.IPv6 && addr.isIPv4MappedAddress();
+}
+
+/** The IPv4 address an IPv4-mapped IPv6 address stands for (::ffff:10.0.0.1 → 10.0.0.1), or null. */
+export function v4OfMapped(ip: Ip): Ip | null {
+  const addr = ip.family === 6 ? lookup(ip.address)?.addr : undefined;
+  if (!(addr instanceof ipaddr.IPv6) || !addr.isIPv4MappedAddress()) return null;
+  return toIp(addr.toIPv4Address());
+}

@@ -8,9 +8,11 @@ import {
   cidrText,
   type Ip,
   isUnspecified,
+  isV4Mapped,
   networkOf,
   parseCidr,
   parseIp,
+  v4OfMapped,
 } from "./address.ts";
 import { CniError, invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
@@ -19,6 +21,7 @@ import {
   CNI_ARGS_CONVENTION_KEYS,
   CNI_KEYS,
   didYouMean,
+  goKeys,
   showKey,
   unknownKeyWarnings,
 } from "./keys.ts";
@@ -51,6 +54,19 @@ export interface RouteRequest {
   priority?: number;
   table?: number;
   scope?: number;
+  /**
+   * Under route-override semantics, an IPv4-mapped IPv6 dst or gw (`::ffff:10.9.0.0/112`), as
+   * written: Go reads it as IPv4, so route-override v1's add fails and it skips the route.
+   */
+  v4Mapped?: string;
+}
+
+/** How route objects are read: as route-override v1 reads them, or by this plugin's own rules. */
+interface RouteReading {
+  /** Match `dst`/`gw` in any letter case as Go does (type route-override); notes go here. */
+  goNotes?: string[];
+  /** Refuse what route-override v1 would skip (a mapped address) instead of marking it. */
+  strict: boolean;
 }
 
 /** Host route gateways given as IP literals, at most one per family. */
@@ -173,9 +189,18 @@ export const ROUTE_KEYS: readonly string[] = [
   "scope",
 ];
 
+/** The keys of a route route-override v1 reads (the CNI types' route), in any letter case. */
+const V1_ROUTE_KEYS: readonly string[] = ["dst", "gw"];
+
 /** Validates one CNI route of `addroutes`/`delroutes`. */
-function parseRouteRequest(v: unknown, key: string): RouteRequest {
-  if (!isObject(v)) throw invalidConfig(key, v, "must be an object with dst");
+function parseRouteRequest(input: unknown, key: string, reading: RouteReading): RouteRequest {
+  if (!isObject(input)) throw invalidConfig(key, input, "must be an object with dst");
+  let v = input;
+  if (reading.goNotes) {
+    const read = goKeys(input, V1_ROUTE_KEYS, `${key}.`);
+    reading.goNotes.push(...read.notes);
+    v = read.obj;
+  }
   for (const k of Object.keys(v)) {
     if (ROUTE_KEYS.includes(k)) continue;
     throw invalidConfig(
@@ -190,11 +215,27 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
   const req: RouteRequest = { dst: networkOf(dst) };
   if (cidrText(req.dst) !== cidrText(dst)) req.dstWithHostBits = cidrText(dst);
   if (v.gw !== undefined && v.gw !== null && v.gw !== "") {
-    const gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
+    let gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
     if (!gw) throw invalidConfig(`${key}.gw`, v.gw, "must be an IP address");
+    const v4 = dst.family === 4 && reading.goNotes ? v4OfMapped(gw) : null;
+    if (v4 && !reading.strict) {
+      // Go reads it as the IPv4 address, so route-override v1 adds the IPv4 route via it.
+      reading.goNotes?.push(
+        `${key}.gw ${v.gw} is read as ${v4.address}, as route-override v1 (Go) reads an ` +
+          `IPv4-mapped address; write ${v4.address}`,
+      );
+      gw = v4;
+    } else if (v4) {
+      throw invalidConfig(
+        `${key}.gw`,
+        v.gw,
+        `is an IPv4-mapped IPv6 address; write the IPv4 address ${v4.address}`,
+      );
+    }
     if (gw.family !== dst.family) {
       throw invalidConfig(`${key}.gw`, v.gw, `is not in the family of dst ${v.dst}`);
     }
+    if (isV4Mapped(gw)) req.v4Mapped = `gw ${v.gw}`;
     if (!isUnspecified(gw)) req.gw = gw;
     else if (v.gws !== undefined && v.gws !== null) {
       throw invalidConfig(
@@ -203,6 +244,17 @@ function parseRouteRequest(v: unknown, key: string): RouteRequest {
         "is the unspecified address, which is no next hop of a multipath route; leave gw out",
       );
     } else req.noGateway = true;
+  }
+  // Go masks the dst before it looks at the family: ::ffff:0.0.0.0/80 is the IPv6 ::/80.
+  if (isV4Mapped(req.dst)) req.v4Mapped = `dst ${v.dst}`;
+  if (req.v4Mapped && reading.strict) {
+    const [k, value] = req.v4Mapped.startsWith("dst") ? ["dst", v.dst] : ["gw", v.gw];
+    throw invalidConfig(
+      `${key}.${k}`,
+      value,
+      "is an IPv4-mapped IPv6 address, which route-override v1 reads as IPv4 and cannot add; " +
+        "write the IPv4 route, or an IPv6 address outside ::ffff:0:0/96",
+    );
   }
   if (v.gws !== undefined && v.gws !== null) req.gws = parseGws(v.gws, `${key}.gws`, dst.family);
   for (const [k, min, max] of REQUEST_NUMBERS) {
@@ -261,7 +313,7 @@ export function nextHops(req: RouteRequest): Ip[] {
   return hops;
 }
 
-function routeList(v: unknown, key: string): RouteRequest[] {
+function routeList(v: unknown, key: string, reading: RouteReading): RouteRequest[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw invalidConfig(key, v, "must be a list of routes");
   if (v.length > MAX_ROUTES) {
@@ -271,7 +323,7 @@ function routeList(v: unknown, key: string): RouteRequest[] {
       `lists more than ${MAX_ROUTES} routes, the most one network allows`,
     );
   }
-  return v.map((r, i) => parseRouteRequest(r, `${key}[${i}]`));
+  return v.map((r, i) => parseRouteRequest(r, `${key}[${i}]`, reading));
 }
 
 /** The identity a request will have in the kernel (for duplicate detection). */
@@ -441,6 +493,36 @@ export const OVERRIDABLE = [
 /** The keys DEL does not read: it undoes what the state file records, whatever they say now. */
 const NOT_FOR_DEL = [...OVERRIDABLE, "args", "prevResult"] as const;
 
+/** The keys of route-override v1's config (and of its `args.cni`, but `args`). */
+const V1_KEYS: readonly string[] = [
+  "flushroutes",
+  "flushgateway",
+  "delroutes",
+  "addroutes",
+  "skipcheck",
+  "args",
+];
+
+/**
+ * The config with route-override v1's keys (top level, `args`, `args.cni`) as its Go decoder
+ * reads them: in any letter case, the last of one name winning. Route keys are read so later.
+ */
+function v1Keys(input: Json, notes: string[]): Json {
+  const top = goKeys(input, V1_KEYS, "");
+  notes.push(...top.notes);
+  const args = top.obj.args;
+  if (!isObject(args)) return top.obj;
+  const withCni = goKeys(args, ["cni"], "args.");
+  notes.push(...withCni.notes);
+  const cni = withCni.obj.cni;
+  if (isObject(cni)) {
+    const read = goKeys(cni, V1_KEYS.filter((k) => k !== "args"), "args.cni.");
+    notes.push(...read.notes);
+    withCni.obj.cni = read.obj;
+  }
+  return { ...top.obj, args: withCni.obj };
+}
+
 /**
  * For DEL, a key DEL does not need (logLevel, debug, strict, logMaxSizeMB, logFile) that is
  * invalid gives a warning and its default instead of an error; other commands refuse it.
@@ -467,19 +549,24 @@ function forgiving<T>(
  * route keys, `args` and `prevResult` are left out unread, and only name, type, cniVersion and
  * stateDir are refused when invalid (the other keys warn and take their default): a config that
  * became invalid since ADD (an edited network, a bad pod annotation) must not make DEL fail on
- * every retry. The GC keys are read for GC only (and when no command is given).
+ * every retry. The GC keys are read for GC only (and when no command is given). Under type
+ * route-override, v1's keys are matched in any letter case, as its Go decoder does.
  */
 export function parseConfig(
   input: Json,
   cniVersion: string = configVersion(input),
   command?: string,
 ): PluginConfig {
-  let raw = input;
+  const goNotes: string[] = [];
+  const v1 = input.type === "route-override";
+  let raw = v1 ? v1Keys(input, goNotes) : input;
   if (command === "DEL") {
-    raw = { ...input };
+    raw = { ...raw };
     for (const k of NOT_FOR_DEL) delete raw[k];
+    goNotes.length = 0; // DEL reads none of those keys: nothing to say about them
   }
   const warnings = unknownKeyWarnings(raw, "", [...OVERRIDABLE, ...TOP_LEVEL_KEYS, ...CNI_KEYS]);
+  warnings.push(...goNotes);
   if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
   }
@@ -525,11 +612,19 @@ export function parseConfig(
     );
   }
 
-  const addroutes = routeList(merged.addroutes, where.addroutes);
+  const strict = forgiving(
+    command,
+    warnings,
+    () => parseStrict(raw, type),
+    type === "seamless-static-route",
+  );
+  const reading: RouteReading = v1 ? { goNotes: warnings, strict } : { strict };
+  const addroutes = routeList(merged.addroutes, where.addroutes, reading);
   const seen = new Map<string, number>();
   addroutes.forEach((r, i) => {
     const k = requestKey(r);
-    if (seen.has(k)) {
+    // Not strict: the planner skips the later one, as the kernel refuses v1's second add.
+    if (seen.has(k) && strict) {
       throw invalidConfig(
         `${where.addroutes}[${i}].dst`,
         cidrText(r.dst),
@@ -537,7 +632,7 @@ export function parseConfig(
           "for several next hops, write one route with gws (a multipath route)",
       );
     }
-    seen.set(k, i);
+    if (!seen.has(k)) seen.set(k, i);
   });
 
   let logLevel: LogLevel = forgiving(command, warnings, () => parseLogLevel(raw.logLevel), "error");
@@ -551,15 +646,10 @@ export function parseConfig(
     type,
     flushroutes: bool(merged.flushroutes, where.flushroutes, false),
     flushgateway: bool(merged.flushgateway, where.flushgateway, false),
-    delroutes: routeList(merged.delroutes, where.delroutes),
+    delroutes: routeList(merged.delroutes, where.delroutes, reading),
     addroutes,
     skipcheck: bool(merged.skipcheck, where.skipcheck, false),
-    strict: forgiving(
-      command,
-      warnings,
-      () => parseStrict(raw, type),
-      type === "seamless-static-route",
-    ),
+    strict,
     hostRoute: parseHostRoute(
       merged.hostRoute,
       where.hostRoute,

@@ -131,3 +131,63 @@ export function unknownKeyWarnings(
   }
   return out;
 }
+
+/**
+ * A key folded as Go's encoding/json compares keys with a struct's field names (simple Unicode
+ * case folding): ASCII letters in lower case, the Kelvin sign U+212A as `k`, the long s U+017F as
+ * `s`. Only these map onto the ASCII keys route-override v1 knows; any other letter stays as is.
+ */
+export function goFoldKey(key: string): string {
+  return key.replace(
+    /[A-Z\u212A\u017F]/g,
+    (c) => c === "\u212A" ? "k" : c === "\u017F" ? "s" : c.toLowerCase(),
+  );
+}
+
+/** An object with its keys as Go's encoding/json reads them, and what that changed. */
+export interface GoKeys {
+  obj: Record<string, unknown>;
+  /** One line per key read under another name, or dropped for a later one of the same name. */
+  notes: string[];
+}
+
+/**
+ * `obj` as route-override v1's Go decoder reads it: each key that folds (`goFoldKey`) to one of
+ * `known` is renamed to it, and of several that name one key the last in the object wins, as in
+ * encoding/json. Other keys stay as they are (for the unknown-key warnings). `where` prefixes
+ * the keys in the notes.
+ */
+export function goKeys(
+  obj: Record<string, unknown>,
+  known: readonly string[],
+  where: string,
+): GoKeys {
+  const byFold = new Map(known.map((k) => [goFoldKey(k), k]));
+  // A Map, then fromEntries: a key such as `__proto__` stays an own key, as JSON.parse made it.
+  const out = new Map<string, unknown>();
+  const from = new Map<string, string>();
+  const notes: string[] = [];
+  for (const [key, value] of Object.entries(obj)) {
+    const name = known.includes(key) ? key : byFold.get(goFoldKey(key));
+    if (name === undefined) {
+      out.set(key, value);
+      continue;
+    }
+    const earlier = from.get(name);
+    if (earlier !== undefined) {
+      notes.push(
+        `key ${showKey(where + earlier)} is ignored: ${showKey(where + key)} later in the ` +
+          "object sets it again, and the last one wins as in route-override v1",
+      );
+    }
+    if (key !== name) {
+      notes.push(
+        `key ${showKey(where + key)} is read as ${where}${name}, as route-override v1 (Go) ` +
+          `reads keys in any letter case; write ${name}`,
+      );
+    }
+    out.set(name, value);
+    from.set(name, key);
+  }
+  return { obj: Object.fromEntries(out), notes };
+}

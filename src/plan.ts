@@ -164,6 +164,12 @@ function kernelRefusal(
   reach: GatewayReach,
   outside: boolean,
 ): string | null {
+  const mapped = d.request?.v4Mapped;
+  if (mapped) {
+    return `${mapped} is an IPv4-mapped IPv6 address, which route-override v1 (Go) reads as ` +
+      'IPv4, so its add fails ("gateway, source, and destination ip are not the same IP ' +
+      'family"); write the IPv4 route, or an IPv6 address outside ::ffff:0:0/96';
+  }
   const hostBits = d.request?.dstWithHostBits;
   if (hostBits && d.route.family === 4) {
     return `dst ${hostBits} has host bits set, which the kernel refuses for IPv4 ` +
@@ -286,7 +292,6 @@ function matchesDelroute(req: RouteRequest, r: Route): boolean {
 /** Plans an ADD: flush routes, flush gateway, delroutes, addroutes, host route — in that order. */
 export function planAdd(input: PlanInput): Plan {
   const { config, ifname, snapshot } = input;
-  const ifaces = podInterfaces(config, ifname);
   const scopeOf = (key: string) => podInterfaces(config, ifname, key);
   const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
   // The table as it will be: the routes by identity and by destination (so lookups stay O(1)
@@ -363,9 +368,29 @@ export function planAdd(input: PlanInput): Plan {
   // (the same destination, table and priority) is gone, and an identical one listed once. A
   // skipped route replaces nothing, so the prevResult routes are filtered once skips are known.
   const placed = new Set<string>();
+  // The addroute that placed each identity: a later one at the same identity is a duplicate.
+  const placedBy = new Map<string, string>();
   const mine: CniRoute[] = [];
   for (const d of desired) {
     const key = routeKey(d.route);
+    const first = d.request ? placedBy.get(key) : undefined;
+    if (first !== undefined) {
+      if (strict) {
+        throw invalidConfig(
+          `${addLabel}${d.source}.dst`,
+          d.route.dst,
+          `duplicates ${addLabel}${first} (same dst, table and priority); ` +
+            "for several next hops, write one route with gws (a multipath route)",
+        );
+      }
+      skipped.push({
+        route: d.route,
+        source: addLabel + d.source,
+        reason: `${addLabel}${first} is at the same destination, table and metric, and the ` +
+          'kernel refuses a second plain add there ("File exists")',
+      });
+      continue;
+    }
     const same = live(byKey.get(key) ?? []);
     // A route to the same place without the attributes asked for (mtu, advmss, scope) is
     // replaced too: the result and CHECK promise them.
@@ -380,14 +405,15 @@ export function planAdd(input: PlanInput): Plan {
         }
         reach.note(d.route);
       }
-      // An addroute from args.cni may only replace a route on CNI_IFNAME.
-      const scope = d.source.startsWith("addroutes") ? addScope : ifaces;
+      // An addroute or host route from args.cni may only replace a route on CNI_IFNAME.
+      const podKey = d.request ? "addroutes" : "hostRoute";
+      const scope = scopeOf(podKey);
       for (const clash of same) {
         if (!onPod(clash, scope)) {
           // Another attachment's route: replacing it silently would break that attachment.
-          const fromPod = scope === addScope && config.podOverrides.includes("addroutes");
+          const fromPod = config.podOverrides.includes(podKey);
           throw invalidConfig(
-            `${fromPod ? "args.cni." : ""}${d.source}.dst`,
+            `${fromPod ? "args.cni." : ""}${d.source}${d.request ? ".dst" : ""}`,
             d.route.dst,
             `would replace ${describeRoute(clash)}, a route outside this attachment, with ` +
               `${describeRoute(d.route)}; choose another table or priority`,
@@ -401,6 +427,7 @@ export function planAdd(input: PlanInput): Plan {
       byKey.set(key, [d.route]);
     }
     placed.add(key);
+    if (d.request) placedBy.set(key, d.source);
     mine.push(d.cni);
   }
   result.routes = [...routes.filter((cr) => !placed.has(cniRouteKey(cr) ?? "")), ...mine];

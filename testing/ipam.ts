@@ -1,16 +1,25 @@
 /**
- * The addresses a NAD's IPAM would give a pod, worked out in advance for the lab: `static`
- * addresses as written, and for `host-local` (`subnet` or `ranges`) the address it hands out
- * first: `rangeStart` if set, else the subnet's first host, skipping the gateway. The gateway is
- * the IPAM's own (`gateway`), else a default route's `gw` in its `routes`, else host-local's
- * default (the subnet's first host). Other IPAM types (dhcp, whereabouts, ...) pick addresses at
- * run time: the lease is empty and a note says so. Pure: no I/O.
+ * The addresses a NAD's IPAM would give a pod, worked out in advance for the lab, as the real IPAM
+ * plugins give them:
+ *
+ * - `static`: the `addresses` as written, each with the `gateway` its entry names (none else);
+ * - `host-local` (`subnet` or `ranges`): per range set, the address its first range hands out
+ *   first: `rangeStart` if set, else the subnet's first host, skipping the range's gateway. The
+ *   gateway is the range's `gateway`, else the subnet's first host (containernetworking/plugins,
+ *   allocator `Range.Canonicalize`); a default route's `gw` in `routes` plays no part;
+ * - `whereabouts`: it picks at run time; the lab takes the first host of its `range` (or
+ *   `range_start`), skipping its `gateway`, which is the address's gateway when given.
+ *
+ * Other IPAM types (dhcp, ...) pick addresses at run time: the lease is empty and a note says so.
+ * Pure: no I/O.
  */
 import ipaddr from "ipaddr.js";
 import {
+  type Cidr,
   cidrText,
   contains,
   type Family,
+  type Ip,
   minAddress,
   networkOf,
   parseCidr,
@@ -78,36 +87,67 @@ function leaseRoutes(raw: unknown, notes: string[]): LeaseRoute[] {
   return out;
 }
 
-/** The gateway of `family` a default route in the IPAM's routes names, if any. */
-function routeGateway(routes: readonly LeaseRoute[], family: Family): string | undefined {
-  const zero = family === 4 ? "0.0.0.0/0" : "::/0";
-  return routes.find((r) => r.dst === zero && r.gw !== undefined)?.gw;
+/**
+ * The first address of `net` from `start` (when inside it, else the first host), skipping
+ * `gateway`; null when the subnet has no host address.
+ */
+function firstAddress(net: Cidr, start: Ip | null, gateway: string | undefined): string | null {
+  let first = start && contains(net, start) ? start.address : minAddress(net)?.address;
+  if (first === undefined) return null;
+  if (first === gateway) first = nextAddress(first);
+  return first;
 }
 
 /** The address host-local hands out first from one range, or a note why there is none. */
-function hostLocalIp(range: Json, routes: readonly LeaseRoute[], notes: string[]): LeaseIp | null {
+function hostLocalIp(range: Json, notes: string[]): LeaseIp | null {
   const subnet = typeof range.subnet === "string" ? parseCidr(range.subnet) : null;
   if (!subnet) {
     notes.push(`host-local range ${JSON.stringify(range)} has no valid subnet`);
     return null;
   }
   const net = networkOf(subnet);
+  // Range.Canonicalize: no gateway means the subnet's first host; routes play no part.
   const own = typeof range.gateway === "string" ? parseIp(range.gateway) : null;
-  const gateway = own?.address ?? routeGateway(routes, net.family) ?? minAddress(net)?.address;
+  const gateway = own?.address ?? minAddress(net)?.address;
   const start = typeof range.rangeStart === "string" ? parseIp(range.rangeStart) : null;
-  let first = start && contains(net, start) ? start.address : minAddress(net)?.address;
-  if (first === undefined) {
+  const first = firstAddress(net, start, gateway);
+  if (first === null) {
     notes.push(`host-local subnet ${cidrText(net)} has no host address`);
     return null;
   }
-  if (first === gateway) first = nextAddress(first);
   const ip: LeaseIp = { address: `${first}/${net.prefix}`, family: net.family };
   if (gateway !== undefined) ip.gateway = gateway;
   return ip;
 }
 
+/**
+ * whereabouts' `range` (a CIDR), `range_start` and `gateway`: the first host of the range (or
+ * `range_start`), skipping the gateway. whereabouts picks at run time; this is the lab's guess.
+ */
+function whereaboutsLease(ipam: Json, notes: string[]): LeaseIp[] {
+  const range = typeof ipam.range === "string" ? parseCidr(ipam.range) : null;
+  if (!range) {
+    notes.push(
+      `whereabouts range ${JSON.stringify(ipam.range ?? null)} is not a CIDR the lab reads`,
+    );
+    return [];
+  }
+  const net = networkOf(range);
+  const own = typeof ipam.gateway === "string" ? parseIp(ipam.gateway) : null;
+  const start = typeof ipam.range_start === "string" ? parseIp(ipam.range_start) : null;
+  const first = firstAddress(net, start, own?.address);
+  if (first === null) {
+    notes.push(`whereabouts range ${cidrText(net)} has no host address`);
+    return [];
+  }
+  notes.push("whereabouts picks its address at run time: the lab takes its range's first");
+  const ip: LeaseIp = { address: `${first}/${net.prefix}`, family: net.family };
+  if (own && own.family === net.family) ip.gateway = own.address;
+  return [ip];
+}
+
 /** host-local's range sets: `ranges` (one address per set, from its first range) or `subnet`. */
-function hostLocalLease(ipam: Json, routes: LeaseRoute[], notes: string[]): LeaseIp[] {
+function hostLocalLease(ipam: Json, notes: string[]): LeaseIp[] {
   const sets: unknown[] = Array.isArray(ipam.ranges) ? ipam.ranges : [[ipam]];
   const ips: LeaseIp[] = [];
   for (const set of sets) {
@@ -116,14 +156,14 @@ function hostLocalLease(ipam: Json, routes: LeaseRoute[], notes: string[]): Leas
       notes.push(`host-local range set ${JSON.stringify(set)} is not a list of ranges`);
       continue;
     }
-    const ip = hostLocalIp(range, routes, notes);
+    const ip = hostLocalIp(range, notes);
     if (ip) ips.push(ip);
   }
   return ips;
 }
 
-/** static IPAM's `addresses`: each `{address: CIDR, gateway?}` as written. */
-function staticLease(ipam: Json, routes: LeaseRoute[], notes: string[]): LeaseIp[] {
+/** static IPAM's `addresses`: each `{address: CIDR, gateway?}` as written, no other gateway. */
+function staticLease(ipam: Json, notes: string[]): LeaseIp[] {
   const ips: LeaseIp[] = [];
   for (const a of Array.isArray(ipam.addresses) ? ipam.addresses : []) {
     const cidr = isJson(a) && typeof a.address === "string" ? parseCidr(a.address) : null;
@@ -132,9 +172,8 @@ function staticLease(ipam: Json, routes: LeaseRoute[], notes: string[]): LeaseIp
       continue;
     }
     const own = typeof a.gateway === "string" ? parseIp(a.gateway) : null;
-    const gateway = own?.address ?? routeGateway(routes, cidr.family);
     const ip: LeaseIp = { address: cidrText(cidr), family: cidr.family };
-    if (gateway !== undefined) ip.gateway = gateway;
+    if (own) ip.gateway = own.address;
     ips.push(ip);
   }
   if (ips.length === 0) notes.push("static IPAM without addresses");
@@ -147,9 +186,10 @@ export function leaseOf(ipam: unknown): Lease {
   if (!isJson(ipam)) return { ips: [], routes: [], notes: ["the main plugin has no ipam"] };
   const routes = leaseRoutes(ipam.routes, notes);
   if (ipam.type === "host-local") {
-    return { ips: hostLocalLease(ipam, routes, notes), routes, notes };
+    return { ips: hostLocalLease(ipam, notes), routes, notes };
   }
-  if (ipam.type === "static") return { ips: staticLease(ipam, routes, notes), routes, notes };
+  if (ipam.type === "static") return { ips: staticLease(ipam, notes), routes, notes };
+  if (ipam.type === "whereabouts") return { ips: whereaboutsLease(ipam, notes), routes, notes };
   notes.push(
     `ipam type ${JSON.stringify(ipam.type)} picks its addresses at run time: not known in advance`,
   );

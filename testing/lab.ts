@@ -205,7 +205,11 @@ export class Lab implements AsyncDisposable {
   /**
    * A pod namespace with one veth to the node per link, each holding its addresses and routes
    * (the first IPv4 address and default gateway are the pod's `address` and `gateway`);
-   * `ifname` is the interface its CNI invocations name (default: the first link's).
+   * `ifname` is the interface its CNI invocations name (default: the first link's). Routes are
+   * added the way a main plugin's `ipam.ConfigureIface` adds them (containernetworking/plugins
+   * since v1.0.0: netlink `RouteAddEcmp`, create without exclusive, which is `ip route prepend`):
+   * a destination another interface holds already gets a second route in front of the first,
+   * and only an exact duplicate fails ("File exists").
    */
   async linkedPod(links: readonly PodLink[], ifname?: string): Promise<Pod> {
     const first = links[0];
@@ -244,7 +248,7 @@ export class Lab implements AsyncDisposable {
       }
       for (const r of link.routes) {
         const via = r.gw === undefined ? [] : ["via", r.gw];
-        await this.ip(ns, "route", "add", r.dst, ...via, "dev", link.ifname);
+        await this.ip(ns, "route", "prepend", r.dst, ...via, "dev", link.ifname);
         if (pod.gateway === undefined && r.dst === "0.0.0.0/0" && r.gw) pod.gateway = r.gw;
       }
     }

@@ -7,7 +7,10 @@
  * - Multus secondary: eth0 is the cluster network (10.128.2.5/23, default via 10.128.2.1 and the
  *   service network 172.30.0.0/16 via it); the attachment is a second interface (net1) holding the
  *   lease's addresses and only the IPAM's routes, and prevResult is what the main plugin
- *   (macvlan, ipvlan, bridge) returns for it under Multus: that interface alone.
+ *   (macvlan, ipvlan, bridge) returns for it under Multus: that interface alone. An IPAM route to
+ *   a destination eth0 holds already (most often `0.0.0.0/0`) is added in front of eth0's, as
+ *   the main plugin adds it (testing/lab.ts `linkedPod`), and the result lists it as the IPAM
+ *   gave it: the pod has two default routes, net1's first, until route-override fixes that.
  *
  * Dual-stack comes from the lease: both families when the IPAM gives both. Pure: no I/O.
  */

@@ -434,7 +434,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "dev: as root, a static IPAM's address, with its gateway from the IPAM's routes",
+  name: "dev: as root, a static IPAM's address, with the gateway its address names",
   ignore: !IS_ROOT,
   async fn() {
     const nad = nadYaml("static", [
@@ -442,11 +442,11 @@ Deno.test({
         type: "macvlan",
         ipam: {
           type: "static",
-          addresses: [{ address: "10.10.0.7/24" }],
+          addresses: [{ address: "10.10.0.7/24", gateway: "10.10.0.254" }],
           routes: [{ dst: "0.0.0.0/0", gw: "10.10.0.254" }],
         },
       },
-      // The host route via prevResult's gateway: the one the lab took from the IPAM's routes.
+      // The host route via prevResult's gateway: the one static IPAM reports for the address.
       { type: "seamless-static-route", hostRoute: { gateway: "prevResult" } },
     ]);
     await withFile("nad.yaml", nad, async (path) => {
@@ -505,6 +505,88 @@ Deno.test({
       const plan = s.get("Plan: the ip commands ADD would run")!;
       assert.match(plan, /^\s*# .*\bskip\b.*0\.0\.0\.0\/0.*route-override v1 skips it/m, plan);
       assert.doesNotMatch(plan, /^\s*ip .*dev eth0/m, "nothing on the cluster's eth0");
+    });
+  },
+});
+
+/**
+ * The most common route-override NAD: the IPAM hands out a default route on the attachment. In a
+ * Multus pod eth0 holds the cluster's default already; the main plugin (ipam.ConfigureIface in
+ * containernetworking/plugins since v1.0.0: netlink RouteAddEcmp, i.e. `ip route prepend`) adds
+ * net1's in front of it, so the pod starts with two default routes, net1's first, and the result
+ * lists the IPAM's routes as it gave them. The lab pod is built the same way.
+ */
+function ipamDefaultNad(override: Record<string, unknown>): string {
+  return nadYaml("ipam-default", [
+    {
+      type: "macvlan",
+      master: "eth0",
+      ipam: {
+        type: "host-local",
+        subnet: "192.168.50.0/24",
+        routes: [{ dst: "0.0.0.0/0" }, { dst: "10.2.0.0/16" }],
+      },
+    },
+    {
+      type: "route-override",
+      ...override,
+      addroutes: [{ dst: "10.3.0.0/16", gw: "192.168.50.1" }],
+    },
+  ], "0.4.0");
+}
+
+/** Asserts the lab pod's table and prevResult of ipamDefaultNad in a Multus pod. */
+function assertIpamDefaultPod(start: string, conf: string): void {
+  const lines = start.split("\n").map((l) => l.trim());
+  assert.ok(lines.includes("default via 192.168.50.1 dev net1"), `net1's default in:\n${start}`);
+  assert.ok(lines.includes("default via 10.128.2.1 dev eth0"), `and eth0's in:\n${start}`);
+  assert.ok(lines.includes("10.2.0.0/16 via 192.168.50.1 dev net1"), start);
+  assert.ok(lines.includes("172.30.0.0/16 via 10.128.2.1 dev eth0"), start);
+  // prevResult: what macvlan returns, the IPAM's result: its routes as given, the gateway .1.
+  assert.match(conf, /"routes": \[\{"dst":"0\.0\.0\.0\/0"\},\{"dst":"10\.2\.0\.0\/16"\}\]/);
+  assert.match(conf, /"address":"192\.168\.50\.2\/24","gateway":"192\.168\.50\.1"/);
+}
+
+Deno.test({
+  name: "dev --dry-run --multus as root: an IPAM default route builds the Multus lab pod",
+  ignore: !IS_ROOT,
+  async fn() {
+    // Before: the lab ran `ip route add 0.0.0.0/0 via 192.168.50.1 dev net1`, got "File exists"
+    // and stopped with "setup or inspection failed".
+    const nad = ipamDefaultNad({ flushgateway: true });
+    await withFile("nad.yaml", nad, async (path) => {
+      const r = await dev("--dry-run", "--multus", path);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const s = sections(r.stdout);
+      assertIpamDefaultPod(
+        s.get("Pod routes the plan starts from")!,
+        s.get("Network config on stdin (CNI_COMMAND=ADD)")!,
+      );
+      const plan = s.get("Plan: the ip commands ADD would run")!;
+      assert.match(plan, /route add 10\.3\.0\.0\/16 via 192\.168\.50\.1 dev net1/, plan);
+      assert.match(
+        plan,
+        /route del 0\.0\.0\.0\/0 via 192\.168\.50\.1 dev net1\b.*flushgateway/,
+        plan,
+      );
+    });
+  },
+});
+
+Deno.test({
+  name: "dev --multus as root: an IPAM default route runs ADD, CHECK and DEL green",
+  ignore: !IS_ROOT,
+  async fn() {
+    // Without flushgateway: DEL cannot yet put a flushed net1 default back beside eth0's (the
+    // plugin's restore adds it, and the kernel answers "File exists"; see src/).
+    await withFile("nad.yaml", ipamDefaultNad({}), async (path) => {
+      const r = await liveRunWith(null, "--multus", path);
+      const s = sections(r.stdout);
+      assertIpamDefaultPod(s.get("Pod routes before ADD")!, s.get("Network config on stdin")!);
+      const after = s.get("Pod routes after ADD")!;
+      assert.match(after, /^\s*\+ 10\.3\.0\.0\/16 via 192\.168\.50\.1 dev net1\b/m, after);
+      assert.match(after, /^\s*default via 10\.128\.2\.1 dev eth0$/m, "eth0's default kept");
+      assert.match(after, /^\s*default via 192\.168\.50\.1 dev net1$/m, "and net1's");
     });
   },
 });
@@ -738,16 +820,16 @@ Deno.test("dev: the lease a NAD's IPAM gives the lab pod", () => {
       notes: [],
     },
   );
-  // host-local's gateway defaults to a default route's gw in its routes.
+  // host-local's gateway is the range's, else the subnet's first host: never a route's gw.
   assert.deepEqual(
     leaseOf({
       type: "host-local",
       subnet: "192.168.50.0/24",
       routes: [{ dst: "0.0.0.0/0", gw: "192.168.50.254" }],
     }).ips,
-    [{ address: "192.168.50.1/24", family: 4, gateway: "192.168.50.254" }],
+    [{ address: "192.168.50.2/24", family: 4, gateway: "192.168.50.1" }],
   );
-  // static: the addresses as written; the gateway from the address or the routes, else none.
+  // static: the addresses as written; the gateway only where the address names one.
   assert.deepEqual(
     leaseOf({
       type: "static",
@@ -758,7 +840,7 @@ Deno.test("dev: the lease a NAD's IPAM gives the lab pod", () => {
       routes: [{ dst: "0.0.0.0/0", gw: "10.10.0.254" }],
     }).ips,
     [
-      { address: "10.10.0.7/24", family: 4, gateway: "10.10.0.254" },
+      { address: "10.10.0.7/24", family: 4 },
       { address: "fd00:a::7/64", family: 6, gateway: "fd00:a::1" },
     ],
   );
@@ -789,9 +871,16 @@ Deno.test("dev: the IPAM of the main plugin decides the lab pod's lease", () => 
     { address: "192.168.50.2/24", family: 4, gateway: "192.168.50.1" },
   ]);
   assert.equal(labLease(list(ipam)).source, "the main plugin's ipam (host-local)");
-  const fallback = labLease(list({ type: "whereabouts", range: "10.0.0.0/24" }));
+  const fallback = labLease(list({ type: "dhcp" }));
   assert.deepEqual(fallback.lease, DEFAULT_LEASE, "an IPAM whose address is not known: the lab's");
-  assert.match(fallback.source, /^the lab's default \(ipam type "whereabouts" picks/);
+  assert.match(fallback.source, /^the lab's default \(ipam type "dhcp" picks/);
+  // whereabouts: the first host of its range, via its gateway; the source says it is a guess.
+  const wb = labLease(list({ type: "whereabouts", range: "10.0.0.0/24", gateway: "10.0.0.1" }));
+  assert.deepEqual(wb.lease.ips, [{ address: "10.0.0.2/24", family: 4, gateway: "10.0.0.1" }]);
+  assert.match(
+    wb.source,
+    /^the main plugin's ipam \(whereabouts; whereabouts picks .* at run time/,
+  );
   assert.match(labLease({ type: "seamless-static-route" }).source, /no main plugin with ipam/);
 });
 

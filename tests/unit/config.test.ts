@@ -149,12 +149,12 @@ Deno.test("config: every invalid value names its key and value (code 7)", () => 
   );
 });
 
-Deno.test("config: duplicate addroutes are refused before anything runs", () => {
-  invalid(
-    { ...override, addroutes: [{ dst: "10.0.0.0/8" }, { dst: "10.1.0.0/8" }] },
-    "addroutes[1].dst",
-    "duplicates addroutes[0]",
-  );
+Deno.test("config: duplicate addroutes are refused before anything runs under strict", () => {
+  const dup = { addroutes: [{ dst: "10.0.0.0/8" }, { dst: "10.1.0.0/8" }] };
+  invalid({ ...override, strict: true, ...dup }, "addroutes[1].dst", "duplicates addroutes[0]");
+  invalid({ ...seamless, ...dup }, "addroutes[1].dst", "duplicates addroutes[0]");
+  // Not strict (route-override's default): both are read, the planner skips the later one.
+  assert.equal(parseConfig({ ...override, ...dup }).addroutes.length, 2);
   // Same dst in another table or with another priority is a different route.
   const c = parseConfig({
     ...override,

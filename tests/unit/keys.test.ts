@@ -5,6 +5,8 @@ import { parseConfig } from "../../src/config.ts";
 import {
   CNI_KEYS,
   editDistance,
+  goFoldKey,
+  goKeys,
   MAX_SUGGESTED_KEY_LENGTH,
   showKey,
   suggestKey,
@@ -176,4 +178,91 @@ Deno.test("keys: no suggestion for a key longer than any known key can be misspe
   assert.equal(suggestKey(long, ["addroutes"]), undefined);
   assert.equal(suggestKey("addroutesxx", ["addroutes"]), "addroutes");
   assert.equal(suggestKey("addroutesxxx", ["addroutes"]), undefined);
+});
+
+Deno.test("keys: Go's folding — ASCII case, the Kelvin sign as k, the long s as s, nothing else", () => {
+  assert.equal(goFoldKey("FlushGateway"), "flushgateway");
+  assert.equal(goFoldKey("\u017F\u212AIPCHECK"), "skipcheck");
+  // Other non-ASCII letters are no ASCII letter to Go, though JS lower-cases İ to i̇.
+  assert.notEqual(goFoldKey("C\u0130N"), "cin");
+  assert.equal(goFoldKey("\u00C5rgs"), "\u00C5rgs");
+});
+
+Deno.test("keys: goKeys renames to the known key, the last of one name wins, notes say so", () => {
+  const read = goKeys(
+    JSON.parse('{"addroutes": 1, "AddRoutes": 2, "other": 3, "__proto__": 4}'),
+    ["addroutes", "flushroutes"],
+    "args.cni.",
+  );
+  assert.deepEqual(Object.keys(read.obj), ["addroutes", "other", "__proto__"]);
+  assert.equal(read.obj.addroutes, 2);
+  assert.equal(Object.getPrototypeOf(read.obj), Object.prototype);
+  assert.deepEqual(read.notes, [
+    "key args.cni.addroutes is ignored: args.cni.AddRoutes later in the object sets it again, " +
+    "and the last one wins as in route-override v1",
+    "key args.cni.AddRoutes is read as args.cni.addroutes, as route-override v1 (Go) reads keys " +
+    "in any letter case; write addroutes",
+  ]);
+});
+
+/** `key` with each letter in a random case, and s/k sometimes as Go's other folds of them. */
+const caseVariant = (key: string) =>
+  fc.array(fc.nat(2), { minLength: key.length, maxLength: key.length }).map((picks) =>
+    [...key].map((c, i) => {
+      const p = picks[i] ?? 0;
+      if (p === 2 && c === "s") return "\u017F";
+      if (p === 2 && c === "k") return "\u212A";
+      return p === 0 ? c : c.toUpperCase();
+    }).join("")
+  );
+
+Deno.test("keys: property — route-override reads v1's keys in any case; seamless only exact", () => {
+  const route = { dst: "10.70.0.0/16", gw: "10.0.0.1" };
+  fc.assert(
+    fc.property(
+      caseVariant("addroutes"),
+      caseVariant("args"),
+      caseVariant("cni"),
+      caseVariant("dst"),
+      caseVariant("gw"),
+      fc.boolean(),
+      (add, args, cni, dst, gw, fromPod) => {
+        const routes = [{ [dst]: route.dst, [gw]: route.gw }];
+        const keys = fromPod ? { [args]: { [cni]: { [add]: routes } } } : { [add]: routes };
+        const base = { cniVersion: "1.0.0", name: "n" };
+        const c = parseConfig({ ...base, type: "route-override", ...keys });
+        assert.deepEqual(c.addroutes.map((r) => [r.dst.address, r.gw?.address]), [
+          ["10.70.0.0", "10.0.0.1"],
+        ]);
+        assert.deepEqual(c.podOverrides, fromPod ? ["addroutes"] : []);
+        assert.ok(c.warnings.every((w) => !w.startsWith("unknown key")), c.warnings.join("\n"));
+        if (fromPod || add === "addroutes") return;
+        const s = parseConfig({
+          ...base,
+          type: "seamless-static-route",
+          hostRoute: false,
+          ...keys,
+        });
+        assert.deepEqual(s.addroutes, []);
+        assert.match(s.warnings.join("\n"), /unknown key .* \(did you mean "addroutes"\?\)/);
+      },
+    ),
+  );
+});
+
+Deno.test("keys: route-override still refuses route keys v1 does not know, in another case", () => {
+  const base = { cniVersion: "1.0.0", name: "n", type: "route-override" };
+  assert.throws(
+    () => parseConfig({ ...base, addroutes: [{ dst: "10.70.0.0/16", MTU: 1400 }] }),
+    /addroutes\[0\]\.MTU.*did you mean "mtu"/,
+  );
+  assert.throws(
+    () =>
+      parseConfig({
+        ...base,
+        type: "seamless-static-route",
+        addroutes: [{ Dst: "10.70.0.0/16" }],
+      }),
+    /addroutes\[0\]\.Dst.*did you mean "dst"/,
+  );
 });
