@@ -128,14 +128,14 @@ function checkSafeDir(dir: string): void {
  * user could swap or rename away (trusted_dir.ts), and the state directory and `dir` owned by this
  * user and writable by nobody else.
  */
-function checkStateDirs(dir: string, create: boolean): void {
+function checkStateDirs(dir: string, create: boolean, file: string): void {
   try {
     checkTrustedDir(dir, { create });
   } catch (e) {
     if (!(e instanceof UntrustedDirError)) throw e;
     throw new StateFileError(
-      `state directory ${dir} is not safe: ${e.message}; make every directory above it root's ` +
-        "and writable by root only",
+      `cannot use state file ${file}: ${e.message}; make every directory above it a directory ` +
+        "of root's that only root can write",
     );
   }
   checkSafeDir(dirOf(dir));
@@ -194,7 +194,7 @@ export function readState(path: string, expect: AttachmentId): AttachmentState |
   try {
     // lstat only to never open a FIFO or follow a link; what is read is checked on the handle.
     const named = Deno.lstatSync(path);
-    checkStateDirs(dirOf(path), false);
+    checkStateDirs(dirOf(path), false, path);
     if (!named.isFile) throw new Error("it is not a regular file");
     const file = Deno.openSync(path, { read: true });
     try {
@@ -257,7 +257,7 @@ export function writeState(path: string, state: AttachmentState): void {
   const tmp = `${path}.${crypto.randomUUID()}.tmp`;
   let created = false;
   try {
-    checkStateDirs(dir, true);
+    checkStateDirs(dir, true, path);
     const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
     created = true;
     try {
@@ -328,7 +328,7 @@ export function lockAttachment(
   const deadline = Date.now() + waitSeconds * 1000;
   try {
     if (!create && !Deno.statSync(dir).isDirectory) return null;
-    checkStateDirs(dir, create);
+    checkStateDirs(dir, create, statePath);
     while (true) {
       // Only a regular file is a lock: a symlink or FIFO planted at that name is removed, never
       // followed or opened (opening a FIFO would hang); a directory is refused.
