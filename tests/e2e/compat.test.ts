@@ -16,17 +16,12 @@ import {
   type JsonObject,
   must,
   type PluginLab,
-  type PluginRun,
   prevResultFor,
-  run,
-  runtimeEnv,
   tableText,
 } from "../../testing/mod.ts";
+import { HAVE_ROUTE_OVERRIDE_V1, runRouteOverrideV1 } from "../support/route_override_v1.ts";
 import { labTest, type LabTestOptions } from "../support/lab_test.ts";
 import { statePath } from "../../src/state.ts";
-
-const V1 = "/usr/local/bin/route-override-v1";
-const HAVE_V1 = await Deno.stat(V1).then(() => true, () => false);
 
 type Shape = "single" | "multus" | "dual";
 
@@ -261,24 +256,6 @@ function describe(c: CompatCase, fromPod: boolean): string {
   return `${c.shape} ${fromPod ? "args.cni " : ""}${JSON.stringify(c.keys)}`;
 }
 
-/** Runs route-override v1's ADD in the lab's pod as a runtime would. */
-async function runV1(e2e: PluginLab, config: JsonObject): Promise<PluginRun> {
-  const env = {
-    ...runtimeEnv(),
-    CNI_COMMAND: "ADD",
-    CNI_CONTAINERID: "v1",
-    CNI_NETNS: e2e.lab.podNetns,
-    CNI_IFNAME: e2e.lab.podIfname,
-    CNI_PATH: "/usr/local/bin",
-  };
-  const out = await run(["ip", "netns", "exec", e2e.lab.node, V1], {
-    stdin: JSON.stringify(config),
-    env,
-    clearEnv: true,
-  });
-  return { ...out, json: undefined };
-}
-
 async function logText(e2e: PluginLab): Promise<string> {
   return await Deno.readTextFile(`${e2e.state.path}/log/plugin.log`).catch(() => "");
 }
@@ -357,14 +334,14 @@ for (const c of CASES) {
       },
     );
   }
-  if (HAVE_V1) {
+  if (HAVE_ROUTE_OVERRIDE_V1) {
     labTest(
       `compat: ${describe(c, false)}: route-override v1 gives this table`,
       LABS[c.shape],
       async (e2e) => {
         await shapePod(e2e, c);
         const before = await tableText(e2e.lab.pod);
-        const v1 = await runV1(e2e, nad(e2e, c, false));
+        const v1 = await runRouteOverrideV1(e2e, nad(e2e, c, false));
         assert.equal(v1.code, 0, `${v1.stdout}\n${v1.stderr}`);
         assert.deepEqual(await tableText(e2e.lab.pod), expected(before, c), v1.stderr);
         const failed = v1.stderr.split("failed to add route").length - 1;

@@ -5,19 +5,9 @@
  * through it to show the table this plugin must match.
  */
 import assert from "node:assert/strict";
-import {
-  ipIn,
-  type JsonObject,
-  PluginLab,
-  prevResultFor,
-  run,
-  runtimeEnv,
-  tableText,
-} from "../../testing/mod.ts";
+import { ipIn, type JsonObject, PluginLab, prevResultFor, tableText } from "../../testing/mod.ts";
+import { HAVE_ROUTE_OVERRIDE_V1, runRouteOverrideV1 } from "../support/route_override_v1.ts";
 import { labTest } from "../support/lab_test.ts";
-
-const V1 = "/usr/local/bin/route-override-v1";
-const HAVE_V1 = await Deno.stat(V1).then(() => true, () => false);
 
 labTest(
   "args.cni.hostRoute never replaces a route on another sandbox interface",
@@ -51,23 +41,6 @@ labTest(
     assert.deepEqual(await tableText(lab.pod), before);
   },
 );
-
-/** Runs route-override v1's ADD in the lab's pod (as compat.test.ts does). */
-async function runV1(e2e: PluginLab, config: JsonObject) {
-  const env = {
-    ...runtimeEnv(),
-    CNI_COMMAND: "ADD",
-    CNI_CONTAINERID: "v1",
-    CNI_NETNS: e2e.lab.podNetns,
-    CNI_IFNAME: e2e.lab.podIfname,
-    CNI_PATH: "/usr/local/bin",
-  };
-  return await run(["ip", "netns", "exec", e2e.lab.node, V1], {
-    stdin: JSON.stringify(config),
-    env,
-    clearEnv: true,
-  });
-}
 
 // Two addroutes at one kernel key (the second one v1 meets gets "file exists"; a host-bits dst
 // "invalid argument"): route-override v1 exits 0 with the first route the kernel takes.
@@ -120,10 +93,13 @@ for (const c of DUPLICATES) {
     assert.match(String(refused.json?.msg), /addroutes\[1\]\.dst .*duplicates addroutes\[0\]/);
     assert.deepEqual(await tableText(e2e.lab.pod), before);
   });
-  if (HAVE_V1) {
+  if (HAVE_ROUTE_OVERRIDE_V1) {
     labTest(`route-override v1, ${c.name} in addroutes: exit 0`, async (e2e) => {
       const before = await tableText(e2e.lab.pod);
-      const v1 = await runV1(e2e, e2e.config("dup", "route-override", { addroutes: c.addroutes }));
+      const v1 = await runRouteOverrideV1(
+        e2e,
+        e2e.config("dup", "route-override", { addroutes: c.addroutes }),
+      );
       assert.equal(v1.code, 0, v1.stderr);
       assert.deepEqual(await tableText(e2e.lab.pod), [...before, c.added].sort(), v1.stderr);
     });
@@ -198,12 +174,12 @@ for (const c of CASED) {
     assert.equal((await e2e.run("DEL", inv)).code, 0);
     assert.deepEqual(await tableText(e2e.lab.pod), before);
   });
-  if (HAVE_V1) {
+  if (HAVE_ROUTE_OVERRIDE_V1) {
     labTest(
       `route-override v1, keys in other case (${c.name}): this table`,
       async (e2e) => {
         const before = await tableText(e2e.lab.pod);
-        const v1 = await runV1(e2e, config(e2e));
+        const v1 = await runRouteOverrideV1(e2e, config(e2e));
         assert.equal(v1.code, 0, v1.stderr);
         assert.deepEqual(await tableText(e2e.lab.pod), want(before), v1.stderr);
       },
@@ -248,8 +224,8 @@ for (const c of MAPPED) {
           strict,
           addroutes: [c.route],
         });
-      if (HAVE_V1) {
-        const v1 = await runV1(e2e, config(false));
+      if (HAVE_ROUTE_OVERRIDE_V1) {
+        const v1 = await runRouteOverrideV1(e2e, config(false));
         assert.equal(v1.code, 0, v1.stderr);
         assert.match(v1.stderr, /not the same IP family/);
         assert.deepEqual(await tableText(e2e.lab.pod), before);
@@ -280,9 +256,9 @@ labTest("route-override, an IPv4 dst via an IPv4-mapped gw: v1's IPv4 route", as
       strict,
       addroutes: [{ dst: "10.80.0.0/16", gw: "::ffff:10.131.0.1" }],
     });
-  if (HAVE_V1) {
+  if (HAVE_ROUTE_OVERRIDE_V1) {
     await using other = await PluginLab.create({});
-    const v1 = await runV1(
+    const v1 = await runRouteOverrideV1(
       other,
       other.config("mapped", "route-override", {
         addroutes: [{ dst: "10.80.0.0/16", gw: "::ffff:10.131.0.1" }],
