@@ -14,7 +14,7 @@ import {
   parseIp,
   v4OfMapped,
 } from "./address.ts";
-import { invalidConfig } from "./cni/errors.ts";
+import { CniError, invalidConfig } from "./cni/errors.ts";
 import { type CniResult, resultFromJson } from "./cni/result.ts";
 import { configVersion } from "./cni/version.ts";
 import {
@@ -524,10 +524,32 @@ function v1Keys(input: Json, notes: string[]): Json {
 }
 
 /**
+ * For DEL, a key DEL does not need (logLevel, debug, strict, logMaxSizeMB, logFile) that is
+ * invalid gives a warning and its default instead of an error; other commands refuse it.
+ */
+function forgiving<T>(
+  command: string | undefined,
+  warnings: string[],
+  parse: () => T,
+  fallback: T,
+): T {
+  if (command !== "DEL") return parse();
+  try {
+    return parse();
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e;
+    warnings.push(`${e.message}; DEL does not need it and uses the default`);
+    return fallback;
+  }
+}
+
+/**
  * Validates a decoded network configuration into a PluginConfig. `cniVersion` is the config's
  * version when the caller has read it already (the CNI skeleton does, to negotiate). For DEL the
- * route keys, `args` and `prevResult` are left out unread: a config that became invalid since ADD
- * (an edited network, a bad pod annotation) must not make DEL fail on every retry. Under type
+ * route keys, `args` and `prevResult` are left out unread, and only name, type, cniVersion and
+ * stateDir are refused when invalid (the other keys warn and take their default): a config that
+ * became invalid since ADD (an edited network, a bad pod annotation) must not make DEL fail on
+ * every retry. The GC keys are read for GC only (and when no command is given). Under type
  * route-override, v1's keys are matched in any letter case, as its Go decoder does.
  */
 export function parseConfig(
@@ -590,7 +612,12 @@ export function parseConfig(
     );
   }
 
-  const strict = parseStrict(raw, type);
+  const strict = forgiving(
+    command,
+    warnings,
+    () => parseStrict(raw, type),
+    type === "seamless-static-route",
+  );
   const reading: RouteReading = v1 ? { goNotes: warnings, strict } : { strict };
   const addroutes = routeList(merged.addroutes, where.addroutes, reading);
   const seen = new Map<string, number>();
@@ -608,14 +635,10 @@ export function parseConfig(
     if (!seen.has(k)) seen.set(k, i);
   });
 
-  let logLevel: LogLevel = "error";
-  if (raw.logLevel !== undefined && raw.logLevel !== null) {
-    if (raw.logLevel !== "error" && raw.logLevel !== "info" && raw.logLevel !== "debug") {
-      throw invalidConfig("logLevel", raw.logLevel, 'must be "error", "info" or "debug"');
-    }
-    logLevel = raw.logLevel;
+  let logLevel: LogLevel = forgiving(command, warnings, () => parseLogLevel(raw.logLevel), "error");
+  if (forgiving(command, warnings, () => bool(raw.debug, "debug", false), false)) {
+    logLevel = "debug";
   }
-  if (bool(raw.debug, "debug", false)) logLevel = "debug";
 
   const config: PluginConfig = {
     cniVersion,
@@ -636,18 +659,34 @@ export function parseConfig(
     ),
     stateDir: absPath(raw.stateDir, "stateDir") ?? DEFAULT_STATE_DIR,
     logLevel,
-    logMaxBytes: logMaxBytes(raw.logMaxSizeMB),
+    logMaxBytes: forgiving(
+      command,
+      warnings,
+      () => logMaxBytes(raw.logMaxSizeMB),
+      logMaxBytes(undefined),
+    ),
     warnings,
     podOverrides,
   };
-  const logFile = absPath(raw.logFile, "logFile");
+  const logFile = forgiving(command, warnings, () => absPath(raw.logFile, "logFile"), undefined);
   if (logFile) config.logFile = logFile;
   if (raw.prevResult !== undefined && raw.prevResult !== null) {
     config.prevResult = resultFromJson(raw.prevResult);
   }
-  const valid = validAttachments(raw);
-  if (valid) config.validAttachments = valid;
+  if (command === undefined || command === "GC") {
+    const valid = validAttachments(raw);
+    if (valid) config.validAttachments = valid;
+  }
   return config;
+}
+
+/** `logLevel`: "error" (the default), "info" or "debug". */
+function parseLogLevel(v: unknown): LogLevel {
+  if (v === undefined || v === null) return "error";
+  if (v !== "error" && v !== "info" && v !== "debug") {
+    throw invalidConfig("logLevel", v, 'must be "error", "info" or "debug"');
+  }
+  return v;
 }
 
 /**

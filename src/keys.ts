@@ -52,22 +52,31 @@ const SYNONYMS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(
   strictness: ["strict"],
 }));
 
-/** The edit distance between two words (insert, delete, substitute, swap of neighbours). */
+/**
+ * The edit distance between two words (insert, delete, substitute, swap of neighbours), in three
+ * rows of `b.length + 1` numbers: the swap looks two rows back, nothing needs the whole matrix.
+ */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  let before: number[] = [];
+  let previous: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
+    const current: number[] = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      let v = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+        v = Math.min(v, before[j - 2]! + 1);
       }
-      d[i]![j] = v;
+      current[j] = v;
     }
+    before = previous;
+    previous = current;
   }
-  return d[a.length]![b.length]!;
+  return previous[b.length]!;
 }
+
+/** Keys longer than this get no "did you mean": no known key is that long, nor 2 edits from it. */
+export const MAX_SUGGESTED_KEY_LENGTH = 64;
 
 /**
  * The known key `key` was probably meant to be, or undefined: a synonym (`gateway` → `gw`), the
@@ -79,12 +88,15 @@ export function suggestKey(key: string, known: readonly string[]): string | unde
   if (synonym) return synonym;
   const sameCase = known.find((k) => k.toLowerCase() === lower);
   if (sameCase) return sameCase;
+  if (key.length > MAX_SUGGESTED_KEY_LENGTH) return undefined;
+  const limit = key.length >= 6 ? 2 : 1;
   let best: { key: string; d: number } | undefined;
   for (const k of known) {
+    // The length difference alone is that many edits: such a key cannot be within the limit.
+    if (Math.abs(k.length - lower.length) > limit) continue;
     const d = editDistance(lower, k.toLowerCase());
     if (!best || d < best.d) best = { key: k, d };
   }
-  const limit = key.length >= 6 ? 2 : 1;
   return best && best.d <= limit ? best.key : undefined;
 }
 

@@ -6,15 +6,17 @@
  *
  * - `logFile` is used only as a regular file owned by root (this user), with one link, in a real
  *   directory that only root can write, below directories that only root can write (or sticky
- *   ones, like /tmp); a missing directory is created (0700). A symlink, FIFO, socket, device or
- *   directory at the name, or a directory others can write, is never opened or followed: the
- *   lines go to stderr, after ONE warning line saying why.
+ *   ones, like /tmp), with no symlink on the way but root's in root-only directories (see
+ *   trusted_dir.ts); a missing directory is created (0700), one at a time. A symlink, FIFO,
+ *   socket, device or directory at the name, or a directory others can write, is never opened or
+ *   followed: the lines go to stderr, after ONE warning line saying why.
  * - A file larger than its bound is moved to `<logFile>.1`; something at `<logFile>.1` that is not
  *   a file (a directory) makes it fall back to stderr the same way, never silently unrotated.
  * - One invocation writes at most MAX_LOG_BYTES_PER_RUN (errors a little more), then one line
  *   saying that the rest is dropped: a pod's annotation cannot flood the node's log.
  */
 import type { LogLevel } from "./log_level.ts";
+import { checkTrustedDir, isOurs } from "./trusted_dir.ts";
 
 export type { LogLevel };
 
@@ -77,54 +79,8 @@ function dirname(path: string): string {
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
-/** True when something (of any kind, a dangling link too) is at `path`. */
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Why a logFile cannot be used (thrown by the checks below, said once in the warning). */
 class UnsafeLogPath extends Error {}
-
-/** True when `uid` is root's or this process's (the plugin runs as root). */
-function isOurs(uid: number | null): boolean {
-  return uid === null || uid === 0 || uid === Deno.uid();
-}
-
-/**
- * Checks every directory from `/` down to `dir` that another user could use to swap or plant
- * what root opens: each must be owned by root and not writable by group or others, unless sticky
- * (like /tmp: others cannot move root's entries). A symlink on the way is followed only when its
- * own directory passed, and its target is checked the same way. `dir` itself must be a real
- * directory only root can write.
- */
-function checkLogDirs(dir: string, depth = 0, strictLast = true): void {
-  if (depth > 8) throw new UnsafeLogPath(`too many symbolic links on the way to ${dir}`);
-  const parts = dir.split("/").filter((p) => p !== "");
-  let path = "";
-  for (let i = 0; i <= parts.length; i++) {
-    path = i === 0 ? "/" : `${path === "/" ? "" : path}/${parts[i - 1]}`;
-    const st = Deno.lstatSync(path);
-    if (st.isSymlink) {
-      if (i === parts.length) throw new UnsafeLogPath(`${path} is a symbolic link`);
-      checkLogDirs(Deno.realPathSync(path), depth + 1);
-      continue;
-    }
-    if (!st.isDirectory) throw new UnsafeLogPath(`${path} is not a directory`);
-    if (!isOurs(st.uid)) throw new UnsafeLogPath(`${path} is owned by uid ${st.uid}`);
-    const mode = st.mode ?? 0;
-    const last = i === parts.length;
-    if ((mode & 0o022) !== 0 && ((last && strictLast) || (mode & 0o1000) === 0)) {
-      throw new UnsafeLogPath(
-        `${path} is writable by group or others (mode ${(mode & 0o7777).toString(8)})`,
-      );
-    }
-  }
-}
 
 /**
  * Opens `file` for appending when it is safe (see the module doc), creating it (0600) when it
@@ -133,7 +89,7 @@ function checkLogDirs(dir: string, depth = 0, strictLast = true): void {
  * directory, and the opened file is checked again.
  */
 function openLogFile(file: string): Deno.FsFile {
-  checkLogDirs(dirname(file));
+  checkTrustedDir(dirname(file));
   let existing: Deno.FileInfo | null = null;
   try {
     existing = Deno.lstatSync(file);
@@ -192,11 +148,8 @@ export class Logger {
     this.file = options.file;
     if (this.file) {
       try {
-        // Only below directories that passed the checks, so none is made where a link points.
-        let have = dirname(this.file);
-        while (!exists(have)) have = dirname(have);
-        checkLogDirs(have, 0, false);
-        Deno.mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+        // One at a time below directories that passed, so none is made where a link points.
+        checkTrustedDir(dirname(this.file), { create: true, laxLast: true });
       } catch (e) {
         this.fallBack(`cannot create the directory of logFile ${this.file}`, e);
         return;
@@ -298,6 +251,16 @@ export class Logger {
       }
     }
     this.stderr(line);
+  }
+
+  /**
+   * Counts `text` written elsewhere for this invocation (a warning's copy on stderr) against the
+   * per-run budget; false, and nothing counted, when it does not fit.
+   */
+  spend(text: string): boolean {
+    if (this.written + text.length > MAX_LOG_BYTES_PER_RUN) return false;
+    this.written += text.length;
+    return true;
   }
 
   /** Logs an error. */

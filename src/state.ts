@@ -11,6 +11,7 @@
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type Route, routeFromRecord } from "./route.ts";
 import { sha256Hex } from "./sha256.ts";
+import { checkTrustedDir, UntrustedDirError } from "./trusted_dir.ts";
 
 /** The identity of a network namespace: the device and inode of its nsfs file. */
 export interface NetnsId {
@@ -122,6 +123,25 @@ function checkSafeDir(dir: string): void {
   }
 }
 
+/**
+ * Checks (with `create`, makes one at a time) every directory from `/` down to `dir`: none another
+ * user could swap or rename away (trusted_dir.ts), and the state directory and `dir` owned by this
+ * user and writable by nobody else.
+ */
+function checkStateDirs(dir: string, create: boolean, file: string): void {
+  try {
+    checkTrustedDir(dir, { create });
+  } catch (e) {
+    if (!(e instanceof UntrustedDirError)) throw e;
+    throw new StateFileError(
+      `cannot use state file ${file}: ${e.message}; make every directory above it a directory ` +
+        "of root's that only root can write",
+    );
+  }
+  checkSafeDir(dirOf(dir));
+  checkSafeDir(dir);
+}
+
 function parseState(text: string, expect: AttachmentId): AttachmentState {
   const s: unknown = JSON.parse(text);
   if (typeof s !== "object" || s === null || Array.isArray(s)) throw new Error("not an object");
@@ -172,12 +192,20 @@ function parseState(text: string, expect: AttachmentId): AttachmentState {
 export function readState(path: string, expect: AttachmentId): AttachmentState | null {
   let text: string;
   try {
-    const st = Deno.lstatSync(path);
-    checkSafeDir(dirOf(path));
-    if (!st.isFile) throw new Error("it is not a regular file");
-    if (st.uid !== null && st.uid !== Deno.uid()) throw new Error(`it is owned by uid ${st.uid}`);
-    if (st.size > MAX_STATE_BYTES) throw new Error(`it is larger than ${MAX_STATE_BYTES} bytes`);
-    text = Deno.readTextFileSync(path);
+    // lstat only to never open a FIFO or follow a link; what is read is checked on the handle.
+    const named = Deno.lstatSync(path);
+    checkStateDirs(dirOf(path), false, path);
+    if (!named.isFile) throw new Error("it is not a regular file");
+    const file = Deno.openSync(path, { read: true });
+    try {
+      const st = file.statSync();
+      if (!st.isFile || st.ino !== named.ino) throw new Error("it was replaced while opened");
+      if (st.uid !== null && st.uid !== Deno.uid()) throw new Error(`it is owned by uid ${st.uid}`);
+      if (st.size > MAX_STATE_BYTES) throw new Error(`it is larger than ${MAX_STATE_BYTES} bytes`);
+      text = readBounded(file, MAX_STATE_BYTES);
+    } finally {
+      file.close();
+    }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     if (e instanceof StateFileError) throw e;
@@ -188,6 +216,17 @@ export function readState(path: string, expect: AttachmentId): AttachmentState |
   } catch (e) {
     throw new StateFileError(`state file ${path} is not valid: ${why(e)}`);
   }
+}
+
+/** All of `file` as text, refusing one that grew past `max` bytes since it was looked at. */
+function readBounded(file: Deno.FsFile, max: number): string {
+  const buf = new Uint8Array(max + 1);
+  let size = 0;
+  for (let n = file.readSync(buf); n !== null && n > 0; n = file.readSync(buf.subarray(size))) {
+    size += n;
+    if (size > max) throw new Error(`it is larger than ${max} bytes`);
+  }
+  return new TextDecoder().decode(buf.subarray(0, size));
 }
 
 /**
@@ -211,9 +250,7 @@ export function writeState(path: string, state: AttachmentState): void {
   const tmp = `${path}.${crypto.randomUUID()}.tmp`;
   let created = false;
   try {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    checkSafeDir(dirOf(dir));
-    checkSafeDir(dir);
+    checkStateDirs(dir, true, path);
     const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
     created = true;
     try {
@@ -281,10 +318,8 @@ export function lockAttachment(
   const path = statePath.replace(/\.json$/, ".lock");
   const deadline = Date.now() + waitSeconds * 1000;
   try {
-    if (create) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    else if (!Deno.statSync(dir).isDirectory) return null;
-    checkSafeDir(dirOf(dir));
-    checkSafeDir(dir);
+    if (!create && !Deno.statSync(dir).isDirectory) return null;
+    checkStateDirs(dir, create, statePath);
     while (true) {
       // Only a regular file is a lock: a symlink or FIFO planted at that name is removed, never
       // followed or opened (opening a FIFO would hang); a directory is refused.
@@ -338,11 +373,22 @@ export function removeAttachmentFiles(path: string): void {
   const base = path.slice(dir.length + 1);
   try {
     for (const e of Deno.readDirSync(dir)) {
-      if (e.name.startsWith(`${base}.`) && e.name.endsWith(".tmp")) removeState(`${dir}/${e.name}`);
+      if (isTempOf(e.name, base)) removeState(`${dir}/${e.name}`);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
+}
+
+/** A temp record's name as `writeState` makes it: `<record>.<uuid>.tmp`. */
+const TEMP_SUFFIX = /^\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * True when `name` is a temp file of the record named `base` exactly: `c@x.json.<uuid>.tmp` is
+ * c/x's, but `c@x.json.y.json.<uuid>.tmp` belongs to (c, `x.json.y`), not to (c, `x`).
+ */
+function isTempOf(name: string, base: string): boolean {
+  return name.startsWith(base) && TEMP_SUFFIX.test(name.slice(base.length));
 }
 
 /** True when a file (of any kind) is at `path`. */

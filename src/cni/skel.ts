@@ -4,6 +4,7 @@
  * once, with the exit code. A plugin gives a `Plugin` (its config parser and handler table);
  * `mod.ts` is the wiring.
  */
+import { logMaxBytes } from "../config.ts";
 import { invocationTag, Logger, type LogLevel } from "../log.ts";
 import { hasControlChars, isObject, type Json } from "../validate.ts";
 import { type CniCommand, type CniEnv, type EnvSource, readCniEnv } from "./env.ts";
@@ -157,7 +158,10 @@ export async function pluginMain<C extends BaseConfig>(
     const early = peekConfig(stdin);
     if (early.cniVersion) version = early.cniVersion;
     const earlyTag = early.name ? `${tag} net=${early.name}` : tag;
-    if (early.logFile || early.name) log = new Logger({ tag: earlyTag, file: early.logFile });
+    if (early.logFile || early.name) {
+      // Rotated too: a pod whose config is refused on every retry must not grow the log unbounded.
+      log = new Logger({ tag: earlyTag, file: early.logFile, maxBytes: early.logMaxBytes ?? 0 });
+    }
     const env = readCniEnv(getEnv);
     if (env.command === "VERSION") return _versionAnswer(stdin); // answered above: narrows type
     const raw = decodeStdin(stdin);
@@ -177,8 +181,10 @@ export async function pluginMain<C extends BaseConfig>(
     });
     const warn = (w: string) => {
       log.warn(w);
-      // Said on stderr too when the log is a file (without one, the log line is on stderr).
-      if (log.file) stderr += `${plugin.name}: warning: ${w}\n`;
+      // Said on stderr too when the log is a file (without one, the log line is on stderr),
+      // within the same per-run budget as the log's lines.
+      const copy = `${plugin.name}: warning: ${w}\n`;
+      if (log.file && log.spend(copy)) stderr += copy;
     };
     for (const w of boundedWarnings(config.warnings ?? [])) warn(w);
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
@@ -202,26 +208,34 @@ export async function pluginMain<C extends BaseConfig>(
 export const MAX_WARNINGS = 10;
 
 /**
- * The first MAX_WARNINGS warnings, then one line counting the rest: a pod annotation with
- * thousands of unknown keys writes a dozen lines, not thousands.
+ * The first MAX_WARNINGS warnings, then one line counting the rest (`... and 990 more skipped
+ * routes` with `what` "skipped route"): a pod annotation with thousands of unknown keys or of
+ * skipped addroutes writes a dozen lines, not thousands.
  */
-export function boundedWarnings(warnings: readonly string[]): string[] {
+export function boundedWarnings(warnings: readonly string[], what = "warning"): string[] {
   if (warnings.length <= MAX_WARNINGS) return [...warnings];
   const rest = warnings.length - MAX_WARNINGS;
-  return [...warnings.slice(0, MAX_WARNINGS), `... and ${rest} more warning${rest > 1 ? "s" : ""}`];
+  return [...warnings.slice(0, MAX_WARNINGS), `... and ${rest} more ${what}${rest > 1 ? "s" : ""}`];
 }
 
 /** A network name as a log line may show it (the CNI spec's rule for names, at most 128). */
 const LOGGED_NAME = /^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$/;
 
+/** What `peekConfig` reads from a config before it is validated. */
+export interface PeekedConfig {
+  cniVersion?: string;
+  name?: string;
+  logFile?: string;
+  /** The rotation bound of `logFile`: `logMaxSizeMB`'s, or the default when it is invalid. */
+  logMaxBytes?: number;
+}
+
 /**
  * What can be read from stdin before it is validated, never throwing: its `cniVersion` when it is
  * a supported one, its `name` when it is a plain network name, and its `logFile` when it is an
- * absolute path.
+ * absolute path (with `logMaxSizeMB`, so that even a refused config rotates the log).
  */
-export function peekConfig(
-  stdin: string,
-): { cniVersion?: string; name?: string; logFile?: string } {
+export function peekConfig(stdin: string): PeekedConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(stdin);
@@ -229,7 +243,7 @@ export function peekConfig(
     return {};
   }
   if (!isObject(raw)) return {};
-  const out: { cniVersion?: string; name?: string; logFile?: string } = {};
+  const out: PeekedConfig = {};
   if (typeof raw.cniVersion === "string" && SUPPORTED_VERSIONS.includes(raw.cniVersion)) {
     out.cniVersion = raw.cniVersion;
   }
@@ -237,6 +251,11 @@ export function peekConfig(
   const file = raw.logFile;
   if (typeof file === "string" && file.startsWith("/") && !hasControlChars(file)) {
     out.logFile = file;
+    try {
+      out.logMaxBytes = logMaxBytes(raw.logMaxSizeMB);
+    } catch {
+      out.logMaxBytes = logMaxBytes(undefined); // invalid: the parse says so; rotate by default
+    }
   }
   return out;
 }

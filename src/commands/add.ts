@@ -1,5 +1,6 @@
 /** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
 import { CniError, ErrorCode } from "../cni/errors.ts";
+import { boundedWarnings } from "../cni/skel.ts";
 import { resultToJson } from "../cni/result.ts";
 import {
   applyOps,
@@ -130,7 +131,8 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
   log.debug(`applied ${plan.ops.length} ops in ${(performance.now() - t0).toFixed(1)}ms`);
   return {
     json: resultToJson(plan.result, config.cniVersion),
-    warnings: plan.skipped.map(skipMessage),
+    // 1000 unreachable addroutes in an annotation say 10 skips and count the rest, not 1000.
+    warnings: boundedWarnings(plan.skipped.map(skipMessage), "skipped route"),
   };
 }
 

@@ -4,7 +4,7 @@
  * with exit 0 so the pod can terminate.
  */
 import assert from "node:assert/strict";
-import { ipIn, LAB, must, type PluginLab, tableText } from "../../testing/mod.ts";
+import { ipIn, LAB, must, type PluginLab, succeeds, tableText } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 import { stateExists } from "../support/fixtures.ts";
 import { statePath } from "../../src/state.ts";
@@ -25,6 +25,15 @@ async function newPodNamespace(e2e: PluginLab, route: string): Promise<void> {
   const { lab } = e2e;
   await must(["ip", "netns", "del", lab.pod]);
   await must(["ip", "netns", "add", lab.pod]);
+  // The last try's renew0 goes only when its peer's namespace is freed, which the kernel does
+  // asynchronously: under load it may still be there.
+  for (
+    let i = 0;
+    i < 100 && await succeeds(["ip", "-n", lab.node, "link", "show", "renew0"]);
+    i++
+  ) {
+    await succeeds(["ip", "-n", lab.node, "link", "del", "renew0"]);
+  }
   await ipIn(lab.node, "link", "add", "renew0", "type", "veth", "peer", "name", "eth0");
   await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
   await ipIn(lab.pod, "link", "set", "eth0", "up");
@@ -219,3 +228,25 @@ labTest("state: CHECK of an attachment without a record leaves no lock file", as
   }
   assert.deepEqual([...Deno.readDirSync(`${state.path}/${NETWORK}`)].map((e) => e.name), []);
 });
+
+function chownNobody(path: string): void {
+  const r = new Deno.Command("chown", { args: ["-h", "65534:65534", path] }).outputSync();
+  assert.ok(r.success, new TextDecoder().decode(r.stderr));
+}
+
+labTest(
+  "state: a stateDir below a directory another user owns is refused, as logFile's is",
+  async (e2e) => {
+    const { lab, state } = e2e;
+    Deno.chmodSync(state.path, 0o755);
+    const theirs = `${state.path}/shared`;
+    Deno.mkdirSync(theirs);
+    chownNobody(theirs); // nobody may rename root's state directory away or swap another in
+    const config = e2e.config("anc", "seamless-static-route", { stateDir: `${theirs}/state` });
+    const before = await tableText(lab.pod);
+    const add = await e2e.run("ADD", e2e.invocation("c1", config));
+    assert.equal(add.json?.code, 5, add.stdout);
+    assert.match(add.json.msg, /shared is owned by uid 65534/);
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+);

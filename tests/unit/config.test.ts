@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CniError } from "../../src/cni/errors.ts";
 import { decodeStdin } from "../../src/cni/skel.ts";
-import { DEFAULT_STATE_DIR, MAX_ROUTES, parseConfig } from "../../src/config.ts";
+import { DEFAULT_STATE_DIR, logMaxBytes, MAX_ROUTES, parseConfig } from "../../src/config.ts";
 
 const seamless = { cniVersion: "1.0.0", name: "net", type: "seamless-static-route" };
 const override = { cniVersion: "1.0.0", name: "net", type: "route-override" };
@@ -385,4 +385,34 @@ Deno.test("config: gw 0.0.0.0 or :: is no gateway; as a next hop or host route g
     '"0.0.0.0"',
   );
   invalid({ ...seamless, hostRoute: { gateway: "0.0.0.0" } }, "hostRoute.gateway", '"0.0.0.0"');
+});
+
+Deno.test("config: for DEL, a bad key DEL does not need warns and takes its default", () => {
+  const bad = {
+    ...seamless,
+    logLevel: "verbose",
+    strict: "yes",
+    logMaxSizeMB: -1,
+    debug: 1,
+    logFile: "rel.log",
+    "cni.dev/valid-attachments": "x",
+  };
+  const c = parseConfig(bad, "1.0.0", "DEL");
+  assert.equal(c.logLevel, "error");
+  assert.equal(c.strict, true);
+  assert.equal(c.logMaxBytes, logMaxBytes(undefined));
+  assert.equal(c.logFile, undefined);
+  assert.equal(c.validAttachments, undefined);
+  assert.equal(c.warnings.filter((w) => /DEL does not need it/.test(w)).length, 5);
+  // ADD refuses each of them; GC refuses the GC key.
+  for (const key of ["logLevel", "strict", "logMaxSizeMB", "debug", "logFile"]) {
+    const one = { ...seamless, [key]: bad[key as keyof typeof bad] };
+    assert.throws(() => parseConfig(one, "1.0.0", "ADD"), (e: CniError) => e.code === 7);
+  }
+  assert.throws(
+    () => parseConfig({ ...seamless, "cni.dev/valid-attachments": "x" }, "1.1.0", "GC"),
+    (e: CniError) => e.code === 7,
+  );
+  // What DEL needs is still checked.
+  assert.throws(() => parseConfig({ ...bad, stateDir: "rel" }, "1.0.0", "DEL"));
 });

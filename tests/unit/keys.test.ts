@@ -7,6 +7,7 @@ import {
   editDistance,
   goFoldKey,
   goKeys,
+  MAX_SUGGESTED_KEY_LENGTH,
   showKey,
   suggestKey,
   unknownKeyWarnings,
@@ -130,6 +131,55 @@ Deno.test("keys: prototype names as keys are plain unknown keys, never an intern
       )),
     /invalid addroutes\[0\]\.constructor 1: is not a route key/,
   );
+});
+
+/** The full-matrix distance the three-row one must agree with. */
+function matrixDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+Deno.test("keys: the three-row edit distance equals the full-matrix one", () => {
+  const word = fc.string({ unit: fc.constantFrom("a", "b", "c", "d"), maxLength: 12 });
+  fc.assert(fc.property(word, word, (a, b) => editDistance(a, b) === matrixDistance(a, b)), {
+    numRuns: 2000,
+  });
+});
+
+Deno.test("keys: one 250 KB unknown args.cni key gives one short warning, no suggestion", () => {
+  // A pod annotation may hold 256 KB; the suggestion ("did you mean") must not cost the runtime
+  // seconds and hundreds of MB per ADD: a key that long is never compared (suggestKey below), and
+  // the one warning shows a bounded part of it. Speed itself is `deno task bench`'s to measure.
+  const config = {
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    args: { cni: { ["k".repeat(250_000)]: 1 } },
+  };
+  const parsed = parseConfig(config, "1.0.0", "ADD");
+  assert.equal(parsed.warnings?.length, 1);
+  const warning = parsed.warnings?.[0] ?? "";
+  assert.ok(warning.length < 400, `the warning is ${warning.length} characters`);
+  assert.ok(!warning.includes("did you mean"), warning);
+  assert.equal(suggestKey("k".repeat(250_000), ["addroutes", "kk"]), undefined);
+});
+
+Deno.test("keys: no suggestion for a key longer than any known key can be misspelt to", () => {
+  const long = "addroutes" + "x".repeat(MAX_SUGGESTED_KEY_LENGTH);
+  assert.equal(suggestKey(long, ["addroutes"]), undefined);
+  assert.equal(suggestKey("addroutesxx", ["addroutes"]), "addroutes");
+  assert.equal(suggestKey("addroutesxxx", ["addroutes"]), undefined);
 });
 
 Deno.test("keys: Go's folding — ASCII case, the Kelvin sign as k, the long s as s, nothing else", () => {

@@ -174,3 +174,45 @@ Deno.test("log: one invocation logs at most MAX_LOG_BYTES_PER_RUN, then says so 
   assert.equal(lines.filter((l) => /later lines are dropped/.test(l)).length, 1);
   assert.match(lines.at(-1)!, /ERROR .*the final error/);
 });
+
+Deno.test("log: what spend() counts (a warning's stderr copy) shares the per-run bound", () => {
+  const lines: string[] = [];
+  const log = new Logger({ level: "info", tag: "ADD", stderr: (l) => lines.push(l) });
+  const copy = "x".repeat(1000);
+  let copies = 0;
+  for (let i = 0; i < 200; i++) if (log.spend(copy)) copies++;
+  assert.equal(copies, 200);
+  // 200 KB spent: the log has ~56 KB left, and copies stop where the bound is.
+  for (let i = 0; i < 20_000; i++) log.info(`route ${i} ${"x".repeat(100)}`);
+  while (log.spend(copy)) copies++;
+  const bytes = lines.reduce((n, l) => n + l.length, 0) + copies * copy.length;
+  assert.ok(bytes <= MAX_LOG_BYTES_PER_RUN + 1024, `${bytes}`);
+  assert.equal(log.spend("y"), false);
+});
+
+Deno.test("log: a symlink on the way is followed only from a directory only root can write", () =>
+  withTempDir((dir) => {
+    Deno.mkdirSync(`${dir}/target/sub`, { recursive: true, mode: 0o700 });
+    // Root's link in a root-only directory (think /var/run -> /run) is fine.
+    Deno.mkdirSync(`${dir}/closed`, { mode: 0o755 });
+    Deno.symlinkSync(`${dir}/target`, `${dir}/closed/link`);
+    const kept: string[] = [];
+    logTo(`${dir}/closed/link/sub/plugin.log`, kept).info("kept");
+    assert.deepEqual(kept, []);
+    assert.match(Deno.readTextFileSync(`${dir}/target/sub/plugin.log`), /kept/);
+    // The same link in a sticky directory others can write: anyone may have planted it.
+    for (const mode of [0o1777, 0o1775]) {
+      Deno.mkdirSync(`${dir}/sticky`, { mode: 0o700 });
+      Deno.chmodSync(`${dir}/sticky`, mode);
+      Deno.symlinkSync(`${dir}/target`, `${dir}/sticky/link`);
+      const lines: string[] = [];
+      logTo(`${dir}/sticky/link/sub/new.log`, lines).info("dropped");
+      assert.equal(lines.length, 2, lines.join(""));
+      assert.match(lines[0]!, /symbolic link in a directory others can write.*logging to stderr/);
+      assert.throws(() => Deno.lstatSync(`${dir}/target/sub/new.log`), Deno.errors.NotFound);
+      // Nor is a missing directory made through it.
+      logTo(`${dir}/sticky/link/made/new.log`, []).info("dropped");
+      assert.throws(() => Deno.lstatSync(`${dir}/target/made`), Deno.errors.NotFound);
+      Deno.removeSync(`${dir}/sticky`, { recursive: true });
+    }
+  }));

@@ -1,6 +1,6 @@
 /** The CNI skeleton with a small plugin of its own: dispatch, loading on demand, error JSON. */
 import assert from "node:assert/strict";
-import { type BaseConfig, type Plugin, pluginMain } from "../../src/cni/skel.ts";
+import { type BaseConfig, peekConfig, type Plugin, pluginMain } from "../../src/cni/skel.ts";
 import { CniError, ErrorCode } from "../../src/cni/errors.ts";
 import type { Json } from "../../src/validate.ts";
 
@@ -130,4 +130,15 @@ Deno.test("skel: a config error's log line names the network (net=), as every ot
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("skel: peekConfig reads logMaxSizeMB with logFile, its default when invalid", () => {
+  const peek = (extra: Record<string, unknown>) =>
+    peekConfig(JSON.stringify({ name: "n", logFile: "/var/log/x.log", ...extra })).logMaxBytes;
+  assert.equal(peek({ logMaxSizeMB: 0.5 }), 512 * 1024);
+  assert.equal(peek({ logMaxSizeMB: 0 }), 0);
+  const dflt = peek({});
+  assert.ok(dflt !== undefined && dflt > 0);
+  for (const bad of [-1, "5", 1e9, null]) assert.equal(peek({ logMaxSizeMB: bad }), dflt);
+  assert.equal(peekConfig(JSON.stringify({ name: "n", logMaxSizeMB: 1 })).logMaxBytes, undefined);
 });

@@ -5,6 +5,7 @@ import {
   type AttachmentState,
   batchPath,
   hasState,
+  listStates,
   lockAttachment,
   MAX_STATE_BYTES,
   readState,
@@ -229,4 +230,53 @@ Deno.test("state: writeState refuses a record larger than MAX_STATE_BYTES with c
       (e: unknown) => e instanceof CniError && e.code === 7 && /DEL reads back/.test(e.message),
     );
     assert.equal(hasState(path), false);
+  }));
+
+Deno.test("removing c@x's files leaves the temp record of c@x.json.y (a VLAN-like ifname)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    Deno.mkdirSync(`${dir}/net`, { mode: 0o700 });
+    const mine = statePath(dir, "net", "c", "x");
+    const other = statePath(dir, "net", "c", "x.json.y");
+    Deno.writeTextFileSync(mine, "{}");
+    Deno.writeTextFileSync(other, "{}");
+    // c@x's own crash leftover goes; what writeState of c/x.json.y has open stays.
+    const mineTmp = `${mine}.${crypto.randomUUID()}.tmp`;
+    const otherTmp = `${other}.${crypto.randomUUID()}.tmp`;
+    Deno.writeTextFileSync(mineTmp, "{}");
+    Deno.writeTextFileSync(otherTmp, "{}");
+    assert.deepEqual((await listStates(dir, "net")).map((e) => e.base).sort(), [
+      "c@x",
+      "c@x.json.y",
+    ]);
+    removeAttachmentFiles(mine); // DEL or GC of c/x
+    const left = [...Deno.readDirSync(`${dir}/net`)].map((e) => e.name).sort();
+    const name = (p: string): string => p.slice(`${dir}/net/`.length);
+    assert.deepEqual(left, [name(other), name(otherTmp)].sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("state: a directory above stateDir that another user owns or can write is refused", () =>
+  withDir((dir) => {
+    Deno.chmodSync(dir, 0o755);
+    Deno.mkdirSync(`${dir}/shared`, { mode: 0o755 });
+    Deno.chownSync(`${dir}/shared`, 65534, 65534); // nobody could rename stateDir away
+    const path = statePath(`${dir}/shared/state`, ID.network, ID.containerId, ID.ifname);
+    assert.throws(() => writeState(path, sample()), /shared is owned by uid 65534/);
+    assert.throws(() => lockAttachment(path), /shared is owned by uid 65534/);
+    assert.throws(() => Deno.lstatSync(`${dir}/shared/state`), Deno.errors.NotFound);
+    // Root's again but group-writable: same; a state record there is not read either.
+    Deno.chownSync(`${dir}/shared`, 0, 0);
+    writeState(path, sample());
+    Deno.chmodSync(`${dir}/shared`, 0o775);
+    assert.throws(() => readState(path, ID), /shared is writable by group or others/);
+    assert.throws(() => writeState(path, sample()), /shared is writable by group or others/);
+    // Root's link in a root-only directory above stateDir (think /var/run -> /run) is fine.
+    Deno.chmodSync(`${dir}/shared`, 0o755);
+    Deno.symlinkSync(`${dir}/shared`, `${dir}/link`);
+    const viaLink = statePath(`${dir}/link/state`, ID.network, ID.containerId, ID.ifname);
+    assert.equal(readState(viaLink, ID)?.containerId, ID.containerId);
+    using _lock = lockAttachment(viaLink);
   }));
