@@ -31,10 +31,12 @@ import {
   isMultipath,
   kernelMetric,
   nexthopSet,
+  restoreOp,
   type Route,
   routeDevs,
   routeKey,
   type RouteOp,
+  type RoutePlace,
   sameRoute,
   tableName,
 } from "./route.ts";
@@ -315,8 +317,17 @@ export function planAdd(input: PlanInput): Plan {
       );
     }
     gone.add(r);
-    ops.push({ action: "del", route: r, reason });
-    deleted.push(r);
+    // Where it stood among the routes sharing its key (the snapshot lists them in the kernel's
+    // order, which is the lookup order), so DEL and a rollback put it back there.
+    const peers = byKey.get(routeKey(r)) ?? [];
+    const place: RoutePlace | undefined = peers.length < 2 || !peers.includes(r)
+      ? undefined
+      : peers[0] === r
+      ? "first"
+      : "after";
+    const recorded: Route = place ? { ...r, place } : r;
+    ops.push({ action: "del", route: recorded, reason });
+    deleted.push(recorded);
   };
 
   const strict = input.strict ?? config.strict;
@@ -471,7 +482,8 @@ function present(r: Route, table: ReadonlyMap<string, Route[]>): boolean {
 
 /**
  * Plans the undo of `added`/`deleted` against the current table: delete the added routes still
- * present, then restore the deleted routes that are missing (on interfaces that still exist).
+ * present, then restore the deleted routes that are missing (on interfaces that still exist),
+ * each before or after the routes that shared its key as it stood (`restoreOp`).
  * Used by DEL and by the rollback of a failed ADD.
  */
 export function planRevert(
@@ -490,9 +502,7 @@ export function planRevert(
   }
   for (const r of linkRoutesFirst([...deleted])) {
     if (!routeDevs(r).every((d) => now.addresses.has(d))) continue;
-    if (!present(r, table) || gone.has(routeKey(r))) {
-      ops.push({ action: "add", route: r, reason });
-    }
+    if (!present(r, table) || gone.has(routeKey(r))) ops.push(restoreOp(r, reason));
   }
   return ops;
 }
@@ -509,7 +519,9 @@ export const GUARD_REASON = "guard";
  * first, so a key an earlier ADD's route shared is free again when that route's turn comes. A
  * multipath route is matched only hop by hop by the kernel, so it is deleted only when `known`
  * (the routes to its destination, read with `exact`) holds it unchanged. Then every deleted route
- * is added back (routes without a gateway first): "File exists" when it is back or taken.
+ * is added back (routes without a gateway first): "File exists" when it is back or taken; one
+ * that shared its key with other routes is prepended or appended to them, as it stood (see
+ * `Route.place`), where a plain add would collide with them.
  */
 export function revertOps(
   added: readonly Route[],
@@ -527,7 +539,7 @@ export function revertOps(
     ops.push({ action: "add", route, reason: GUARD_REASON });
     ops.push({ action: "del", route, reason });
   }
-  for (const route of linkRoutesFirst([...deleted])) ops.push({ action: "add", route, reason });
+  for (const route of linkRoutesFirst([...deleted])) ops.push(restoreOp(route, reason));
   return ops;
 }
 

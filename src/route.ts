@@ -1,6 +1,6 @@
 /**
  * The route model shared by planning and `ip`: a normalized kernel route, how `ip -j` output
- * becomes one, and how one becomes the tokens of an `ip route add|del` batch line.
+ * becomes one, and how one becomes the tokens of an `ip route add|del|prepend|append` batch line.
  */
 import { type Family, kernelAddress, kernelDst, parseCidr, parseIp } from "./address.ts";
 import { isValidIfname } from "./validate.ts";
@@ -59,6 +59,13 @@ export interface Route {
   /** IPv6 router preference: "low" or "high" ("medium", the default, is not stored). */
   pref?: string;
   /**
+   * Only on a deleted route (a record's `deleted`), when other routes shared its key (routeKey)
+   * in the table ADD read: "first" when it came before them (the one the kernel's lookup found),
+   * "after" when another came before it. It is restored with `ip route prepend` or `append`
+   * where a plain `add` would collide with them; absent, with `add`.
+   */
+  place?: RoutePlace;
+  /**
    * Only on routes read from the kernel: what the plugin could not restore if it deleted this
    * route (e.g. an encap or a per-hop flag). The planner refuses to delete such a route.
    */
@@ -68,11 +75,37 @@ export interface Route {
 /** The most next hops a multipath route may have here (the kernel's own limit is far higher). */
 export const MAX_NEXTHOPS = 32;
 
+/** Where a deleted route stood among the routes of its key: see `Route.place`. */
+export type RoutePlace = "first" | "after";
+
+const PLACES: ReadonlySet<string> = new Set<RoutePlace>(["first", "after"]);
+
+/**
+ * What an op does to its route: `add` (exclusive: refused when the key is held), `del`, or, to
+ * restore a route that shared its key with others, `prepend` (before them) or `append` (after).
+ */
+export type RouteAction = "add" | "del" | "prepend" | "append";
+
+const ACTIONS: ReadonlySet<string> = new Set<RouteAction>(["add", "del", "prepend", "append"]);
+
 /** A planned change: add or delete one route, with why (shown by `--dry-run` and the log). */
 export interface RouteOp {
-  action: "add" | "del";
+  action: RouteAction;
   route: Route;
   reason: string;
+}
+
+/**
+ * The op that puts a deleted route back: `prepend` when it was first of the routes sharing its
+ * key, `append` when it came after one, else a plain `add`.
+ */
+export function restoreOp(route: Route, reason: string): RouteOp {
+  const action: RouteAction = route.place === "first"
+    ? "prepend"
+    : route.place === "after"
+    ? "append"
+    : "add";
+  return { action, route, reason };
 }
 
 /** The metric the kernel gives a route added without one. */
@@ -450,6 +483,11 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
  */
 export function routeOpArgs(op: RouteOp): string[] {
   const r = op.route;
+  if (typeof op.action !== "string" || !ACTIONS.has(op.action)) {
+    throw invalid("route action", String(op.action));
+  }
+  if (r.place !== undefined && !PLACES.has(r.place)) throw invalid("place", String(r.place));
+  const adds = op.action !== "del";
   // The family follows from the destination (always a full CIDR): `ip -batch` lines take no -4/-6.
   const args = ["route", op.action];
   if (r.type && r.type !== "unicast") args.push(token(r.type, "route type"));
@@ -468,11 +506,11 @@ export function routeOpArgs(op: RouteOp): string[] {
   if (r.table !== "main") args.push("table", token(r.table, "table"));
   // A delete names the metric always (it is part of the route's identity); an add only when it
   // differs from the kernel's default, to keep printed commands readable.
-  if (op.action === "del" || r.metric !== defaultMetric(r.family)) {
+  if (!adds || r.metric !== defaultMetric(r.family)) {
     args.push("metric", numToken(r.metric, "metric"));
   }
   if (r.protocol && r.protocol !== "boot") args.push("proto", token(r.protocol, "protocol"));
-  if (op.action === "add") {
+  if (adds) {
     // ip gives an IPv4 route without a gateway scope link: a global one (route-override's on-link
     // routes, a restored kernel route) must say so.
     const globalOnLink = r.family === 4 && r.scope === "global" && !r.gateway && !multipath &&
@@ -561,6 +599,7 @@ const ROUTE_KEYS: ReadonlySet<string> = new Set([
   "ecn",
   "congctl",
   "pref",
+  "place",
 ]);
 const NEXTHOP_KEYS: ReadonlySet<string> = new Set(["gateway", "dev", "weight", "onlink"]);
 
@@ -598,6 +637,7 @@ export function routeFromRecord(v: unknown): Route {
     ["ecn", "boolean", false],
     ["congctl", "string", false],
     ["pref", "string", false],
+    ["place", "string", false],
     ...[...NUMBER_ATTRS, ...RENAMED_ATTRS.map(([field]) => field)].map((
       k,
     ): [string, "number", boolean] => [k, "number", false]),
@@ -618,8 +658,9 @@ export function routeFromRecord(v: unknown): Route {
     }
   }
   const route = v as unknown as Route;
-  // The checks of the ip boundary, both ways a stored route is used (DEL deletes or re-adds it).
-  routeOpArgs({ action: "add", route, reason: "state" });
+  // The checks of the ip boundary, both ways a stored route is used (DEL deletes or re-adds it,
+  // in its place among the routes that shared its key when it has one).
+  routeOpArgs(restoreOp(route, "state"));
   routeOpArgs({ action: "del", route, reason: "state" });
   return route;
 }

@@ -142,9 +142,9 @@ function logRefused(ctx: Context, { op, why }: RefusedOp): void {
     if (!/File exists/.test(why)) log.debug(`DEL guard: could not ${what}: ${why}`);
   } else if (op.action === "del" && /No such process|Cannot find device/.test(why)) {
     log.info(`DEL: ${describeRoute(op.route)} is gone already (${why})`);
-  } else if (op.action === "add" && /Cannot find device/.test(why)) {
+  } else if (op.action !== "del" && /Cannot find device/.test(why)) {
     log.info(`DEL: not restoring ${describeRoute(op.route)}: its device is gone (${why})`);
-  } else if (op.action === "add" && /File exists/.test(why)) {
+  } else if (op.action !== "del" && /File exists/.test(why)) {
     log.warn(
       `DEL could not ${what}: ${why} (it is back already, or another route holds its place)`,
     );

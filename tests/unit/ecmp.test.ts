@@ -11,6 +11,7 @@ import {
   type Route,
   routeFromJson,
   routeFromRecord,
+  type RouteOp,
   routeOpArgs,
   sameRoute,
 } from "../../src/route.ts";
@@ -62,7 +63,7 @@ const multi = (gws: string[], extra: Partial<Route> = {}) =>
     ...extra,
   });
 
-function lines(ops: { action: "add" | "del"; route: Route; reason: string }[]): string[] {
+function lines(ops: RouteOp[]): string[] {
   return ops.map((op) => routeOpArgs(op).join(" "));
 }
 

@@ -359,3 +359,55 @@ Deno.test("plan: a disabled host route's interface widens no flush (model counte
     assert.deepEqual(lines(plan.ops), ["route del 0.0.0.0/0 via 10.131.0.1 dev eth0 metric 0"]);
   }
 });
+
+Deno.test("planAdd: a deleted route that shared its key records its place; revert puts it there", () => {
+  // A Multus pod: net1's default (prepended by the main plugin) before eth0's, one key.
+  const net1 = route("0.0.0.0/0", { gateway: "192.168.50.1", dev: "net1" });
+  const eth0 = route("0.0.0.0/0", { gateway: "10.128.2.1", dev: "eth0" });
+  const config = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "route-override",
+    flushgateway: true,
+    prevResult: { cniVersion: "1.0.0", interfaces: [{ name: "net1", sandbox: SANDBOX }] },
+  });
+  const addresses = new Map([["eth0", []], ["net1", []]]);
+  for (
+    const [table, place, action] of [[[net1, eth0], "first", "prepend"], [
+      [eth0, net1],
+      "after",
+      "append",
+    ]] as const
+  ) {
+    const plan = planAdd({
+      config,
+      ifname: "net1",
+      snapshot: { routes: [...table], addresses },
+      host: {},
+    });
+    assert.deepEqual(plan.deleted, [{ ...net1, place }]);
+    // The delete itself names no place: its batch line is as before.
+    assert.deepEqual(lines(plan.ops), ["route del 0.0.0.0/0 via 192.168.50.1 dev net1 metric 0"]);
+    const restore = `route ${action} 0.0.0.0/0 via 192.168.50.1 dev net1`;
+    assert.deepEqual(lines(revertOps([], plan.deleted, { routes: [], addresses }, "DEL")), [
+      restore,
+    ]);
+    assert.deepEqual(
+      lines(planRevert([], plan.deleted, { routes: [eth0], addresses }, "rollback")),
+      [
+        restore,
+      ],
+    );
+  }
+  // A route alone at its key records no place, and is restored with a plain add, as before.
+  const alone = planAdd({
+    config,
+    ifname: "net1",
+    snapshot: { routes: [net1], addresses },
+    host: {},
+  });
+  assert.deepEqual(alone.deleted, [net1]);
+  assert.deepEqual(lines(revertOps([], alone.deleted, { routes: [], addresses }, "DEL")), [
+    "route add 0.0.0.0/0 via 192.168.50.1 dev net1",
+  ]);
+});

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { routeFromJson, routeFromRecord, routeKey, routeOpArgs } from "../../src/route.ts";
+import {
+  restoreOp,
+  routeFromJson,
+  routeFromRecord,
+  routeKey,
+  routeOpArgs,
+} from "../../src/route.ts";
 import { commandLines, ipArgv } from "../../src/ip.ts";
 import {
   exactReadBatch,
@@ -242,4 +248,34 @@ Deno.test("routeFromJson/routeOpArgs: tos, TCP metrics and features ecn are read
   assert.notEqual(routeKey(r), routeKey(tos0));
   assert.deepEqual(routeFromRecord(JSON.parse(JSON.stringify(r))), r);
   assert.throws(() => routeOpArgs({ action: "add", route: { ...r, family: 6 }, reason: "t" }));
+});
+
+Deno.test("routeFromRecord: place is optional, first or after, and picks the restore action", () => {
+  const base = {
+    family: 4,
+    dst: "0.0.0.0/0",
+    gateway: "192.168.50.1",
+    dev: "net1",
+    table: "main",
+    metric: 0,
+    mtu: 1400,
+  };
+  // An older record without place restores with a plain add.
+  assert.equal(restoreOp(routeFromRecord(base), "DEL").action, "add");
+  for (const [place, action] of [["first", "prepend"], ["after", "append"]] as const) {
+    const r = routeFromRecord({ ...base, place });
+    assert.equal(r.place, place);
+    const op = restoreOp(r, "DEL");
+    // The route's attributes go with prepend and append as with add; the metric only when set.
+    assert.deepEqual(
+      routeOpArgs(op).join(" "),
+      `route ${action} 0.0.0.0/0 via 192.168.50.1 dev net1 mtu 1400`,
+    );
+  }
+  for (const place of ["last", "", 1, true, "first\nroute add 1.2.3.4/32 dev eth0"]) {
+    assert.throws(() => routeFromRecord({ ...base, place }), /place/, String(place));
+  }
+  // Only the four actions reach ip.
+  const bad = { action: "replace", route: routeFromRecord(base), reason: "t" };
+  assert.throws(() => routeOpArgs(bad as unknown as Parameters<typeof routeOpArgs>[0]), /action/);
 });
