@@ -33,7 +33,13 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
     // A pod interface the config needs that is gone is a pod no longer as ADD left it: code 101,
     // as for a wrong route (the config was valid at ADD; code 7 would blame it).
     if (e instanceof CniError && e.code === ErrorCode.InvalidConfig && MISSING.test(e.message)) {
-      throw new CniError(ErrorCode.CheckFailed, e.message, e.details);
+      // At CHECK the interface was there (ADD succeeded): say it went, not that it was never made.
+      const what = e.message.split("; ")[0];
+      throw new CniError(
+        ErrorCode.CheckFailed,
+        `${what}: the pod is no longer as ADD left it`,
+        e.details,
+      );
     }
     throw e;
   } finally {
