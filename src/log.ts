@@ -115,6 +115,9 @@ function openLogFile(file: string): Deno.FsFile {
       ? `is owned by uid ${st.uid}`
       : (st.nlink ?? 1) !== 1
       ? `has ${st.nlink} hard links`
+      : ((st.mode ?? 0) & 0o022) !== 0
+      ? `is writable by group or others (mode ${((st.mode ?? 0) & 0o7777).toString(8)}): ` +
+        "anyone could write lines that look like the plugin's"
       : existing && existing.ino !== st.ino
       ? "was replaced while it was opened"
       : null;

@@ -113,6 +113,26 @@ Deno.test("log: a FIFO, a directory or a hard link at logFile is never opened", 
     assert.equal(Deno.readTextFileSync(`${dir}/other`), "");
   }));
 
+Deno.test("log: a logFile others may write is not used; one only root writes is", () =>
+  withTempDir((dir) => {
+    for (const mode of [0o666, 0o620, 0o602]) {
+      Deno.writeTextFileSync(`${dir}/shared.log`, "");
+      Deno.chmodSync(`${dir}/shared.log`, mode);
+      const lines: string[] = [];
+      logTo(`${dir}/shared.log`, lines).info("hello");
+      assert.equal(lines.length, 2, lines.join(""));
+      assert.match(lines[0]!, /is writable by group or others \(mode 6\d\d\)/);
+      assert.equal(Deno.readTextFileSync(`${dir}/shared.log`), "");
+      Deno.removeSync(`${dir}/shared.log`);
+    }
+    Deno.writeTextFileSync(`${dir}/root.log`, "");
+    Deno.chmodSync(`${dir}/root.log`, 0o644);
+    const lines: string[] = [];
+    logTo(`${dir}/root.log`, lines).info("hello");
+    assert.equal(lines.length, 0, lines.join(""));
+    assert.match(Deno.readTextFileSync(`${dir}/root.log`), /INFO .* hello\n$/);
+  }));
+
 Deno.test("log: a logFile in a directory others can write falls back to stderr, once", () =>
   withTempDir((dir) => {
     for (const mode of [0o777, 0o1777, 0o770]) {
