@@ -219,40 +219,41 @@ export class Lab implements AsyncDisposable {
     const pod: Pod = { ns, netns: `/var/run/netns/${ns}`, ifname: ifname ?? first.ifname };
     this.pods.push(pod);
     for (const link of links) {
-      const hostVeth = uniqueName("veh");
-      await this.ip(
-        this.node,
-        "link",
-        "add",
-        hostVeth,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        link.ifname,
-      );
-      await this.ip(this.node, "link", "set", link.ifname, "netns", ns);
-      await this.ip(this.node, "link", "set", hostVeth, "up");
-      await this.ip(ns, "link", "set", link.ifname, "up");
-      for (const a of link.addresses) {
-        await this.ip(
-          ns,
-          "addr",
-          "add",
-          a,
-          "dev",
-          link.ifname,
-          ...(a.includes(":") ? ["nodad"] : []),
-        );
-        if (pod.address === undefined && !a.includes(":")) pod.address = a;
-      }
-      for (const r of link.routes) {
-        const via = r.gw === undefined ? [] : ["via", r.gw];
-        await this.ip(ns, "route", "prepend", r.dst, ...via, "dev", link.ifname);
-        if (pod.gateway === undefined && r.dst === "0.0.0.0/0" && r.gw) pod.gateway = r.gw;
-      }
+      await this.addLink(ns, link);
+      const v4 = link.addresses.find((a) => !a.includes(":"));
+      if (pod.address === undefined && v4 !== undefined) pod.address = v4;
+      const gw = link.routes.find((r) => r.dst === "0.0.0.0/0" && r.gw)?.gw;
+      if (pod.gateway === undefined && gw !== undefined) pod.gateway = gw;
     }
     return pod;
+  }
+
+  /**
+   * Adds `link` to the pod namespace `ns`: a veth to the node, up, with its addresses and its
+   * routes, added as a main plugin's `ipam.ConfigureIface` adds them (`ip route prepend`, see
+   * `linkedPod`). A second interface for a pod made otherwise (a Multus eth0 or net1).
+   */
+  async addLink(ns: string, link: PodLink): Promise<void> {
+    const hostVeth = uniqueName("veh");
+    await this.ip(this.node, "link", "add", hostVeth, "type", "veth", "peer", "name", link.ifname);
+    await this.ip(this.node, "link", "set", link.ifname, "netns", ns);
+    await this.ip(this.node, "link", "set", hostVeth, "up");
+    await this.ip(ns, "link", "set", link.ifname, "up");
+    for (const a of link.addresses) {
+      await this.ip(
+        ns,
+        "addr",
+        "add",
+        a,
+        "dev",
+        link.ifname,
+        ...(a.includes(":") ? ["nodad"] : []),
+      );
+    }
+    for (const r of link.routes) {
+      const via = r.gw === undefined ? [] : ["via", r.gw];
+      await this.ip(ns, "route", "prepend", r.dst, ...via, "dev", link.ifname);
+    }
   }
 
   /** A new empty pod namespace (only lo up), for a main plugin to configure. */

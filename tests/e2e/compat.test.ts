@@ -222,13 +222,11 @@ async function shapePod(e2e: PluginLab, c: CompatCase): Promise<void> {
   for (const s of c.sysctls ?? []) await must(["ip", "netns", "exec", lab.pod, "sysctl", "-qw", s]);
   for (const r of c.start ?? []) await ipIn(lab.pod, "route", "add", ...r);
   if (c.shape !== "multus") return;
-  await ipIn(lab.node, "link", "add", "ssreth0", "type", "veth", "peer", "name", "eth0");
-  await ipIn(lab.node, "link", "set", "ssreth0", "up");
-  await ipIn(lab.node, "link", "set", "eth0", "netns", lab.pod);
-  await ipIn(lab.pod, "link", "set", "eth0", "up");
-  await ipIn(lab.pod, "addr", "add", "10.128.2.5/23", "dev", "eth0");
-  await ipIn(lab.pod, "route", "add", "default", "via", "10.128.2.1", "dev", "eth0");
-  await ipIn(lab.pod, "route", "add", "172.30.0.0/16", "via", "10.128.2.1", "dev", "eth0");
+  await lab.addLink(lab.pod, {
+    ifname: "eth0",
+    addresses: ["10.128.2.5/23"],
+    routes: [{ dst: "0.0.0.0/0", gw: "10.128.2.1" }, { dst: "172.30.0.0/16", gw: "10.128.2.1" }],
+  });
 }
 
 /** The NAD of a case: keys at the top level or (`fromPod`) in args.cni, and `extra`. */

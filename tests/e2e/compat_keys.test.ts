@@ -5,7 +5,7 @@
  * through it to show the table this plugin must match.
  */
 import assert from "node:assert/strict";
-import { ipIn, type JsonObject, PluginLab, prevResultFor, tableText } from "../../testing/mod.ts";
+import { type JsonObject, PluginLab, prevResultFor, tableText } from "../../testing/mod.ts";
 import { HAVE_ROUTE_OVERRIDE_V1, runRouteOverrideV1 } from "../support/route_override_v1.ts";
 import { labTest } from "../support/lab_test.ts";
 
@@ -14,12 +14,11 @@ labTest(
   async (e2e) => {
     const { lab } = e2e;
     // A second pod interface, eth1, that prevResult also lists (a main plugin making two).
-    await ipIn(lab.node, "link", "add", "r1eth1", "type", "veth", "peer", "name", "eth1");
-    await ipIn(lab.node, "link", "set", "r1eth1", "up");
-    await ipIn(lab.node, "link", "set", "eth1", "netns", lab.pod);
-    await ipIn(lab.pod, "link", "set", "eth1", "up");
-    await ipIn(lab.pod, "addr", "add", "10.140.0.5/24", "dev", "eth1");
-    await ipIn(lab.pod, "route", "add", "10.0.0.9/32", "via", "10.140.0.1", "dev", "eth1");
+    await lab.addLink(lab.pod, {
+      ifname: "eth1",
+      addresses: ["10.140.0.5/24"],
+      routes: [{ dst: "10.0.0.9/32", gw: "10.140.0.1" }],
+    });
     const before = await tableText(lab.pod);
     const prevResult = prevResultFor(lab) as JsonObject & { interfaces: JsonObject[] };
     prevResult.interfaces.push({ name: "eth1", sandbox: lab.podNetns });

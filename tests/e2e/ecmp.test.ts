@@ -390,10 +390,7 @@ labTest(
   async (e2e) => {
     const { lab } = e2e;
     // A second attachment net1 (10.140.0.5/24); eth0 has the pod's default route.
-    await ipIn(lab.node, "link", "add", "ssrx1", "type", "veth", "peer", "name", "net1");
-    await ipIn(lab.node, "link", "set", "net1", "netns", lab.pod);
-    await ipIn(lab.pod, "link", "set", "net1", "up");
-    await ipIn(lab.pod, "addr", "add", "10.140.0.5/24", "dev", "net1");
+    await lab.addLink(lab.pod, { ifname: "net1", addresses: ["10.140.0.5/24"], routes: [] });
     await ipIn(lab.pod, "route", "add", "10.70.0.0/16", "via", "10.131.0.2", "dev", "eth0");
     const before = await tableText(lab.pod);
     const net1 = (extra: JsonObject, type = "route-override"): Invocation => ({

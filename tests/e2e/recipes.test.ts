@@ -19,11 +19,7 @@ import { labTest } from "../support/lab_test.ts";
 /** Makes the lab pod a Multus pod: a service route on eth0, net1 192.168.50.2/24 beside it. */
 async function multusPod(e2e: PluginLab): Promise<void> {
   const { lab } = e2e;
-  await ipIn(lab.node, "link", "add", "ssrm1", "type", "veth", "peer", "name", "net1");
-  await ipIn(lab.node, "link", "set", "net1", "netns", lab.pod);
-  await ipIn(lab.node, "link", "set", "ssrm1", "up");
-  await ipIn(lab.pod, "link", "set", "net1", "up");
-  await ipIn(lab.pod, "addr", "add", "192.168.50.2/24", "dev", "net1");
+  await lab.addLink(lab.pod, { ifname: "net1", addresses: ["192.168.50.2/24"], routes: [] });
   await ipIn(lab.pod, "route", "add", "172.30.0.0/16", "via", LAB.podGateway, "dev", "eth0");
 }
 
