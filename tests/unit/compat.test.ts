@@ -66,27 +66,28 @@ const DUAL_PREV = {
   routes: [{ dst: "0.0.0.0/0", gw: "10.131.0.1" }, { dst: "::/0", gw: "fd00:10::1" }],
 };
 
-function multus(extra: Record<string, unknown>) {
+/** A route-override plan input for a pod: its snapshot, prevResult and CNI_IFNAME, and `extra`. */
+function podInput(
+  snapshot: PodSnapshot,
+  prevResult: Record<string, unknown>,
+  ifname: string,
+  extra: Record<string, unknown>,
+) {
   const config = parseConfig({
     cniVersion: "1.0.0",
     name: "n",
     type: "route-override",
-    prevResult: MULTUS_PREV,
+    prevResult,
     ...extra,
   });
-  return { config, ifname: "net1", snapshot: MULTUS, host };
+  return { config, ifname, snapshot, host };
 }
 
-function dual(extra: Record<string, unknown>) {
-  const config = parseConfig({
-    cniVersion: "1.0.0",
-    name: "n",
-    type: "route-override",
-    prevResult: DUAL_PREV,
-    ...extra,
-  });
-  return { config, ifname: "eth0", snapshot: DUAL, host };
-}
+/** The plan input of the Multus pod (attachment net1) with `extra` keys. */
+const multus = (extra: Record<string, unknown>) => podInput(MULTUS, MULTUS_PREV, "net1", extra);
+
+/** The plan input of the dual-stack single-homed pod (eth0) with `extra` keys. */
+const dual = (extra: Record<string, unknown>) => podInput(DUAL, DUAL_PREV, "eth0", extra);
 
 function lines(plan: Plan): string[] {
   return plan.ops.map((op) => routeOpArgs(op).join(" "));
