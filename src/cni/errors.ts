@@ -49,6 +49,11 @@ export class CniError extends Error {
     this.details = details;
   }
 
+  /** The message and, when there are any, the details in parentheses: one log line's text. */
+  logText(): string {
+    return this.details ? `${this.message} (${this.details})` : this.message;
+  }
+
   /** The error as the CNI spec's JSON object. */
   toJSON(cniVersion: string): { cniVersion: string; code: number; msg: string; details?: string } {
     const out: { cniVersion: string; code: number; msg: string; details?: string } = {

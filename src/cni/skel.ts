@@ -198,7 +198,7 @@ export async function pluginMain<C extends BaseConfig>(
       ErrorCode.Internal,
       `internal error: ${e instanceof Error ? e.message : String(e)}`,
     );
-    log.error(`${err.message}${err.details ? ` (${err.details})` : ""}`);
+    log.error(err.logText());
     if (!(e instanceof CniError)) log.error(e instanceof Error ? e.stack ?? "" : "");
     return { stdout: JSON.stringify(err.toJSON(version)) + "\n", stderr, code: 1 };
   }

@@ -58,7 +58,7 @@ export function cmdDel(ctx: Context): Output {
     } catch (e) {
       // Something planted at a file's name (a non-empty directory) stays; DEL's work is done.
       if (!(e instanceof CniError)) throw e;
-      log.error(`${e.message}${e.details ? ` (${e.details})` : ""}`);
+      log.error(e.logText());
     }
     return {};
   };
@@ -69,7 +69,7 @@ export function cmdDel(ctx: Context): Output {
     // Not a batch file (a directory in its place): no ip can be applying it. An ip that outlived
     // SIGKILL (code 11) still fails DEL: reverting under it would race.
     if (!(e instanceof CniError) || e.code !== ErrorCode.IoFailure) throw e;
-    log.error(`${e.message}${e.details ? ` (${e.details})` : ""}`);
+    log.error(e.logText());
   }
   let state: AttachmentState | null;
   try {
@@ -103,7 +103,7 @@ export function cmdDel(ctx: Context): Output {
       // Gone while we looked (its routes went with it), or not a namespace at all (a stale
       // file): no route to revert.
       if (e instanceof CniError && e.code === ErrorCode.NetnsUnreachable) {
-        log.error(`${e.message}${e.details ? ` (${e.details})` : ""}: no route is changed`);
+        log.error(`${e.logText()}: no route is changed`);
         return done();
       }
       // Anything else (the pod put more routes to that destination than ip's answer can hold):
