@@ -109,7 +109,7 @@ function addroutesConfig(stateDir: string, count: number, second = 100) {
 
 /** Runs the plugin in the node namespace. */
 function plugin(lab: Lab, extra: string[] = []): string[] {
-  return ["ip", "netns", "exec", lab.node, ...denoRun(BUNDLE, extra)];
+  return ["nsenter", `--net=/var/run/netns/${lab.node}`, ...denoRun(BUNDLE, extra)];
 }
 
 function mustOk(what: string, r: Timed): Timed {
@@ -223,7 +223,9 @@ async function main(): Promise<void> {
       floorJs,
       `${ROOT}/bench/floor.ts`,
     ]);
-    const floorArgv = (l: Lab) => ["ip", "netns", "exec", l.node, ...denoRun(floorJs)];
+    const floorArgv = (
+      l: Lab,
+    ) => ["nsenter", `--net=/var/run/netns/${l.node}`, ...denoRun(floorJs)];
     const baseline = await routeCount(lab);
     const bigBaseline = await routeCount(big);
 
@@ -263,7 +265,7 @@ async function main(): Promise<void> {
       if (!PEER) return;
       // route-override finds the pod interface by a non-empty `sandbox` in prevResult.
       const r = await timed(
-        ["ip", "netns", "exec", lab.node, PEER],
+        ["nsenter", `--net=/var/run/netns/${lab.node}`, PEER],
         cniEnv(lab, "ADD"),
         JSON.stringify({ ...one, prevResult: prevResultFor(lab) }),
       );
