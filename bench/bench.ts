@@ -14,9 +14,10 @@
  *    of the plugin there / on a small table (a second lab), time and peak RSS.
  *
  * Prints a table and writes bench/results/latest.json (untracked). Options: `--quick` (fewer
- * rounds, no 1M-route pod). A peer is measured beside, in the same rounds, when its binary is
- * named: `BENCH_ROUTE_OVERRIDE=/path/to/route-override` (the Go plugin's ADD of the same
- * addroute; its DEL leaves the route, so the bench deletes it, untimed).
+ * rounds, no 1M-route pod). Peers are measured beside, in the same rounds, when named:
+ * `BENCH_ROUTE_OVERRIDE=/path/to/route-override` (the Go plugin), `BENCH_PEER_SCRIPT=/path` (any
+ * other CNI executable, e.g. the seed's bash script): each runs ADD of the same addroute, whose
+ * route the bench then deletes, untimed.
  */
 import {
   BUNDLE,
@@ -38,7 +39,14 @@ const BIG_ROUNDS = QUICK ? 3 : 7;
 const BIG = 200_000;
 const HUGE = QUICK ? 0 : 1_000_000;
 const HOST_IP = LAB.nodeIp;
-const PEER = Deno.env.get("BENCH_ROUTE_OVERRIDE") || undefined;
+/** Peers measured beside the plugin, by env: the Go route-override, any other CNI executable. */
+const PEERS: { key: string; label: string; path: string }[] = [
+  ["BENCH_ROUTE_OVERRIDE", "route-override (Go)"],
+  ["BENCH_PEER_SCRIPT", "BENCH_PEER_SCRIPT"],
+].flatMap(([env = "", label = ""], i) => {
+  const path = Deno.env.get(env);
+  return path ? [{ key: `peer${i}Add1`, label: `${label} ${path.split("/").pop()}`, path }] : [];
+});
 const POD_GW = LAB.podGateway;
 const DENO = Deno.execPath();
 
@@ -262,16 +270,18 @@ async function main(): Promise<void> {
       put("fDelHost", await runFloor(lab, "DEL", floorHost));
     };
     const peerBlock = async () => {
-      if (!PEER) return;
-      // route-override finds the pod interface by a non-empty `sandbox` in prevResult.
-      const r = await timed(
-        ["nsenter", `--net=/var/run/netns/${lab.node}`, PEER],
-        cniEnv(lab, "ADD"),
-        JSON.stringify({ ...one, prevResult: prevResultFor(lab) }),
-      );
-      put("peerAdd1", mustOk("peer ADD", r).ms);
-      const dst = one.addroutes[0]?.dst ?? "";
-      await must(["ip", "-n", lab.pod, "route", "del", dst, "via", POD_GW]);
+      for (const peer of PEERS) {
+        // route-override finds the pod interface by a non-empty `sandbox` in prevResult.
+        const r = await timed(
+          ["nsenter", `--net=/var/run/netns/${lab.node}`, peer.path],
+          cniEnv(lab, "ADD"),
+          JSON.stringify({ ...one, prevResult: prevResultFor(lab) }),
+        );
+        put(peer.key, mustOk(`${peer.label} ADD`, r).ms);
+        // Its DEL may leave the route (route-override's does): removed untimed.
+        const dst = one.addroutes[0]?.dst ?? "";
+        await run(["ip", "-n", lab.pod, "route", "del", dst, "via", POD_GW]);
+      }
     };
     // Warm the caches (DENO_DIR, page cache) for both programs, then the rounds.
     for (let i = 0; i < 2; i++) await pluginBlock(), await floorBlock(), await peerBlock();
@@ -417,12 +427,12 @@ async function main(): Promise<void> {
         goal: "<= 1.10x",
       },
     ];
-    if (PEER) {
+    for (const peer of PEERS) {
       rows.push({
-        metric: "peer: route-override (Go) ADD, 1 addroute",
-        plugin: `${ms("peerAdd1")} ms`,
+        metric: `peer: ${peer.label} ADD, 1 addroute`,
+        plugin: `${ms(peer.key)} ms`,
         base: `${ms("fAdd1")} ms`,
-        ratio: ratioMedian(at("peerAdd1"), at("fAdd1")),
+        ratio: ratioMedian(at(peer.key), at("fAdd1")),
       });
     }
     for (const label of ["1 addroute", "500 addroutes", "host route"]) {
