@@ -1,0 +1,343 @@
+/**
+ * ip.ts's process runner: starts a child with pipes on its stdin, stdout and stderr through libc
+ * (`Deno.dlopen`: posix_spawnp, poll, read, write, waitpid), so a run of the plugin never loads
+ * the web streams `Deno.Command` needs (~10 ms of a ~60 ms run). Only ip.ts imports it. When libc
+ * cannot be loaded (no such library or symbol), `spawnChild` returns null and ip.ts falls back to
+ * `Deno.Command`.
+ */
+
+const SYMBOLS = {
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawnp: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const POLLIN = 0x1;
+const POLLOUT = 0x4;
+const EINTR = 4;
+const EAGAIN = 11;
+const EPIPE = 32;
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+/** Larger than glibc's and musl's posix_spawn_file_actions_t, posix_spawnattr_t and sigset_t. */
+const OPAQUE_BYTES = 1024;
+const CHUNK = 64 * 1024;
+
+let libcName = "libc.so.6";
+let loaded: Libc | null | undefined;
+
+/** Tests only: the library `spawnChild` loads next (a bad name exercises the fallback). */
+export function useLibcForTest(name: string): void {
+  libcName = name;
+  loaded = undefined;
+}
+
+/** libc's symbols, loaded once on first use; null when they cannot be. */
+function libc(): Libc | null {
+  if (loaded === undefined) {
+    try {
+      loaded = Deno.dlopen(libcName, SYMBOLS).symbols;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded;
+}
+
+/** A failed libc call, with its errno. */
+export class SpawnError extends Error {
+  /** errno of the failed call. */
+  readonly errno: number;
+  constructor(what: string, errno: number) {
+    super(`${what} failed (errno ${errno})`);
+    this.errno = errno;
+  }
+}
+
+function errno(c: Libc): number {
+  const p = c.__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`${s}\0`);
+}
+
+/** A NULL-terminated array of pointers to `strs` (which the caller keeps alive). */
+function ptrArray(strs: readonly Uint8Array<ArrayBuffer>[]): BigUint64Array<ArrayBuffer> {
+  const a = new BigUint64Array(strs.length + 1);
+  strs.forEach((s, i) => a[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s))));
+  return a;
+}
+
+/** What a finished child left. */
+export interface Finished {
+  /** Exit status, or 128 + the signal that ended it. */
+  code: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+
+/**
+ * A running child whose stdin, stdout and stderr are pipes. Every wait pumps all of them with
+ * poll, so neither output pipe can fill while the child waits for input (or the reverse).
+ */
+export class Child implements Disposable {
+  /** The child's pid. */
+  readonly pid: number;
+  #c: Libc;
+  #fds: [number, number, number]; // stdin (write end), stdout, stderr (read ends); -1 once closed
+  #out: Uint8Array[] = [];
+  #err: Uint8Array[] = [];
+  #newlines = 0;
+  #buf = new Uint8Array(CHUNK);
+  #reaped: Finished | null = null;
+
+  /** @internal Use `spawnChild`. */
+  constructor(c: Libc, pid: number, fds: [number, number, number]) {
+    this.#c = c;
+    this.pid = pid;
+    this.#fds = fds;
+  }
+
+  /** Newlines read from stdout since the last `takeStdout`. */
+  get stdoutLines(): number {
+    return this.#newlines;
+  }
+
+  /**
+   * Writes all of `data` to the child's stdin. Returns false when the child closed its stdin
+   * first (EPIPE: it exited), with the rest unwritten.
+   */
+  write(data: Uint8Array): boolean {
+    let off = 0;
+    while (off < data.length) {
+      if (this.#fds[0] < 0) return false;
+      const ready = this.#pump(true);
+      if (!ready) continue;
+      const n = Number(this.#c.write(this.#fds[0], data.subarray(off), BigInt(data.length - off)));
+      if (n >= 0) off += n;
+      else {
+        const e = errno(this.#c);
+        if (e === EINTR || e === EAGAIN) continue;
+        this.closeStdin();
+        if (e === EPIPE) return false;
+        throw new SpawnError("write", e);
+      }
+    }
+    return true;
+  }
+
+  /** Reads until stdout has `lines` newlines since the last `takeStdout`; false at its EOF. */
+  readLines(lines: number): boolean {
+    while (this.#newlines < lines) {
+      if (this.#fds[1] < 0) return false;
+      this.#pump(false);
+    }
+    return true;
+  }
+
+  /** The stdout read so far (and forgets it). */
+  takeStdout(): Uint8Array {
+    const all = concat(this.#out);
+    this.#out = [];
+    this.#newlines = 0;
+    return all;
+  }
+
+  /** Closes the child's stdin (it sees EOF). */
+  closeStdin(): void {
+    this.#close(0);
+  }
+
+  /** Closes stdin, reads stdout and stderr to their end, and reaps the child. */
+  wait(): Finished {
+    if (this.#reaped) return this.#reaped;
+    this.closeStdin();
+    while (this.#fds[1] >= 0 || this.#fds[2] >= 0) this.#pump(false);
+    const status = new Int32Array(1);
+    for (;;) {
+      const r = this.#c.waitpid(this.pid, status, 0);
+      if (r === this.pid) break;
+      const e = errno(this.#c);
+      if (r < 0 && e === EINTR) continue;
+      throw new SpawnError("waitpid", e);
+    }
+    const s = status[0]!;
+    const sig = s & 0x7f;
+    this.#reaped = {
+      code: sig === 0 ? (s >> 8) & 0xff : 128 + sig,
+      stdout: this.takeStdout(),
+      stderr: concat(this.#err),
+    };
+    this.#err = [];
+    return this.#reaped;
+  }
+
+  /** Closes what is still open and reaps the child (which ends once its stdin is closed). */
+  [Symbol.dispose](): void {
+    if (this.#reaped) return;
+    try {
+      this.wait();
+    } catch {
+      for (const i of [0, 1, 2] as const) this.#close(i);
+    }
+  }
+
+  /**
+   * One poll over the open pipes (stdin only when `writing`); reads what stdout and stderr have.
+   * Returns true when stdin can take a write.
+   */
+  #pump(writing: boolean): boolean {
+    const order: (0 | 1 | 2)[] = [];
+    for (const i of [0, 1, 2] as const) {
+      if (this.#fds[i] >= 0 && (i > 0 || writing)) order.push(i);
+    }
+    if (order.length === 0) return false;
+    const pfd = new DataView(new ArrayBuffer(8 * order.length));
+    order.forEach((i, k) => {
+      pfd.setInt32(8 * k, this.#fds[i], true);
+      pfd.setInt16(8 * k + 4, i === 0 ? POLLOUT : POLLIN, true);
+    });
+    const r = this.#c.poll(new Uint8Array(pfd.buffer), BigInt(order.length), -1);
+    if (r < 0) {
+      const e = errno(this.#c);
+      if (e === EINTR || e === EAGAIN) return false;
+      throw new SpawnError("poll", e);
+    }
+    let writable = false;
+    order.forEach((i, k) => {
+      const revents = pfd.getInt16(8 * k + 6, true);
+      if (revents === 0) return;
+      if (i === 0) {
+        // POLLOUT, or POLLERR when the child closed its end: the write reports EPIPE.
+        writable = true;
+        return;
+      }
+      this.#drain(i);
+    });
+    return writable;
+  }
+
+  /** One read from stdout (1) or stderr (2); closes it at EOF or on an error. */
+  #drain(i: 1 | 2): void {
+    const n = Number(this.#c.read(this.#fds[i], this.#buf, BigInt(this.#buf.length)));
+    if (n > 0) {
+      const chunk = this.#buf.slice(0, n);
+      if (i === 1) {
+        this.#out.push(chunk);
+        for (let at = chunk.indexOf(10); at >= 0; at = chunk.indexOf(10, at + 1)) this.#newlines++;
+      } else this.#err.push(chunk);
+      return;
+    }
+    if (n < 0) {
+      const e = errno(this.#c);
+      if (e === EINTR || e === EAGAIN) return;
+    }
+    this.#close(i);
+  }
+
+  #close(i: 0 | 1 | 2): void {
+    if (this.#fds[i] < 0) return;
+    this.#c.close(this.#fds[i]);
+    this.#fds[i] = -1;
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
+}
+
+/**
+ * Starts `argv` (looked up in PATH, as execvp does) with the parent's environment and pipes on
+ * its stdin, stdout and stderr; signals the parent ignores (SIGPIPE) are default again in the
+ * child, and none is blocked. Returns null when libc cannot be loaded; throws SpawnError when
+ * the child cannot be started (no such program: errno ENOENT).
+ */
+export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
+  const c = libc();
+  if (!c) return null;
+  const opened: number[] = [];
+  const pipe = (): [number, number] => {
+    const fds = new Int32Array(2);
+    if (c.pipe2(fds, O_CLOEXEC) !== 0) throw new SpawnError("pipe2", errno(c));
+    opened.push(fds[0]!, fds[1]!);
+    return [fds[0]!, fds[1]!];
+  };
+  const actions = new Uint8Array(OPAQUE_BYTES);
+  const attr = new Uint8Array(OPAQUE_BYTES);
+  let actionsReady = false;
+  let attrReady = false;
+  try {
+    const [inR, inW] = pipe();
+    const [outR, outW] = pipe();
+    const [errR, errW] = pipe();
+    // The parent's ends never block: poll says when to read or write.
+    for (const fd of [inW, outR, errR]) {
+      const fl = c.fcntl(fd, F_GETFL, 0);
+      if (fl < 0 || c.fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        throw new SpawnError("fcntl", errno(c));
+      }
+    }
+    let r = c.posix_spawn_file_actions_init(actions);
+    if (r !== 0) throw new SpawnError("posix_spawn_file_actions_init", r);
+    actionsReady = true;
+    for (const [fd, to] of [[inR, 0], [outW, 1], [errW, 2]] as const) {
+      r = c.posix_spawn_file_actions_adddup2(actions, fd, to);
+      if (r !== 0) throw new SpawnError("posix_spawn_file_actions_adddup2", r);
+    }
+    r = c.posix_spawnattr_init(attr);
+    if (r !== 0) throw new SpawnError("posix_spawnattr_init", r);
+    attrReady = true;
+    // Signals 1-31 (but KILL and STOP) back to their default action; an empty signal mask.
+    const all = new Uint8Array(OPAQUE_BYTES);
+    new DataView(all.buffer).setUint32(0, 0x7ffffeff & ~(1 << 18), true);
+    const none = new Uint8Array(OPAQUE_BYTES);
+    r = c.posix_spawnattr_setsigdefault(attr, all) ||
+      c.posix_spawnattr_setsigmask(attr, none) ||
+      c.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (r !== 0) throw new SpawnError("posix_spawnattr", r);
+    const args = argv.map(cstr);
+    const env = Object.entries(Deno.env.toObject()).map(([k, v]) => cstr(`${k}=${v}`));
+    const pid = new Int32Array(1);
+    r = c.posix_spawnp(pid, args[0]!, actions, attr, ptrArray(args), ptrArray(env));
+    if (r !== 0) throw new SpawnError(`posix_spawnp ${argv[0]}`, r);
+    for (const fd of [inR, outW, errW]) c.close(fd);
+    opened.length = 0;
+    return new Child(c, pid[0]!, [inW, outR, errR]);
+  } finally {
+    for (const fd of opened) c.close(fd);
+    if (actionsReady) c.posix_spawn_file_actions_destroy(actions);
+    if (attrReady) c.posix_spawnattr_destroy(attr);
+  }
+}
