@@ -6,16 +6,16 @@
  * `Deno.Command`.
  */
 
+/**
+ * The symbols, as few as will do: each costs ~0.3 ms in `Deno.dlopen`. So the parent's pipe ends
+ * stay blocking (no fcntl: poll says when a read or a write of at most PIPE_BUF bytes cannot
+ * block), and the posix_spawnattr_t is filled in directly (`spawnAttr`).
+ */
 const SYMBOLS = {
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
   posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
-  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
-  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
-  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
-  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
-  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
   posix_spawnp: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
     result: "i32",
@@ -25,16 +25,14 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
-const F_GETFL = 3;
-const F_SETFL = 4;
+/** The most a write to a pipe that poll found writable takes without blocking. */
+const PIPE_BUF = 4096;
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
 const EINTR = 4;
@@ -42,7 +40,7 @@ const EAGAIN = 11;
 const EPIPE = 32;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
-/** Larger than glibc's and musl's posix_spawn_file_actions_t, posix_spawnattr_t and sigset_t. */
+/** Larger than glibc's posix_spawn_file_actions_t (80 bytes). */
 const OPAQUE_BYTES = 1024;
 const CHUNK = 64 * 1024;
 
@@ -77,9 +75,26 @@ export class SpawnError extends Error {
   }
 }
 
+/** errno of the libc call that just failed. */
 function errno(c: Libc): number {
   const p = c.__errno_location();
   return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+/**
+ * A glibc posix_spawnattr_t (its layout is in the public <spawn.h>, fixed by the ABI: short
+ * __flags; pid_t __pgrp; sigset_t __sd, __ss; ...; 336 bytes), as posix_spawnattr_init,
+ * setsigdefault, setsigmask and setflags would leave it: signals 1-31 but KILL and STOP back to
+ * their default action (Deno ignores SIGPIPE, and posix_spawn keeps ignored signals ignored),
+ * no signal blocked.
+ */
+function spawnAttr(): Uint8Array<ArrayBuffer> {
+  const attr = new Uint8Array(OPAQUE_BYTES);
+  const view = new DataView(attr.buffer);
+  view.setInt16(0, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK, true);
+  // __sd at offset 8 (after the short and the int): bit n-1 is signal n. __ss (136) stays empty.
+  view.setUint32(8, 0x7fffffff & ~(1 << 8) & ~(1 << 18), true);
+  return attr;
 }
 
 function cstr(s: string): Uint8Array<ArrayBuffer> {
@@ -138,7 +153,8 @@ export class Child implements Disposable {
       if (this.#fds[0] < 0) return false;
       const ready = this.#pump(true);
       if (!ready) continue;
-      const n = Number(this.#c.write(this.#fds[0], data.subarray(off), BigInt(data.length - off)));
+      const size = Math.min(data.length - off, PIPE_BUF);
+      const n = Number(this.#c.write(this.#fds[0], data.subarray(off), BigInt(size)));
       if (n >= 0) off += n;
       else {
         const e = errno(this.#c);
@@ -295,20 +311,11 @@ export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
     return [fds[0]!, fds[1]!];
   };
   const actions = new Uint8Array(OPAQUE_BYTES);
-  const attr = new Uint8Array(OPAQUE_BYTES);
   let actionsReady = false;
-  let attrReady = false;
   try {
     const [inR, inW] = pipe();
     const [outR, outW] = pipe();
     const [errR, errW] = pipe();
-    // The parent's ends never block: poll says when to read or write.
-    for (const fd of [inW, outR, errR]) {
-      const fl = c.fcntl(fd, F_GETFL, 0);
-      if (fl < 0 || c.fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        throw new SpawnError("fcntl", errno(c));
-      }
-    }
     let r = c.posix_spawn_file_actions_init(actions);
     if (r !== 0) throw new SpawnError("posix_spawn_file_actions_init", r);
     actionsReady = true;
@@ -316,21 +323,10 @@ export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
       r = c.posix_spawn_file_actions_adddup2(actions, fd, to);
       if (r !== 0) throw new SpawnError("posix_spawn_file_actions_adddup2", r);
     }
-    r = c.posix_spawnattr_init(attr);
-    if (r !== 0) throw new SpawnError("posix_spawnattr_init", r);
-    attrReady = true;
-    // Signals 1-31 (but KILL and STOP) back to their default action; an empty signal mask.
-    const all = new Uint8Array(OPAQUE_BYTES);
-    new DataView(all.buffer).setUint32(0, 0x7ffffeff & ~(1 << 18), true);
-    const none = new Uint8Array(OPAQUE_BYTES);
-    r = c.posix_spawnattr_setsigdefault(attr, all) ||
-      c.posix_spawnattr_setsigmask(attr, none) ||
-      c.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    if (r !== 0) throw new SpawnError("posix_spawnattr", r);
     const args = argv.map(cstr);
     const env = Object.entries(Deno.env.toObject()).map(([k, v]) => cstr(`${k}=${v}`));
     const pid = new Int32Array(1);
-    r = c.posix_spawnp(pid, args[0]!, actions, attr, ptrArray(args), ptrArray(env));
+    r = c.posix_spawnp(pid, args[0]!, actions, spawnAttr(), ptrArray(args), ptrArray(env));
     if (r !== 0) throw new SpawnError(`posix_spawnp ${argv[0]}`, r);
     for (const fd of [inR, outW, errW]) c.close(fd);
     opened.length = 0;
@@ -338,6 +334,5 @@ export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
   } finally {
     for (const fd of opened) c.close(fd);
     if (actionsReady) c.posix_spawn_file_actions_destroy(actions);
-    if (attrReady) c.posix_spawnattr_destroy(attr);
   }
 }
