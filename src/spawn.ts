@@ -1,15 +1,15 @@
 /**
  * ip.ts's process runner: starts a child with pipes on its stdin, stdout and stderr through libc
- * (`Deno.dlopen`: posix_spawnp, poll, read, write, waitpid), so a run of the plugin never loads
+ * (FFI: posix_spawnp, poll, read, write, waitpid), so a run of the plugin never loads
  * the web streams `Deno.Command` needs (~10 ms of a ~60 ms run). Only ip.ts imports it. When libc
  * cannot be loaded (no such library or symbol), `spawnChild` returns null and ip.ts falls back to
  * `Deno.Command`.
  */
 
 /**
- * The symbols, as few as will do: each costs ~0.3 ms in `Deno.dlopen`. So the parent's pipe ends
- * stay blocking (no fcntl: poll says when a read or a write of at most PIPE_BUF bytes cannot
- * block), and the posix_spawnattr_t is filled in directly (`spawnAttr`).
+ * The libc functions used, as few as will do: the parent's pipe ends stay blocking (no fcntl:
+ * poll says when a read, or a write of at most PIPE_BUF bytes, cannot block), and the
+ * posix_spawnattr_t is filled in directly (`spawnAttr`).
  */
 const SYMBOLS = {
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
@@ -28,7 +28,15 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
-type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Libc = { [K in keyof typeof SYMBOLS]: Deno.UnsafeFnPointer<(typeof SYMBOLS)[K]> };
+
+/**
+ * What `Deno.dlopen` binds. Each symbol it binds costs ~0.35 ms of compiling (on top of ~3 ms for
+ * the first dlopen of a run), a function pointer from dlsym ~0.05 ms: so only dlsym is bound, and
+ * the rest are looked up with it in the process's global scope, where libc already is. dlsym is
+ * in libc.so.6 since glibc 2.34, in libdl.so.2 before.
+ */
+const DLSYM = { dlsym: { parameters: ["pointer", "buffer"], result: "pointer" } } as const;
 
 const O_CLOEXEC = 0o2000000;
 /** The most a write to a pipe that poll found writable takes without blocking. */
@@ -44,25 +52,45 @@ const POSIX_SPAWN_SETSIGMASK = 0x08;
 const OPAQUE_BYTES = 1024;
 const CHUNK = 64 * 1024;
 
-let libcName = "libc.so.6";
+/** Where dlsym is looked for (see DLSYM). */
+let dlsymLibs: readonly string[] = ["libc.so.6", "libdl.so.2"];
 let loaded: Libc | null | undefined;
 
 /** Tests only: the library `spawnChild` loads next (a bad name exercises the fallback). */
 export function useLibcForTest(name: string): void {
-  libcName = name;
+  dlsymLibs = name === "libc.so.6" ? ["libc.so.6", "libdl.so.2"] : [name];
   loaded = undefined;
 }
 
-/** libc's symbols, loaded once on first use; null when they cannot be. */
+/** libc's functions, loaded once on first use; null when they cannot be. */
 function libc(): Libc | null {
-  if (loaded === undefined) {
-    try {
-      loaded = Deno.dlopen(libcName, SYMBOLS).symbols;
-    } catch {
-      loaded = null;
-    }
-  }
+  if (loaded === undefined) loaded = load();
   return loaded;
+}
+
+function fnPointer<T extends Deno.ForeignFunction>(
+  p: Deno.PointerObject,
+  def: T,
+): Deno.UnsafeFnPointer<T> {
+  return new Deno.UnsafeFnPointer(p as Deno.PointerObject<T>, def);
+}
+
+function load(): Libc | null {
+  let dlsym: ((handle: null, name: Uint8Array<ArrayBuffer>) => Deno.PointerValue) | undefined;
+  for (const lib of dlsymLibs) {
+    try {
+      dlsym = Deno.dlopen(lib, DLSYM).symbols.dlsym;
+      break;
+    } catch { /* older glibc: next */ }
+  }
+  if (!dlsym) return null;
+  const fns: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(SYMBOLS)) {
+    const p = dlsym(null, cstr(name)); // RTLD_DEFAULT
+    if (!p) return null;
+    fns[name] = fnPointer(p, def);
+  }
+  return fns as unknown as Libc;
 }
 
 /** A failed libc call, with its errno. */
@@ -77,7 +105,7 @@ export class SpawnError extends Error {
 
 /** errno of the libc call that just failed. */
 function errno(c: Libc): number {
-  const p = c.__errno_location();
+  const p = c.__errno_location.call();
   return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
 }
 
@@ -154,7 +182,7 @@ export class Child implements Disposable {
       const ready = this.#pump(true);
       if (!ready) continue;
       const size = Math.min(data.length - off, PIPE_BUF);
-      const n = Number(this.#c.write(this.#fds[0], data.subarray(off), BigInt(size)));
+      const n = Number(this.#c.write.call(this.#fds[0], data.subarray(off), BigInt(size)));
       if (n >= 0) off += n;
       else {
         const e = errno(this.#c);
@@ -196,7 +224,7 @@ export class Child implements Disposable {
     while (this.#fds[1] >= 0 || this.#fds[2] >= 0) this.#pump(false);
     const status = new Int32Array(1);
     for (;;) {
-      const r = this.#c.waitpid(this.pid, status, 0);
+      const r = this.#c.waitpid.call(this.pid, status, 0);
       if (r === this.pid) break;
       const e = errno(this.#c);
       if (r < 0 && e === EINTR) continue;
@@ -238,7 +266,7 @@ export class Child implements Disposable {
       pfd.setInt32(8 * k, this.#fds[i], true);
       pfd.setInt16(8 * k + 4, i === 0 ? POLLOUT : POLLIN, true);
     });
-    const r = this.#c.poll(new Uint8Array(pfd.buffer), BigInt(order.length), -1);
+    const r = this.#c.poll.call(new Uint8Array(pfd.buffer), BigInt(order.length), -1);
     if (r < 0) {
       const e = errno(this.#c);
       if (e === EINTR || e === EAGAIN) return false;
@@ -260,7 +288,7 @@ export class Child implements Disposable {
 
   /** One read from stdout (1) or stderr (2); closes it at EOF or on an error. */
   #drain(i: 1 | 2): void {
-    const n = Number(this.#c.read(this.#fds[i], this.#buf, BigInt(this.#buf.length)));
+    const n = Number(this.#c.read.call(this.#fds[i], this.#buf, BigInt(this.#buf.length)));
     if (n > 0) {
       const chunk = this.#buf.slice(0, n);
       if (i === 1) {
@@ -278,7 +306,7 @@ export class Child implements Disposable {
 
   #close(i: 0 | 1 | 2): void {
     if (this.#fds[i] < 0) return;
-    this.#c.close(this.#fds[i]);
+    this.#c.close.call(this.#fds[i]);
     this.#fds[i] = -1;
   }
 }
@@ -306,7 +334,7 @@ export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
   const opened: number[] = [];
   const pipe = (): [number, number] => {
     const fds = new Int32Array(2);
-    if (c.pipe2(fds, O_CLOEXEC) !== 0) throw new SpawnError("pipe2", errno(c));
+    if (c.pipe2.call(fds, O_CLOEXEC) !== 0) throw new SpawnError("pipe2", errno(c));
     opened.push(fds[0]!, fds[1]!);
     return [fds[0]!, fds[1]!];
   };
@@ -316,23 +344,23 @@ export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
     const [inR, inW] = pipe();
     const [outR, outW] = pipe();
     const [errR, errW] = pipe();
-    let r = c.posix_spawn_file_actions_init(actions);
+    let r = c.posix_spawn_file_actions_init.call(actions);
     if (r !== 0) throw new SpawnError("posix_spawn_file_actions_init", r);
     actionsReady = true;
     for (const [fd, to] of [[inR, 0], [outW, 1], [errW, 2]] as const) {
-      r = c.posix_spawn_file_actions_adddup2(actions, fd, to);
+      r = c.posix_spawn_file_actions_adddup2.call(actions, fd, to);
       if (r !== 0) throw new SpawnError("posix_spawn_file_actions_adddup2", r);
     }
     const args = argv.map(cstr);
     const env = Object.entries(Deno.env.toObject()).map(([k, v]) => cstr(`${k}=${v}`));
     const pid = new Int32Array(1);
-    r = c.posix_spawnp(pid, args[0]!, actions, spawnAttr(), ptrArray(args), ptrArray(env));
+    r = c.posix_spawnp.call(pid, args[0]!, actions, spawnAttr(), ptrArray(args), ptrArray(env));
     if (r !== 0) throw new SpawnError(`posix_spawnp ${argv[0]}`, r);
-    for (const fd of [inR, outW, errW]) c.close(fd);
+    for (const fd of [inR, outW, errW]) c.close.call(fd);
     opened.length = 0;
     return new Child(c, pid[0]!, [inW, outR, errR]);
   } finally {
-    for (const fd of opened) c.close(fd);
-    if (actionsReady) c.posix_spawn_file_actions_destroy(actions);
+    for (const fd of opened) c.close.call(fd);
+    if (actionsReady) c.posix_spawn_file_actions_destroy.call(actions);
   }
 }
