@@ -104,7 +104,7 @@ function opNumbers(stderr: string, skip: number): string {
   return stderr.replace(/^Command failed -:(\d+)$/gm, (_, n) => `Command failed batch:${n - skip}`);
 }
 
-/** Starts `argv`, or throws code 999 (IoFailure); null when libc is not usable (the fallback). */
+/** Starts `argv` (an IoFailure when it cannot be); null when libc is not usable (the fallback). */
 function start(argv: readonly [string, ...string[]]): Child | null {
   try {
     return spawnChild(argv);
@@ -144,7 +144,7 @@ function runIp(argv: readonly [string, ...string[]], batch: string, guard?: stri
 
 /**
  * Records `child`'s identity (pid, start time, command name) in `guard`, a new 0600 file; when
- * that fails, the child is ended (its stdin closed: it applied nothing) and code 999 thrown.
+ * that fails, the child is ended (its stdin closed: it applied nothing) and an IoFailure thrown.
  */
 function guardChild(child: Child, guard: string): void {
   try {
