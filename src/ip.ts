@@ -127,12 +127,7 @@ function runIp(argv: readonly [string, ...string[]], batch: string, guard?: stri
   try {
     child.write(new TextEncoder().encode(batch));
     const out = child.wait();
-    const dec = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: dec.decode(out.stdout),
-      stderr: opNumbers(dec.decode(out.stderr).trim(), 0),
-    };
+    return { code: out.code, stdout: out.stdout, stderr: opNumbers(out.stderr.trim(), 0) };
   } catch (e) {
     // With a guard (ADD's apply), lines may have been written: the caller undoes every op.
     if (guard) throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
@@ -260,12 +255,12 @@ export class PodSession implements Disposable {
       throw new CniError(
         ErrorCode.NetnsUnreachable,
         `cannot read routes in pod netns ${this.#netns}`,
-        opNumbers(new TextDecoder().decode(out.stderr).trim(), this.#lines),
+        opNumbers(out.stderr.trim(), this.#lines),
       );
     }
     this.#lines += lines;
     try {
-      return parseSnapshot(new TextDecoder().decode(child.takeStdout()));
+      return parseSnapshot(child.takeStdout());
     } catch (e) {
       throw new CniError(ErrorCode.NetnsUnreachable, "cannot parse ip -j output", String(e));
     }
@@ -292,12 +287,7 @@ export class PodSession implements Disposable {
     try {
       child.write(new TextEncoder().encode(lines.join("\n") + "\n"));
       const done = child.wait();
-      const dec = new TextDecoder();
-      out = {
-        code: done.code,
-        stdout: "",
-        stderr: opNumbers(dec.decode(done.stderr).trim(), this.#lines),
-      };
+      out = { code: done.code, stdout: "", stderr: opNumbers(done.stderr.trim(), this.#lines) };
     } catch (e) {
       // Lines may have been written: the caller undoes every op.
       throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);

@@ -51,6 +51,8 @@ const POSIX_SPAWN_SETSIGMASK = 0x08;
 /** Larger than glibc's posix_spawn_file_actions_t (80 bytes). */
 const OPAQUE_BYTES = 1024;
 const CHUNK = 64 * 1024;
+/** The most stdout a child may write between two `takeStdout` (V8's longest string is 512 MiB). */
+const MAX_STDOUT = 1024 * 1024 * 1024;
 
 /** Where dlsym is looked for (see DLSYM). */
 let dlsymLibs: readonly string[] = ["libc.so.6", "libdl.so.2"];
@@ -140,8 +142,10 @@ function ptrArray(strs: readonly Uint8Array<ArrayBuffer>[]): BigUint64Array<Arra
 export interface Finished {
   /** Exit status, or 128 + the signal that ended it. */
   code: number;
-  stdout: Uint8Array;
-  stderr: Uint8Array;
+  /** What it wrote to stdout (UTF-8, decoded) since the last `takeStdout`. */
+  stdout: string;
+  /** What it wrote to stderr. */
+  stderr: string;
 }
 
 /**
@@ -153,8 +157,13 @@ export class Child implements Disposable {
   readonly pid: number;
   #c: Libc;
   #fds: [number, number, number]; // stdin (write end), stdout, stderr (read ends); -1 once closed
-  #out: Uint8Array[] = [];
-  #err: Uint8Array[] = [];
+  // stdout is read straight into one resizable buffer (only what it holds is resident) and decoded
+  // once: a big answer (100+ MB) is held as bytes and then as text, as outputSync would, with no
+  // chunk copies nor joined pieces on top. stderr (small) is decoded as it comes.
+  #out = new ArrayBuffer(0, { maxByteLength: MAX_STDOUT });
+  #outLen = 0;
+  #err: string[] = [];
+  #errDec = new TextDecoder();
   #newlines = 0;
   #buf = new Uint8Array(CHUNK);
   #reaped: Finished | null = null;
@@ -205,9 +214,10 @@ export class Child implements Disposable {
   }
 
   /** The stdout read so far (and forgets it). */
-  takeStdout(): Uint8Array {
-    const all = concat(this.#out);
-    this.#out = [];
+  takeStdout(): string {
+    const all = new TextDecoder().decode(new Uint8Array(this.#out, 0, this.#outLen));
+    this.#out.resize(0);
+    this.#outLen = 0;
     this.#newlines = 0;
     return all;
   }
@@ -235,7 +245,7 @@ export class Child implements Disposable {
     this.#reaped = {
       code: sig === 0 ? (s >> 8) & 0xff : 128 + sig,
       stdout: this.takeStdout(),
-      stderr: concat(this.#err),
+      stderr: this.#err.join("") + this.#errDec.decode(),
     };
     this.#err = [];
     return this.#reaped;
@@ -288,13 +298,22 @@ export class Child implements Disposable {
 
   /** One read from stdout (1) or stderr (2); closes it at EOF or on an error. */
   #drain(i: 1 | 2): void {
-    const n = Number(this.#c.read.call(this.#fds[i], this.#buf, BigInt(this.#buf.length)));
+    let into = this.#buf;
+    if (i === 1) {
+      if (this.#out.byteLength - this.#outLen < CHUNK) {
+        const want = Math.max(2 * this.#out.byteLength, this.#outLen + CHUNK);
+        if (this.#outLen + CHUNK > MAX_STDOUT) throw new SpawnError("read (stdout too large)", 0);
+        this.#out.resize(Math.min(want, MAX_STDOUT));
+      }
+      into = new Uint8Array(this.#out, this.#outLen, CHUNK);
+    }
+    const n = Number(this.#c.read.call(this.#fds[i], into, BigInt(CHUNK)));
     if (n > 0) {
-      const chunk = this.#buf.slice(0, n);
+      const chunk = into.subarray(0, n);
       if (i === 1) {
-        this.#out.push(chunk);
+        this.#outLen += n;
         for (let at = chunk.indexOf(10); at >= 0; at = chunk.indexOf(10, at + 1)) this.#newlines++;
-      } else this.#err.push(chunk);
+      } else this.#err.push(this.#errDec.decode(chunk, { stream: true }));
       return;
     }
     if (n < 0) {
@@ -309,17 +328,6 @@ export class Child implements Disposable {
     this.#c.close.call(this.#fds[i]);
     this.#fds[i] = -1;
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return all;
 }
 
 /**

@@ -9,8 +9,6 @@ import { applyOps, PodSession, readPod, readPodRoutesTo, stopPendingBatch } from
 import { tableText } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 
-const dec = new TextDecoder();
-
 function child(argv: [string, ...string[]]) {
   const c = spawnChild(argv);
   if (!c) throw new Error("libc not loaded");
@@ -33,7 +31,7 @@ Deno.test("spawn: a child killed by a signal exits 128 + its number", () => {
 
 Deno.test("spawn: SIGPIPE is default again in the child, and no signal is blocked", () => {
   using c = child(["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status"]);
-  const text = dec.decode(c.wait().stdout);
+  const text = c.wait().stdout;
   const mask = (name: string) => BigInt(`0x${new RegExp(`${name}:\\s*(\\w+)`).exec(text)![1]}`);
   assert.equal(mask("SigIgn") & (1n << 12n), 0n, text); // SIGPIPE is signal 13
   assert.equal(mask("SigBlk"), 0n, text);
@@ -48,7 +46,7 @@ Deno.test("spawn: the program is found on the parent's PATH, which the child inh
     });
     Deno.env.set("PATH", `${dir}:${path}`);
     using c = child(["ssr-fake-prog"]);
-    assert.equal(dec.decode(c.wait().stdout), `fake ${dir}:${path}\n`);
+    assert.equal(c.wait().stdout, `fake ${dir}:${path}\n`);
   } finally {
     Deno.env.set("PATH", path);
     Deno.removeSync(dir, { recursive: true });
@@ -68,9 +66,9 @@ Deno.test("spawn: lines are answered as they come (readLines), then the rest at 
   using c = child(["sh", "-c", 'while read -r l; do echo "got $l"; done']);
   c.write(new TextEncoder().encode("a\nb\n"));
   assert.ok(c.readLines(2));
-  assert.equal(dec.decode(c.takeStdout()), "got a\ngot b\n");
+  assert.equal(c.takeStdout(), "got a\ngot b\n");
   c.write(new TextEncoder().encode("c\n"));
-  assert.equal(dec.decode(c.wait().stdout), "got c\n");
+  assert.equal(c.wait().stdout, "got c\n");
 });
 
 Deno.test("spawn: no fd of the runner is left open", () => {
