@@ -1,8 +1,9 @@
 /**
- * The only module that starts processes: the `ip` argv for a pod's netns, one `ip -j -batch`
- * call that reads the pod's routes and addresses, one `ip -batch` call that applies a plan, and
- * the STATUS probe. A netns path becomes `ip -n NAME` for /var/run/netns and /run/netns names,
- * and `nsenter --net=PATH ip` for any other path (e.g. /proc/PID/ns/net). It decides no route.
+ * With its runner (spawn.ts), the only module that starts processes: the `ip` argv for a pod's
+ * netns, ADD's one `ip -j -batch -` that reads the pod's routes and addresses and then applies the
+ * plan (`PodSession`), CHECK's read, DEL's `ip -force -batch -`, and the STATUS probe. A netns
+ * path becomes `ip -n NAME` for /var/run/netns and /run/netns names, and `nsenter --net=PATH ip`
+ * for any other path (e.g. /proc/PID/ns/net). It decides no route.
  */
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type RouteOp, routeOpArgs } from "./route.ts";
@@ -16,6 +17,7 @@ import {
   READ_BATCH,
   READ_FLAGS,
 } from "./snapshot.ts";
+import { type Child, spawnChild } from "./spawn.ts";
 import type { NetnsId } from "./state.ts";
 
 /** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
@@ -97,13 +99,91 @@ interface Output {
   stderr: string;
 }
 
+/** "Command failed -:N" (ip's stdin, N counting every line of the session) as "batch:N-skip". */
+function opNumbers(stderr: string, skip: number): string {
+  return stderr.replace(/^Command failed -:(\d+)$/gm, (_, n) => `Command failed batch:${n - skip}`);
+}
+
+/** Starts `argv` (an IoFailure when it cannot be); null when libc is not usable (the fallback). */
+function start(argv: readonly [string, ...string[]]): Child | null {
+  try {
+    return spawnChild(argv);
+  } catch (e) {
+    throw new CniError(ErrorCode.IoFailure, `cannot run ${argv[0]}`, String(e));
+  }
+}
+
 /**
- * Runs `argv` (ending in `-batch`) with `batch` as its batch file. The batch goes through a
- * private file, whose path is appended to `argv`, and `ip` runs with `outputSync`: no pipes or
- * web streams to set up, which is a measurable part of a plugin that lives for ~25 ms. The file is
- * a new temp file, or `at` (created exclusively, 0600) when the caller names one.
+ * Runs `argv` (ending in `-batch`) with `batch` on its stdin (`-batch -`), through the FFI
+ * runner. With `guard` (ADD's batch file), the running `ip`'s identity is recorded there before
+ * the batch is written and removed once `ip` exited: if the plugin dies meanwhile, the file names
+ * the `ip` still applying lines for `stopPendingBatch`. Without libc, `runIpFile` does it.
  */
-function runIp(argv: readonly [string, ...string[]], batch: string, at?: string): Output {
+function runIp(argv: readonly [string, ...string[]], batch: string, guard?: string): Output {
+  const child = start([...argv, "-"]);
+  if (!child) return runIpFile(argv, batch, guard);
+  using _child = child;
+  if (guard) guardChild(child, guard);
+  try {
+    child.write(new TextEncoder().encode(batch));
+    const out = child.wait();
+    return { code: out.code, stdout: out.stdout, stderr: opNumbers(out.stderr.trim(), 0) };
+  } catch (e) {
+    // With a guard (ADD's apply), lines may have been written: the caller undoes every op.
+    if (guard) throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
+    throw new CniError(ErrorCode.IoFailure, `cannot run ${argv[0]}`, String(e));
+  } finally {
+    if (guard) removeGuard(guard);
+  }
+}
+
+/**
+ * Records `child`'s identity (pid, start time, command name) in `guard`, a new 0600 file; when
+ * that fails, the child is ended (its stdin closed: it applied nothing) and an IoFailure thrown.
+ */
+function guardChild(child: Child, guard: string): void {
+  try {
+    const id = procIdentity(child.pid);
+    if (!id) throw new Error(`ip (pid ${child.pid}) exited at once`);
+    Deno.writeTextFileSync(guard, `${child.pid} ${id.start} ${id.comm}\n`, {
+      createNew: true,
+      mode: 0o600,
+    });
+  } catch (e) {
+    child.closeStdin();
+    child.wait();
+    throw new CniError(ErrorCode.IoFailure, "cannot write the ip batch file", String(e));
+  }
+}
+
+function removeGuard(guard: string): void {
+  try {
+    Deno.removeSync(guard);
+  } catch { /* already gone */ }
+}
+
+/** A process's start time (field 22 of /proc/PID/stat), name and state; null when it is gone. */
+function procIdentity(pid: number): { start: string; comm: string; state: string } | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const open = stat.indexOf("(");
+    const close = stat.lastIndexOf(")");
+    const fields = stat.slice(close + 2).split(" "); // fields[0] is field 3
+    const start = fields[19];
+    if (open < 0 || close < open || !start) return null;
+    return { start, comm: stat.slice(open + 1, close), state: fields[0] ?? "" };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The fallback of `runIp` when libc cannot be loaded: the batch goes through a private file,
+ * whose path is appended to `argv`, and `ip` runs with `Deno.Command`'s `outputSync`. The file is
+ * a new temp file, or `at` (created exclusively, 0600): an `ip` holding it open is what
+ * `stopPendingBatch` stops then.
+ */
+function runIpFile(argv: readonly [string, ...string[]], batch: string, at?: string): Output {
   let file: string;
   try {
     if (at) {
@@ -136,6 +216,90 @@ function runIp(argv: readonly [string, ...string[]], batch: string, at?: string)
     try {
       Deno.removeSync(file);
     } catch { /* already gone: nothing to clean */ }
+  }
+}
+
+/**
+ * ADD's one `ip` process (`ip -j -d -N -batch -`): `read` writes the read lines to its stdin and
+ * parses their answers (as often as the caller needs, e.g. while it waits for an address), then
+ * `apply` writes the plan's lines into the same process, closes its stdin and waits. Without libc,
+ * each call is its own `ip` process (`readPod`, `applyOps`).
+ */
+export class PodSession implements Disposable {
+  #netns: string;
+  #child: Child | null | undefined;
+  #lines = 0;
+
+  /** A session on the pod at `netnsPath`; `ip` starts at the first read. */
+  constructor(netnsPath: string) {
+    this.#netns = netnsPath;
+  }
+
+  /** Reads the pod's routes and addresses (READ_BATCH) in the session. */
+  read(): PodSnapshot {
+    if (this.#child === undefined) {
+      this.#child = start([...ipArgv(this.#netns), ...READ_FLAGS, "-batch", "-"]);
+    }
+    const child = this.#child;
+    if (!child) return readPod(this.#netns);
+    const lines = READ_BATCH.split("\n").filter((l) => l).length;
+    let answered: boolean;
+    try {
+      answered = child.write(new TextEncoder().encode(READ_BATCH)) && child.readLines(lines);
+    } catch (e) {
+      throw new CniError(ErrorCode.IoFailure, `cannot run ${ipArgv(this.#netns)[0]}`, String(e));
+    }
+    if (!answered) {
+      // ip stopped at a line it could not run (a namespace it cannot enter): a failed read.
+      const out = child.wait();
+      throw new CniError(
+        ErrorCode.NetnsUnreachable,
+        `cannot read routes in pod netns ${this.#netns}`,
+        opNumbers(out.stderr.trim(), this.#lines),
+      );
+    }
+    this.#lines += lines;
+    try {
+      return parseSnapshot(child.takeStdout());
+    } catch (e) {
+      throw new CniError(ErrorCode.NetnsUnreachable, "cannot parse ip -j output", String(e));
+    }
+  }
+
+  /**
+   * Applies a plan in the session, as `applyOps` does (same errors: the index of a refused line
+   * counts the plan's ops only), and ends it. `guard` is ADD's batch file (see `runIp`).
+   */
+  apply(ops: readonly RouteOp[], guard: string): void {
+    const child = this.#child;
+    if (!child) {
+      if (child === null) applyOps(this.#netns, ops, guard);
+      else if (ops.length > 0) throw new Error("PodSession.apply before read");
+      return;
+    }
+    if (ops.length === 0) {
+      child.wait();
+      return;
+    }
+    const lines = batchLines(ops);
+    guardChild(child, guard);
+    let out: Output;
+    try {
+      child.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+      const done = child.wait();
+      out = { code: done.code, stdout: "", stderr: opNumbers(done.stderr.trim(), this.#lines) };
+    } catch (e) {
+      // Lines may have been written: the caller undoes every op.
+      throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
+    } finally {
+      removeGuard(guard);
+    }
+    checkApplied(out, lines);
+  }
+
+  /** Ends the session's `ip` if it still runs (its stdin closed: it applies nothing more). */
+  [Symbol.dispose](): void {
+    this.#child?.[Symbol.dispose]();
   }
 }
 
@@ -201,14 +365,19 @@ export function commandLines(netnsPath: string, ops: readonly RouteOp[]): string
 
 /**
  * Applies a plan with one `ip -batch` call. `ip` stops at the first refused line; the error
- * names that operation so the caller can restore the snapshot. With `batchFile` (ADD's), the batch
- * is written there: if the plugin dies while `ip` runs, the file stays and names the pending `ip`
+ * names that operation so the caller can restore the snapshot. With `batchFile` (ADD's), the
+ * running `ip` is named there (see `runIp`): if the plugin dies while `ip` runs, the file stays
  * for `stopPendingBatch`.
  */
 export function applyOps(netnsPath: string, ops: readonly RouteOp[], batchFile?: string): void {
   if (ops.length === 0) return;
   const lines = batchLines(ops);
   const out = runIp([...ipArgv(netnsPath), "-batch"], lines.join("\n") + "\n", batchFile);
+  checkApplied(out, lines);
+}
+
+/** Throws the RouteChangeError of a failed apply of `lines`. */
+function checkApplied(out: Output, lines: readonly string[]): void {
   if (out.code === 0) return;
   const m = /Command failed batch:(\d+)$/m.exec(out.stderr);
   const index = m ? Number(m[1]) - 1 : -1;
@@ -253,13 +422,21 @@ export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): 
   return refused;
 }
 
+/** The identity `guardChild` records: pid, start time (/proc/PID/stat field 22), name. */
+const GUARD_LINE = /^(\d+) (\d+) (\S+)\n?$/;
+
 /**
- * Stops an `ip` still applying the batch at `batchFile` after the ADD that started it was killed
- * (SIGKILL leaves `ip` running, reparented): every `ip` process holding that very file open is
- * SIGKILLed and waited for (up to 2 s), then the file is removed. What the batch applied so far
- * stays in the table for the caller to plan against. Returns how many processes were stopped.
+ * Stops an `ip` still applying ADD's lines after the ADD that started it was killed (SIGKILL
+ * leaves `ip` running, reparented, and it applies every line it already has): `batchFile` names
+ * it (see `guardChild`), and that process is SIGKILLed only while /proc still shows the same
+ * start time and an `ip` (or the `nsenter` that runs it), so a reused PID is never hit. It is
+ * waited for (up to 2 s), then the file is removed. A file in the older form (the batch itself,
+ * which `ip` holds open: the `Deno.Command` fallback) stops every `ip` holding it. What was
+ * applied so far stays in the table for the caller to plan against. Returns how many processes
+ * were stopped.
  */
 export function stopPendingBatch(batchFile: string): number {
+  let text: string;
   let target: string;
   try {
     // Only a regular file can be a batch the plugin wrote: anything else at that name (a
@@ -269,40 +446,39 @@ export function stopPendingBatch(batchFile: string): number {
       return 0;
     }
     target = Deno.realPathSync(batchFile);
+    text = Deno.readTextFileSync(batchFile);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return 0;
     throw new CniError(ErrorCode.IoFailure, `cannot read ${batchFile}`, String(e));
   }
-  const holds = (pid: string): boolean => {
-    try {
-      if (Deno.readTextFileSync(`/proc/${pid}/comm`).trim() !== "ip") return false;
-      for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
-        if (Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`) === target) return true;
-      }
-    } catch { /* the process exited while we looked */ }
-    return false;
-  };
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (/^\d+$/.test(entry.name) && holds(entry.name)) pids.push(Number(entry.name));
+  const guard = GUARD_LINE.exec(text);
+  let pids: number[];
+  let still: (pid: number) => boolean;
+  if (guard) {
+    const [, pid, start] = guard;
+    still = (p: number) => {
+      const id = procIdentity(p);
+      return id !== null && id.start === start && (id.comm === "ip" || id.comm === "nsenter");
+    };
+    pids = still(Number(pid)) ? [Number(pid)] : [];
+  } else {
+    still = (p: number) => holds(String(p), target);
+    pids = [];
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (/^\d+$/.test(entry.name) && holds(entry.name, target)) pids.push(Number(entry.name));
+    }
   }
   for (const pid of pids) {
-    // Checked again right before the signal, so a PID reused since the scan is not hit.
-    if (!holds(String(pid))) continue;
+    // Checked again right before the signal, so a PID reused since the first look is not hit.
+    if (!still(pid)) continue;
     try {
       Deno.kill(pid, "SIGKILL");
     } catch { /* already gone */ }
   }
   const deadline = Date.now() + 2000;
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  const alive = (pid: number) => {
-    try {
-      // A killed process lingers as a zombie until its new parent reaps it: that is gone enough.
-      return !/^\d+ \(.*\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-    } catch {
-      return false;
-    }
-  };
+  // A killed process lingers as a zombie until its new parent reaps it: that is gone enough.
+  const alive = (pid: number) => still(pid) && procIdentity(pid)?.state !== "Z";
   while (pids.some(alive)) {
     if (Date.now() >= deadline) {
       throw new CniError(
@@ -316,6 +492,17 @@ export function stopPendingBatch(batchFile: string): number {
     Deno.removeSync(batchFile);
   } catch { /* gone */ }
   return pids.length;
+}
+
+/** True when process `pid` is an `ip` holding the file at `target` open. */
+function holds(pid: string, target: string): boolean {
+  try {
+    if (Deno.readTextFileSync(`/proc/${pid}/comm`).trim() !== "ip") return false;
+    for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      if (Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`) === target) return true;
+    }
+  } catch { /* the process exited while we looked */ }
+  return false;
 }
 
 /** True when `ip` can be run (STATUS). */

@@ -1,4 +1,7 @@
-/** ADD: plan against the pod's table, record the plan, apply it in one batch, roll back on failure. */
+/**
+ * ADD: plan against the pod's table, record the plan, apply it, roll back on failure; the read
+ * and the apply go through one `ip` process.
+ */
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { boundedWarnings } from "../cni/skel.ts";
 import { resultToJson } from "../cni/result.ts";
@@ -6,6 +9,7 @@ import {
   applyOps,
   commandLines,
   netnsIdentity,
+  PodSession,
   readPod,
   RouteChangeError,
   stopPendingBatch,
@@ -77,7 +81,9 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
   const { env, config, log } = ctx;
   const stopped = stopPendingBatch(batchPath(path));
   if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
-  const obs = await observe(observeInput(ctx, () => readPod(env.netns)));
+  // One ip process reads the pod and, once the plan is recorded, applies it.
+  using session = new PodSession(env.netns);
+  const obs = await observe(observeInput(ctx, () => session.read()));
   let plan = planAdd({ config, ifname: env.ifname, ...obs });
   logOps(log, plan.ops);
 
@@ -109,9 +115,12 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
   // Ops before `done` are in the table. Under route-override semantics, an addroute the kernel
   // refuses although the planner did not foresee it is skipped, and the rest of the batch goes on.
   let done = 0;
+  let retried = false;
   for (;;) {
     try {
-      applyOps(env.netns, plan.ops.slice(done), batchPath(path));
+      // The first try in the session; after a refused line (ip stopped there) a new ip.
+      if (!retried) session.apply(plan.ops, batchPath(path));
+      else applyOps(env.netns, plan.ops.slice(done), batchPath(path));
       break;
     } catch (e) {
       // ip stops at the refused line: only the lines before it changed the table.
@@ -122,6 +131,7 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
       if (next) {
         plan = next;
         done = refused;
+        retried = true;
         continue;
       }
       fail(ctx, plan, refused, e, before, path);

@@ -135,9 +135,12 @@ Deno.test("GC: a stale attachment's lock and leftover batch file go with it; kep
   await using state = await TempDir.create();
   seed(state.path, NETWORK);
   const dir = `${state.path}/${NETWORK}`;
-  // A first ADD SIGKILLed before it recorded anything leaves only its lock and batch files.
+  // A killed first ADD whose record went (or was never written) leaves its lock and batch files.
+  // The batch file names an ip by pid and start time: here this very test's pid with another
+  // start time, a reused pid that GC must not signal.
   for (const name of ["killed1@eth0.lock", "killed1@eth0.batch", "keep1@eth0.lock"]) {
-    Deno.writeTextFileSync(`${dir}/${name}`, "", { mode: 0o600 });
+    const text = name.endsWith(".batch") ? `${Deno.pid} 1 ip\n` : "";
+    Deno.writeTextFileSync(`${dir}/${name}`, text, { mode: 0o600 });
     const old = new Date(Date.now() - 3600_000);
     Deno.utimeSync(`${dir}/${name}`, old, old);
   }

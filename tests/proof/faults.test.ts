@@ -64,7 +64,7 @@ function assertCniError(r: PluginRun, code: number, cniVersion = "1.0.0"): void 
 }
 
 labTest(
-  "proof: ADD runs at most two ip processes (one read batch, one write batch)",
+  "proof: ADD runs one ip process (its read, then its write batch, on ip's stdin)",
   async (e2e) => {
     const { lab } = e2e;
     await using ip = await FaultyIp.create({});
@@ -72,12 +72,9 @@ labTest(
     const r = await add(e2e, cfg, { PATH: ip.path });
     assert.equal(r.code, 0, r.stdout);
     const calls = await pluginIpCalls(ip);
-    // Each batch goes through a private file: the read a temp file
-    // (`-batch /tmp/seamless-static-route-*.batch`), the write the attachment's batch file.
-    const tempFile = String.raw`/\S+/seamless-static-route-\S+\.batch`;
-    assert.equal(calls.length, 2, calls.join("\n"));
-    assert.match(calls[0]!, new RegExp(`^-n ${lab.pod} -j -d -N -batch ${tempFile}$`));
-    assert.equal(calls[1], `-n ${lab.pod} -batch ${e2e.state.path}/${NETWORK}/${ID}@eth0.batch`);
+    // The read and the write go through one `ip -j -batch -`; no file holds either.
+    assert.deepEqual(calls, [`-n ${lab.pod} -j -d -N -batch -`]);
+    assert.ok(!await ip.has("batch.2"));
     const lines = (await ip.batch(1) ?? "").split("\n").filter((l) => l !== "");
     const expected = [
       /^route del 0\.0\.0\.0\/0 via 10\.131\.0\.1 dev eth0\b/,
@@ -104,9 +101,9 @@ labTest(
     assert.match(r.json.msg, /injected fault on line 4/);
     assert.deepEqual(await tableText(lab.pod), before);
     assert.deepEqual(await stateFiles(tmp.path, NETWORK), []);
-    // Read, failed write, re-read, rollback write.
+    // Read and failed write (one ip), re-read, rollback write.
     const calls = await pluginIpCalls(ip);
-    assert.equal(calls.length, 4, calls.join("\n"));
+    assert.equal(calls.length, 3, calls.join("\n"));
     assert.equal(calls.filter((c) => c.includes("-j")).length, 2);
   },
 );
@@ -205,7 +202,7 @@ async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<
     CNI_NETNS: lab.podNetns,
     CNI_IFNAME: "eth0",
     CNI_PATH: bin.dir,
-    // The plugin's batch temp file goes here: a SIGKILLed plugin cannot remove it.
+    // A temp file of the plugin would go here (a SIGKILLed plugin cannot remove it): none may.
     TMPDIR: tmp.path,
   };
   let pid = 0;
@@ -233,10 +230,15 @@ async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<
   }
   // The plan was recorded before the batch ran.
   assert.ok(await stateExists(tmp.path, NETWORK, ID, "eth0"));
-  // What a SIGKILL leaves: the write batch, in the attachment's state directory (0600), which
-  // tells the next DEL an ip may still be applying it; nothing in TMPDIR.
+  // What a SIGKILL leaves: the batch file in the attachment's state directory (0600), naming
+  // the ip that may still be applying the lines (pid, start time, name) for the next DEL;
+  // nothing in TMPDIR.
   const batchFile = `${tmp.path}/${NETWORK}/${ID}@eth0.batch`;
   assert.equal((await Deno.stat(batchFile)).mode! & 0o777, 0o600);
+  assert.match(
+    await Deno.readTextFile(batchFile),
+    new RegExp(`^${await ip.slowPid(1)} \\d+ ip\n$`),
+  );
   const leftovers = [];
   for await (const e of Deno.readDir(tmp.path)) {
     if (e.name.startsWith("seamless-static-route-")) leftovers.push(e.name);

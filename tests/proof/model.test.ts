@@ -607,7 +607,7 @@ interface Shared {
   lab: Lab;
   bin: BinDir;
   stateDir: string;
-  /** The plugin's TMPDIR: a SIGKILLed plugin's temp batch file stays here, not in /tmp. */
+  /** The plugin's TMPDIR: a temp file a SIGKILLed plugin left would stay here, not in /tmp. */
   tmpDir: string;
 }
 

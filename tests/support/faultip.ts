@@ -1,15 +1,19 @@
 /**
  * A fault-injecting `ip`: a shell script named `ip` in a temp dir that goes first on the plugin's
- * PATH. Reads (`ip -j ...`) and any other call pass straight through to the real `ip`; write
- * batches (`ip ... -batch FILE` without `-j`) are saved, counted and, depending on the mode:
+ * PATH. Reads (`ip -j ...`) and any other call pass straight through to the real `ip`. A batch on
+ * stdin (`ip ... -batch -`, the plugin's form) has its read lines (`route show`, `addr show`, ...)
+ * answered at once, one real `ip` per line, in order, as `ip -j -batch -` answers an ADD session;
+ * its other lines are collected and, at EOF, are one write batch. Write batches (also the older
+ * form `ip ... -batch FILE` without `-j`) are saved, counted and, depending on the mode:
  *
- * - `failAtLine`: the first `failBatches` write batches run lines 1..N-1 for real, then fail at
- *   line N the way `ip -batch` does (`Command failed FILE:N`, exit 1); N is capped at the batch's
- *   last line. Later batches (the rollback) pass through, unless `failBatches` covers them too.
- * - `slowSeconds`: each write batch opens its batch file (as a real `ip` holds it while applying
- *   it), writes its shell's pid to `started.K` in the dir, sleeps, then runs for real and creates
- *   `done.K` — a window in which a test can SIGKILL the plugin (and, with the pid, the fake `ip`
- *   too) mid-ADD, or run DEL while the batch is still pending.
+ * - `failAtLine`: the first `failBatches` write batches run their lines 1..N-1 for real, then fail
+ *   at line N the way `ip -batch` does (`Command failed -:M`, M counting the session's read lines
+ *   too, or `FILE:N`; exit 1); N is capped at the batch's last line. Later batches (the rollback)
+ *   pass through, unless `failBatches` covers them too.
+ * - `slowSeconds`: each write batch writes its shell's pid to `started.K` in the dir, sleeps, then
+ *   runs for real and creates `done.K` — a window in which a test can SIGKILL the plugin (and,
+ *   with the pid, the fake `ip` too) mid-ADD, or run DEL while the batch is still pending. (The
+ *   older form holds its batch file open meanwhile, as a real `ip` does.)
  *
  * Every call is logged (one line of arguments each) in `calls.log`.
  */
@@ -66,6 +70,70 @@ for a in "$@"; do
   if [ "$prev" = "-batch" ]; then batch="$a"; fi
   prev="$a"
 done
+if [ "$batch" = "-" ]; then
+  # The batch on stdin: read lines (an ADD session's, or a whole read) are answered at once, one
+  # real ip each, in order; the write lines are collected and applied at EOF as one write batch.
+  set -f
+  pre=""
+  for a in "$@"; do
+    if [ "$a" = "-batch" ]; then break; fi
+    pre="$pre $a"
+  done
+  reads=0
+  w="$D/.w.$$"
+  : > "$w"
+  while IFS= read -r line; do
+    case "$line" in
+      "route show"*|"route get"*|"addr show"*|"link show"*)
+        reads=$((reads + 1))
+        if ! "$REAL" $pre $line; then
+          case " $pre " in
+            *" -force "*) ;;
+            *) echo "Command failed -:$reads" >&2; rm -f "$w"; exit 1 ;;
+          esac
+        fi
+        ;;
+      *) printf '%s\n' "$line" >> "$w" ;;
+    esac
+  done
+  if [ ! -s "$w" ]; then rm -f "$w"; exit 0; fi
+  n=$(cat "$D/writes" 2>/dev/null || echo 0)
+  n=$((n + 1))
+  echo "$n" > "$D/writes"
+  mv "$w" "$D/batch.$n"
+  f="$D/batch.$n"
+  # ip's own messages name the file; ip on stdin counts the session's lines ("-:N").
+  relay() {
+    awk -v F="Command failed $f:" -v R="$reads" \
+      '{ if (index($0, F) == 1) print "Command failed -:" (substr($0, length(F) + 1) + R); else print }' \
+      "$1" >&2
+  }
+  if [ ${failAt} -gt 0 ] && [ "$n" -le ${failBatches} ]; then
+    at=${failAt}
+    lines=$(wc -l < "$f")
+    if [ "$lines" -lt "$at" ]; then at=$lines; fi
+    if [ "$at" -lt 1 ]; then at=1; fi
+    if [ "$at" -gt 1 ]; then
+      head -n $((at - 1)) "$f" > "$D/run.$n"
+      f="$D/run.$n"
+      "$REAL" $pre -batch "$f" 2> "$D/err.$n"
+      rc=$?
+      if [ "$rc" != 0 ]; then relay "$D/err.$n"; exit "$rc"; fi
+    fi
+    echo "Error: injected fault on line $at." >&2
+    echo "Command failed -:$((reads + at))" >&2
+    exit 1
+  fi
+  if [ ${slow} -gt 0 ]; then
+    echo $$ > "$D/.started.$n" && mv "$D/.started.$n" "$D/started.$n"
+    sleep ${slow}
+  fi
+  "$REAL" $pre -batch "$f" 2> "$D/err.$n"
+  rc=$?
+  : > "$D/done.$n"
+  relay "$D/err.$n"
+  exit $rc
+fi
 if [ -n "$batch" ] && [ "$json" = 0 ]; then
   n=$(cat "$D/writes" 2>/dev/null || echo 0)
   n=$((n + 1))

@@ -1,0 +1,374 @@
+/**
+ * ip.ts's process runner: starts a child with pipes on its stdin, stdout and stderr through libc
+ * (FFI: posix_spawnp, poll, read, write, waitpid), so a run of the plugin never loads
+ * the web streams `Deno.Command` needs (~10 ms of a ~60 ms run). Only ip.ts imports it. When libc
+ * cannot be loaded (no such library or symbol), `spawnChild` returns null and ip.ts falls back to
+ * `Deno.Command`.
+ */
+
+/**
+ * The libc functions used, as few as will do: the parent's pipe ends stay blocking (no fcntl:
+ * poll says when a read, or a write of at most PIPE_BUF bytes, cannot block), and the
+ * posix_spawnattr_t is filled in directly (`spawnAttr`).
+ */
+const SYMBOLS = {
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawnp: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+type Libc = { [K in keyof typeof SYMBOLS]: Deno.UnsafeFnPointer<(typeof SYMBOLS)[K]> };
+
+/**
+ * What `Deno.dlopen` binds. Each symbol it binds costs ~0.35 ms of compiling (on top of ~3 ms for
+ * the first dlopen of a run), a function pointer from dlsym ~0.05 ms: so only dlsym is bound, and
+ * the rest are looked up with it in the process's global scope, where libc already is. dlsym is
+ * in libc.so.6 since glibc 2.34, in libdl.so.2 before.
+ */
+const DLSYM = { dlsym: { parameters: ["pointer", "buffer"], result: "pointer" } } as const;
+
+const O_CLOEXEC = 0o2000000;
+/** The most a write to a pipe that poll found writable takes without blocking. */
+const PIPE_BUF = 4096;
+const POLLIN = 0x1;
+const POLLOUT = 0x4;
+const EINTR = 4;
+const EAGAIN = 11;
+const EPIPE = 32;
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+/** Larger than glibc's posix_spawn_file_actions_t (80 bytes). */
+const OPAQUE_BYTES = 1024;
+const CHUNK = 64 * 1024;
+/** The most stdout a child may write between two `takeStdout` (V8's longest string is 512 MiB). */
+const MAX_STDOUT = 1024 * 1024 * 1024;
+
+/** Where dlsym is looked for (see DLSYM). */
+let dlsymLibs: readonly string[] = ["libc.so.6", "libdl.so.2"];
+let loaded: Libc | null | undefined;
+
+/** Tests only: the library `spawnChild` loads next (a bad name exercises the fallback). */
+export function useLibcForTest(name: string): void {
+  dlsymLibs = name === "libc.so.6" ? ["libc.so.6", "libdl.so.2"] : [name];
+  loaded = undefined;
+}
+
+/** libc's functions, loaded once on first use; null when they cannot be. */
+function libc(): Libc | null {
+  if (loaded === undefined) loaded = load();
+  return loaded;
+}
+
+function fnPointer<T extends Deno.ForeignFunction>(
+  p: Deno.PointerObject,
+  def: T,
+): Deno.UnsafeFnPointer<T> {
+  return new Deno.UnsafeFnPointer(p as Deno.PointerObject<T>, def);
+}
+
+function load(): Libc | null {
+  let dlsym: ((handle: null, name: Uint8Array<ArrayBuffer>) => Deno.PointerValue) | undefined;
+  for (const lib of dlsymLibs) {
+    try {
+      dlsym = Deno.dlopen(lib, DLSYM).symbols.dlsym;
+      break;
+    } catch { /* older glibc: next */ }
+  }
+  if (!dlsym) return null;
+  const fns: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(SYMBOLS)) {
+    const p = dlsym(null, cstr(name)); // RTLD_DEFAULT
+    if (!p) return null;
+    fns[name] = fnPointer(p, def);
+  }
+  return fns as unknown as Libc;
+}
+
+/** A failed libc call, with its errno. */
+export class SpawnError extends Error {
+  /** errno of the failed call. */
+  readonly errno: number;
+  constructor(what: string, errno: number) {
+    super(`${what} failed (errno ${errno})`);
+    this.errno = errno;
+  }
+}
+
+/** errno of the libc call that just failed. */
+function errno(c: Libc): number {
+  const p = c.__errno_location.call();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+/**
+ * A glibc posix_spawnattr_t (its layout is in the public <spawn.h>, fixed by the ABI: short
+ * __flags; pid_t __pgrp; sigset_t __sd, __ss; ...; 336 bytes), as posix_spawnattr_init,
+ * setsigdefault, setsigmask and setflags would leave it: signals 1-31 but KILL and STOP back to
+ * their default action (Deno ignores SIGPIPE, and posix_spawn keeps ignored signals ignored),
+ * no signal blocked.
+ */
+function spawnAttr(): Uint8Array<ArrayBuffer> {
+  const attr = new Uint8Array(OPAQUE_BYTES);
+  const view = new DataView(attr.buffer);
+  view.setInt16(0, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK, true);
+  // __sd at offset 8 (after the short and the int): bit n-1 is signal n. __ss (136) stays empty.
+  view.setUint32(8, 0x7fffffff & ~(1 << 8) & ~(1 << 18), true);
+  return attr;
+}
+
+function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`${s}\0`);
+}
+
+/** A NULL-terminated array of pointers to `strs` (which the caller keeps alive). */
+function ptrArray(strs: readonly Uint8Array<ArrayBuffer>[]): BigUint64Array<ArrayBuffer> {
+  const a = new BigUint64Array(strs.length + 1);
+  strs.forEach((s, i) => a[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s))));
+  return a;
+}
+
+/** What a finished child left. */
+export interface Finished {
+  /** Exit status, or 128 + the signal that ended it. */
+  code: number;
+  /** What it wrote to stdout (UTF-8, decoded) since the last `takeStdout`. */
+  stdout: string;
+  /** What it wrote to stderr. */
+  stderr: string;
+}
+
+/**
+ * A running child whose stdin, stdout and stderr are pipes. Every wait pumps all of them with
+ * poll, so neither output pipe can fill while the child waits for input (or the reverse).
+ */
+export class Child implements Disposable {
+  /** The child's pid. */
+  readonly pid: number;
+  #c: Libc;
+  #fds: [number, number, number]; // stdin (write end), stdout, stderr (read ends); -1 once closed
+  // stdout is read straight into one resizable buffer (only what it holds is resident) and decoded
+  // once: a big answer (100+ MB) is held as bytes and then as text, as outputSync would, with no
+  // chunk copies nor joined pieces on top. stderr (small) is decoded as it comes.
+  #out = new ArrayBuffer(0, { maxByteLength: MAX_STDOUT });
+  #outLen = 0;
+  #err: string[] = [];
+  #errDec = new TextDecoder();
+  #newlines = 0;
+  #buf = new Uint8Array(CHUNK);
+  #reaped: Finished | null = null;
+
+  /** @internal Use `spawnChild`. */
+  constructor(c: Libc, pid: number, fds: [number, number, number]) {
+    this.#c = c;
+    this.pid = pid;
+    this.#fds = fds;
+  }
+
+  /** Newlines read from stdout since the last `takeStdout`. */
+  get stdoutLines(): number {
+    return this.#newlines;
+  }
+
+  /**
+   * Writes all of `data` to the child's stdin. Returns false when the child closed its stdin
+   * first (EPIPE: it exited), with the rest unwritten.
+   */
+  write(data: Uint8Array): boolean {
+    let off = 0;
+    while (off < data.length) {
+      if (this.#fds[0] < 0) return false;
+      const ready = this.#pump(true);
+      if (!ready) continue;
+      const size = Math.min(data.length - off, PIPE_BUF);
+      const n = Number(this.#c.write.call(this.#fds[0], data.subarray(off), BigInt(size)));
+      if (n >= 0) off += n;
+      else {
+        const e = errno(this.#c);
+        if (e === EINTR || e === EAGAIN) continue;
+        this.closeStdin();
+        if (e === EPIPE) return false;
+        throw new SpawnError("write", e);
+      }
+    }
+    return true;
+  }
+
+  /** Reads until stdout has `lines` newlines since the last `takeStdout`; false at its EOF. */
+  readLines(lines: number): boolean {
+    while (this.#newlines < lines) {
+      if (this.#fds[1] < 0) return false;
+      this.#pump(false);
+    }
+    return true;
+  }
+
+  /** The stdout read so far (and forgets it). */
+  takeStdout(): string {
+    const all = new TextDecoder().decode(new Uint8Array(this.#out, 0, this.#outLen));
+    this.#out.resize(0);
+    this.#outLen = 0;
+    this.#newlines = 0;
+    return all;
+  }
+
+  /** Closes the child's stdin (it sees EOF). */
+  closeStdin(): void {
+    this.#close(0);
+  }
+
+  /** Closes stdin, reads stdout and stderr to their end, and reaps the child. */
+  wait(): Finished {
+    if (this.#reaped) return this.#reaped;
+    this.closeStdin();
+    while (this.#fds[1] >= 0 || this.#fds[2] >= 0) this.#pump(false);
+    const status = new Int32Array(1);
+    for (;;) {
+      const r = this.#c.waitpid.call(this.pid, status, 0);
+      if (r === this.pid) break;
+      const e = errno(this.#c);
+      if (r < 0 && e === EINTR) continue;
+      throw new SpawnError("waitpid", e);
+    }
+    const s = status[0]!;
+    const sig = s & 0x7f;
+    this.#reaped = {
+      code: sig === 0 ? (s >> 8) & 0xff : 128 + sig,
+      stdout: this.takeStdout(),
+      stderr: this.#err.join("") + this.#errDec.decode(),
+    };
+    this.#err = [];
+    return this.#reaped;
+  }
+
+  /** Closes what is still open and reaps the child (which ends once its stdin is closed). */
+  [Symbol.dispose](): void {
+    if (this.#reaped) return;
+    try {
+      this.wait();
+    } catch {
+      for (const i of [0, 1, 2] as const) this.#close(i);
+    }
+  }
+
+  /**
+   * One poll over the open pipes (stdin only when `writing`); reads what stdout and stderr have.
+   * Returns true when stdin can take a write.
+   */
+  #pump(writing: boolean): boolean {
+    const order: (0 | 1 | 2)[] = [];
+    for (const i of [0, 1, 2] as const) {
+      if (this.#fds[i] >= 0 && (i > 0 || writing)) order.push(i);
+    }
+    if (order.length === 0) return false;
+    const pfd = new DataView(new ArrayBuffer(8 * order.length));
+    order.forEach((i, k) => {
+      pfd.setInt32(8 * k, this.#fds[i], true);
+      pfd.setInt16(8 * k + 4, i === 0 ? POLLOUT : POLLIN, true);
+    });
+    const r = this.#c.poll.call(new Uint8Array(pfd.buffer), BigInt(order.length), -1);
+    if (r < 0) {
+      const e = errno(this.#c);
+      if (e === EINTR || e === EAGAIN) return false;
+      throw new SpawnError("poll", e);
+    }
+    let writable = false;
+    order.forEach((i, k) => {
+      const revents = pfd.getInt16(8 * k + 6, true);
+      if (revents === 0) return;
+      if (i === 0) {
+        // POLLOUT, or POLLERR when the child closed its end: the write reports EPIPE.
+        writable = true;
+        return;
+      }
+      this.#drain(i);
+    });
+    return writable;
+  }
+
+  /** One read from stdout (1) or stderr (2); closes it at EOF or on an error. */
+  #drain(i: 1 | 2): void {
+    let into = this.#buf;
+    if (i === 1) {
+      if (this.#out.byteLength - this.#outLen < CHUNK) {
+        const want = Math.max(2 * this.#out.byteLength, this.#outLen + CHUNK);
+        if (this.#outLen + CHUNK > MAX_STDOUT) throw new SpawnError("read (stdout too large)", 0);
+        this.#out.resize(Math.min(want, MAX_STDOUT));
+      }
+      into = new Uint8Array(this.#out, this.#outLen, CHUNK);
+    }
+    const n = Number(this.#c.read.call(this.#fds[i], into, BigInt(CHUNK)));
+    if (n > 0) {
+      const chunk = into.subarray(0, n);
+      if (i === 1) {
+        this.#outLen += n;
+        for (let at = chunk.indexOf(10); at >= 0; at = chunk.indexOf(10, at + 1)) this.#newlines++;
+      } else this.#err.push(this.#errDec.decode(chunk, { stream: true }));
+      return;
+    }
+    if (n < 0) {
+      const e = errno(this.#c);
+      if (e === EINTR || e === EAGAIN) return;
+    }
+    this.#close(i);
+  }
+
+  #close(i: 0 | 1 | 2): void {
+    if (this.#fds[i] < 0) return;
+    this.#c.close.call(this.#fds[i]);
+    this.#fds[i] = -1;
+  }
+}
+
+/**
+ * Starts `argv` (looked up in PATH, as execvp does) with the parent's environment and pipes on
+ * its stdin, stdout and stderr; signals the parent ignores (SIGPIPE) are default again in the
+ * child, and none is blocked. Returns null when libc cannot be loaded; throws SpawnError when
+ * the child cannot be started (no such program: errno ENOENT).
+ */
+export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
+  const c = libc();
+  if (!c) return null;
+  const opened: number[] = [];
+  const pipe = (): [number, number] => {
+    const fds = new Int32Array(2);
+    if (c.pipe2.call(fds, O_CLOEXEC) !== 0) throw new SpawnError("pipe2", errno(c));
+    opened.push(fds[0]!, fds[1]!);
+    return [fds[0]!, fds[1]!];
+  };
+  const actions = new Uint8Array(OPAQUE_BYTES);
+  let actionsReady = false;
+  try {
+    const [inR, inW] = pipe();
+    const [outR, outW] = pipe();
+    const [errR, errW] = pipe();
+    let r = c.posix_spawn_file_actions_init.call(actions);
+    if (r !== 0) throw new SpawnError("posix_spawn_file_actions_init", r);
+    actionsReady = true;
+    for (const [fd, to] of [[inR, 0], [outW, 1], [errW, 2]] as const) {
+      r = c.posix_spawn_file_actions_adddup2.call(actions, fd, to);
+      if (r !== 0) throw new SpawnError("posix_spawn_file_actions_adddup2", r);
+    }
+    const args = argv.map(cstr);
+    const env = Object.entries(Deno.env.toObject()).map(([k, v]) => cstr(`${k}=${v}`));
+    const pid = new Int32Array(1);
+    r = c.posix_spawnp.call(pid, args[0]!, actions, spawnAttr(), ptrArray(args), ptrArray(env));
+    if (r !== 0) throw new SpawnError(`posix_spawnp ${argv[0]}`, r);
+    for (const fd of [inR, outW, errW]) c.close.call(fd);
+    opened.length = 0;
+    return new Child(c, pid[0]!, [inW, outR, errR]);
+  } finally {
+    for (const fd of opened) c.close.call(fd);
+    if (actionsReady) c.posix_spawn_file_actions_destroy.call(actions);
+  }
+}

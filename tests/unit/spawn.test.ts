@@ -1,0 +1,181 @@
+/**
+ * The FFI process runner (src/spawn.ts) and what ip.ts builds on it: pipes that cannot deadlock,
+ * the child's signals and PATH, EPIPE, the identity file a killed ADD leaves and whom
+ * `stopPendingBatch` may stop, and the `Deno.Command` fallback when libc cannot be loaded.
+ */
+import assert from "node:assert/strict";
+import { spawnChild, SpawnError, useLibcForTest } from "../../src/spawn.ts";
+import { applyOps, PodSession, readPod, readPodRoutesTo, stopPendingBatch } from "../../src/ip.ts";
+import { tableText } from "../../testing/mod.ts";
+import { labTest } from "../support/lab_test.ts";
+
+function child(argv: [string, ...string[]]) {
+  const c = spawnChild(argv);
+  if (!c) throw new Error("libc not loaded");
+  return c;
+}
+
+Deno.test("spawn: 4 MB in, 4 MB out and 1 MB of stderr at once, no deadlock; exit status", () => {
+  using c = child(["sh", "-c", "cat; head -c 1000000 /dev/zero >&2; exit 3"]);
+  assert.ok(c.write(new Uint8Array(4_000_000).fill(65)));
+  const out = c.wait();
+  assert.equal(out.code, 3);
+  assert.equal(out.stdout.length, 4_000_000);
+  assert.equal(out.stderr.length, 1_000_000);
+});
+
+Deno.test("spawn: a child killed by a signal exits 128 + its number", () => {
+  using c = child(["sh", "-c", "kill -9 $$"]);
+  assert.equal(c.wait().code, 137);
+});
+
+Deno.test("spawn: SIGPIPE is default again in the child, and no signal is blocked", () => {
+  using c = child(["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status"]);
+  const text = c.wait().stdout;
+  const mask = (name: string) => BigInt(`0x${new RegExp(`${name}:\\s*(\\w+)`).exec(text)![1]}`);
+  assert.equal(mask("SigIgn") & (1n << 12n), 0n, text); // SIGPIPE is signal 13
+  assert.equal(mask("SigBlk"), 0n, text);
+});
+
+Deno.test("spawn: the program is found on the parent's PATH, which the child inherits", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = Deno.env.get("PATH") ?? "";
+  try {
+    Deno.writeTextFileSync(`${dir}/ssr-fake-prog`, '#!/bin/sh\necho "fake $PATH"\n', {
+      mode: 0o755,
+    });
+    Deno.env.set("PATH", `${dir}:${path}`);
+    using c = child(["ssr-fake-prog"]);
+    assert.equal(c.wait().stdout, `fake ${dir}:${path}\n`);
+  } finally {
+    Deno.env.set("PATH", path);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("spawn: no such program → SpawnError ENOENT; a child that ignores stdin → EPIPE", () => {
+  assert.throws(() => spawnChild(["ssr-no-such-program"]), (e) => {
+    return e instanceof SpawnError && e.errno === 2;
+  });
+  using c = child(["true"]);
+  assert.equal(c.write(new Uint8Array(1_000_000)), false);
+  assert.equal(c.wait().code, 0);
+});
+
+Deno.test("spawn: lines are answered as they come (readLines), then the rest at wait", () => {
+  using c = child(["sh", "-c", 'while read -r l; do echo "got $l"; done']);
+  c.write(new TextEncoder().encode("a\nb\n"));
+  assert.ok(c.readLines(2));
+  assert.equal(c.takeStdout(), "got a\ngot b\n");
+  c.write(new TextEncoder().encode("c\n"));
+  assert.equal(c.wait().stdout, "got c\n");
+});
+
+Deno.test("spawn: no fd of the runner is left open", () => {
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  child(["true"]).wait(); // libc loaded
+  const before = fds();
+  for (let i = 0; i < 20; i++) {
+    using c = child(["sh", "-c", "cat >/dev/null; echo x; echo y >&2"]);
+    c.write(new Uint8Array(10));
+  }
+  assert.throws(() => spawnChild(["ssr-no-such-program"]));
+  assert.equal(fds(), before);
+});
+
+/** Starts an `ip` that sleeps (a shell script named ip in `dir`); its child and start time. */
+function sleepingIp(dir: string) {
+  Deno.writeTextFileSync(`${dir}/ip`, "#!/bin/sh\nwhile :; do sleep 1; done\n", { mode: 0o755 });
+  const c = child([`${dir}/ip`]);
+  const stat = Deno.readTextFileSync(`/proc/${c.pid}/stat`);
+  return { c, start: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]) };
+}
+
+Deno.test("stopPendingBatch: SIGKILLs the ip a batch file names, only with its start time", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const file = `${dir}/c1@eth0.batch`;
+    const { c, start } = sleepingIp(dir);
+    // A reused pid (same pid, another start time) is not touched; the file goes all the same.
+    Deno.writeTextFileSync(file, `${c.pid} ${start + 1} ip\n`);
+    assert.equal(stopPendingBatch(file), 0);
+    assert.throws(() => Deno.statSync(file));
+    assert.match(Deno.readTextFileSync(`/proc/${c.pid}/stat`), /^\d+ \(ip\) [^Z]/);
+    Deno.writeTextFileSync(file, `${c.pid} ${start} ip\n`);
+    assert.equal(stopPendingBatch(file), 1);
+    assert.equal(c.wait().code, 137);
+    assert.throws(() => Deno.statSync(file));
+    // Nothing at the name: nothing to stop.
+    assert.equal(stopPendingBatch(file), 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+labTest(
+  "ip: without libc, ADD's session, reads and applies fall back to Deno.Command",
+  async (e2e) => {
+    const { lab } = e2e;
+    const before = await tableText(lab.pod);
+    useLibcForTest("libssr-no-such-libc.so.6");
+    try {
+      assert.equal(spawnChild(["true"]), null);
+      const dst = "10.77.0.0/16";
+      const op = {
+        action: "add" as const,
+        route: {
+          family: 4 as const,
+          dst,
+          gateway: "10.131.0.1",
+          dev: "eth0",
+          table: "main",
+          metric: 0,
+        },
+        reason: "test",
+      };
+      {
+        using session = new PodSession(lab.podNetns);
+        const read = session.read();
+        assert.deepEqual(read.routes, readPod(lab.podNetns).routes);
+        session.apply([op], `${e2e.state.path}/fallback.batch`);
+      }
+      assert.ok((await tableText(lab.pod)).some((l) => l.startsWith("10.77.0.0/16 via")));
+      assert.equal(readPodRoutesTo(lab.podNetns, [dst]).routes.length, 1);
+      applyOps(lab.podNetns, [{ ...op, action: "del" }]);
+      assert.deepEqual(await tableText(lab.pod), before);
+      assert.deepEqual([...Deno.readDirSync(e2e.state.path)], []);
+    } finally {
+      useLibcForTest("libc.so.6");
+    }
+  },
+);
+
+labTest("ip: ADD's session reads, re-reads, then applies in one ip", async (e2e) => {
+  const { lab } = e2e;
+  const before = await tableText(lab.pod);
+  const op = {
+    action: "add" as const,
+    route: {
+      family: 4 as const,
+      dst: "10.78.0.0/16",
+      gateway: "10.131.0.1",
+      dev: "eth0",
+      table: "main",
+      metric: 0,
+    },
+    reason: "test",
+  };
+  const guard = `${e2e.state.path}/s.batch`;
+  {
+    using session = new PodSession(lab.podNetns);
+    const first = session.read();
+    assert.deepEqual(session.read(), first);
+    // A refused line is named by its index among the ops, not the session's lines.
+    assert.throws(() => session.apply([op, op], guard), (e) => {
+      return e instanceof Error && "failedIndex" in e && e.failedIndex === 1;
+    });
+  }
+  assert.throws(() => Deno.statSync(guard));
+  applyOps(lab.podNetns, [{ ...op, action: "del" }]);
+  assert.deepEqual(await tableText(lab.pod), before);
+});
