@@ -192,28 +192,37 @@ export const ROUTE_KEYS: readonly string[] = [
 /** The keys of a route route-override v1 reads (the CNI types' route), in any letter case. */
 const V1_ROUTE_KEYS: readonly string[] = ["dst", "gw"];
 
+/** True when every key of `obj` is a route key as written (nothing to rename, nothing unknown). */
+function exactRouteKeys(obj: Json): boolean {
+  for (const k of Object.keys(obj)) if (!ROUTE_KEYS.includes(k)) return false;
+  return true;
+}
+
 /** Validates one CNI route of `addroutes`/`delroutes`. */
 function parseRouteRequest(input: unknown, key: string, reading: RouteReading): RouteRequest {
   if (!isObject(input)) throw invalidConfig(key, input, "must be an object with dst");
   let v = input;
-  if (reading.goNotes) {
-    const read = goKeys(input, V1_ROUTE_KEYS, `${key}.`);
-    reading.goNotes.push(...read.notes);
-    v = read.obj;
-  }
-  for (const k of Object.keys(v)) {
-    if (ROUTE_KEYS.includes(k)) continue;
-    throw invalidConfig(
-      `${key}.${showKey(k)}`,
-      v[k],
-      `is not a route key${didYouMean(k, ROUTE_KEYS)}; a route has ${ROUTE_KEYS.join(", ")}`,
-    );
+  // Keys written as the route keys they are need no Go reading: it would rename nothing.
+  if (!exactRouteKeys(v)) {
+    if (reading.goNotes) {
+      const read = goKeys(input, V1_ROUTE_KEYS, `${key}.`);
+      reading.goNotes.push(...read.notes);
+      v = read.obj;
+    }
+    for (const k of Object.keys(v)) {
+      if (ROUTE_KEYS.includes(k)) continue;
+      throw invalidConfig(
+        `${key}.${showKey(k)}`,
+        v[k],
+        `is not a route key${didYouMean(k, ROUTE_KEYS)}; a route has ${ROUTE_KEYS.join(", ")}`,
+      );
+    }
   }
   if (typeof v.dst !== "string") throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR");
   const dst = parseCidr(v.dst);
   if (!dst) throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR such as 10.0.0.0/8");
   const req: RouteRequest = { dst: networkOf(dst) };
-  if (cidrText(req.dst) !== cidrText(dst)) req.dstWithHostBits = cidrText(dst);
+  if (req.dst.address !== dst.address) req.dstWithHostBits = cidrText(dst);
   if (v.gw !== undefined && v.gw !== null && v.gw !== "") {
     let gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
     if (!gw) throw invalidConfig(`${key}.gw`, v.gw, "must be an IP address");
@@ -258,6 +267,7 @@ function parseRouteRequest(input: unknown, key: string, reading: RouteReading): 
   }
   if (v.gws !== undefined && v.gws !== null) req.gws = parseGws(v.gws, `${key}.gws`, dst.family);
   for (const [k, min, max] of REQUEST_NUMBERS) {
+    if (v[k] === undefined || v[k] === null) continue;
     const n = intIn(v[k], `${key}.${k}`, min, max);
     if (n !== undefined) req[k] = n;
   }
@@ -620,20 +630,22 @@ export function parseConfig(
   );
   const reading: RouteReading = v1 ? { goNotes: warnings, strict } : { strict };
   const addroutes = routeList(merged.addroutes, where.addroutes, reading);
+  // Not strict: the planner skips the later one, as the kernel refuses v1's second add.
   const seen = new Map<string, number>();
-  addroutes.forEach((r, i) => {
-    const k = requestKey(r);
-    // Not strict: the planner skips the later one, as the kernel refuses v1's second add.
-    if (seen.has(k) && strict) {
-      throw invalidConfig(
-        `${where.addroutes}[${i}].dst`,
-        cidrText(r.dst),
-        `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority); ` +
-          "for several next hops, write one route with gws (a multipath route)",
-      );
-    }
-    if (!seen.has(k)) seen.set(k, i);
-  });
+  if (strict) {
+    addroutes.forEach((r, i) => {
+      const k = requestKey(r);
+      if (seen.has(k)) {
+        throw invalidConfig(
+          `${where.addroutes}[${i}].dst`,
+          cidrText(r.dst),
+          `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority); ` +
+            "for several next hops, write one route with gws (a multipath route)",
+        );
+      }
+      seen.set(k, i);
+    });
+  }
 
   let logLevel: LogLevel = forgiving(command, warnings, () => parseLogLevel(raw.logLevel), "error");
   if (forgiving(command, warnings, () => bool(raw.debug, "debug", false), false)) {

@@ -282,9 +282,11 @@ export function desiredRoutes(
     const onLink = config.type === "route-override" || req.noGateway === true;
     const route = requestRoute(req, ifname, onLink ? undefined : gatewayOf(req.dst.family));
     if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
-    const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
-    const asked = (["mtu", "advmss", "scope"] as const).filter((k) => req[k] !== undefined);
-    const cni = requestToCniRoute(req, via);
+    const asked: AskedAttribute[] = [];
+    if (req.mtu !== undefined) asked.push("mtu");
+    if (req.advmss !== undefined) asked.push("advmss");
+    if (req.scope !== undefined) asked.push("scope");
+    const cni = requestToCniRoute(req, route);
     out.push({ route, cni, source: `addroutes[${i}]`, asked, request: req });
   });
   if (!config.hostRoute.enabled) return out;
@@ -313,7 +315,8 @@ export function desiredRoutes(
       table: "main",
       metric: defaultMetric(family),
     };
-    const clash = out.find((d) => routeKey(d.route) === routeKey(route));
+    const key = routeKey(route);
+    const clash = out.find((d) => routeKey(d.route) === key);
     if (clash) {
       throw invalidConfig(
         `${clash.source}.dst`,
@@ -326,14 +329,17 @@ export function desiredRoutes(
   return out;
 }
 
-/** A RouteRequest as the CNI route it came from (for results). */
-function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
-  const out: CniRoute = { dst: cidrText(r.dst) };
-  const via = r.gws ? r.gw : r.gw ?? gw;
-  if (via) out.gw = via.address;
+/** A RouteRequest as the CNI route it came from (for results), `route` the route made of it. */
+function requestToCniRoute(r: RouteRequest, route: Route): CniRoute {
+  const out: CniRoute = { dst: route.dst };
+  // A multipath route's gw is the request's own; a single path's is the route's (or none).
+  const via = r.gws ? r.gw?.address : route.gateway;
+  if (via) out.gw = via;
   if (r.gws) out.gws = r.gws.map((g) => g.address);
-  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
-    if (r[k] !== undefined) out[k] = r[k];
-  }
+  if (r.mtu !== undefined) out.mtu = r.mtu;
+  if (r.advmss !== undefined) out.advmss = r.advmss;
+  if (r.priority !== undefined) out.priority = r.priority;
+  if (r.table !== undefined) out.table = r.table;
+  if (r.scope !== undefined) out.scope = r.scope;
   return out;
 }

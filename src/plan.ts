@@ -30,6 +30,7 @@ import {
   describeRoute,
   isMultipath,
   kernelMetric,
+  type Nexthop,
   nexthopSet,
   restoreOp,
   type Route,
@@ -106,6 +107,8 @@ export function skipMessage(s: SkippedRoute): string {
  */
 class GatewayReach {
   private readonly connected = new Map<string, Cidr[]>();
+  /** Answers of `reaches` since the last route noted (most routes share their gateway). */
+  private readonly answers = new Map<string, boolean>();
 
   constructor(routes: Iterable<Route>) {
     for (const r of routes) this.note(r);
@@ -121,12 +124,24 @@ class GatewayReach {
     const list = this.connected.get(key);
     if (list) list.push(dst);
     else this.connected.set(key, [dst]);
+    this.answers.clear();
   }
 
   /** True when the kernel would take `gateway` as a next hop on `dev`. */
   reaches(gateway: string, dev: string | undefined): boolean {
+    if (dev === undefined) return true; // nothing to predict from: let the kernel say
+    const key = `${gateway} ${dev}`;
+    let answer = this.answers.get(key);
+    if (answer === undefined) {
+      answer = this.predict(gateway, dev);
+      this.answers.set(key, answer);
+    }
+    return answer;
+  }
+
+  private predict(gateway: string, dev: string): boolean {
     const gw = parseIp(gateway);
-    if (!gw || dev === undefined) return true; // nothing to predict from: let the kernel say
+    if (!gw) return true; // nothing to predict from: let the kernel say
     if (gw.family === 6 && isLinkLocal({ ...gw, prefix: 128 })) return true;
     return (this.connected.get(`${gw.family}|${dev}`) ?? []).some((c) => contains(c, gw));
   }
@@ -182,9 +197,7 @@ function kernelRefusal(
       "for IPv6; leave gw out for an on-link route";
   }
   if (!d.route.onlink) {
-    const hops = isMultipath(d.route)
-      ? (d.route.nexthops ?? []).map((h) => ({ gateway: h.gateway, dev: h.dev }))
-      : [{ gateway: d.route.gateway, dev: d.route.dev }];
+    const hops: readonly Nexthop[] = isMultipath(d.route) ? d.route.nexthops ?? [] : [d.route];
     for (const h of hops) {
       if (h.gateway === undefined || reach.reaches(h.gateway, h.dev)) continue;
       return `gateway ${h.gateway} is not reachable from ${h.dev} (no ` +
@@ -291,17 +304,25 @@ function matchesDelroute(req: RouteRequest, r: Route): boolean {
       : req.gw === undefined || (!r.nexthops?.length && r.gateway === req.gw.address));
 }
 
+const NONE: readonly Route[] = [];
+
 /** Plans an ADD: flush routes, flush gateway, delroutes, addroutes, host route — in that order. */
 export function planAdd(input: PlanInput): Plan {
   const { config, ifname, snapshot } = input;
-  const scopeOf = (key: string) => podInterfaces(config, ifname, key);
+  const scopes = new Map<string, Set<string>>();
+  const scopeOf = (key: string) => {
+    let scope = scopes.get(key);
+    if (!scope) scopes.set(key, scope = podInterfaces(config, ifname, key));
+    return scope;
+  };
   const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
   // The table as it will be: the routes by identity and by destination (so lookups stay O(1)
   // for long lists), minus those planned for deletion (`gone`), plus those planned to be added.
   const byKey = indexBy(snapshot.routes, routeKey);
   const byDst = indexBy(snapshot.routes, familyDst);
   const gone = new Set<Route>();
-  const live = (routes: readonly Route[] = snapshot.routes) => routes.filter((r) => !gone.has(r));
+  const live = (routes: readonly Route[] = snapshot.routes) =>
+    gone.size === 0 ? routes : routes.filter((r) => !gone.has(r));
   const ops: RouteOp[] = [];
   const deleted: Route[] = [];
   const added: Route[] = [];
@@ -402,7 +423,7 @@ export function planAdd(input: PlanInput): Plan {
       });
       continue;
     }
-    const same = live(byKey.get(key) ?? []);
+    const same = live(byKey.get(key) ?? NONE);
     // A route to the same place without the attributes asked for (mtu, advmss, scope) is
     // replaced too: the result and CHECK promise them.
     if (!same.some((r) => isDesired(d, r))) {
@@ -434,7 +455,7 @@ export function planAdd(input: PlanInput): Plan {
       }
       ops.push({ action: "add", route: d.route, reason: d.source });
       added.push(d.route);
-      adds.push({ ...d, source: (d.request ? addLabel : "") + d.source });
+      adds.push(d.request && addLabel ? { ...d, source: addLabel + d.source } : d);
       byKey.set(key, [d.route]);
     }
     placed.add(key);
