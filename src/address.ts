@@ -227,6 +227,22 @@ export function parseCidr(text: string): Cidr | null {
   return { address: hit.ip.address, family: hit.ip.family, prefix };
 }
 
+/** The family of an IP literal (`parseIp` without the copy), or null if invalid. */
+export function ipFamily(text: string): Family | null {
+  return typeof text === "string" ? lookup(text)?.ip.family ?? null : null;
+}
+
+/** The family of `address/prefix` (`parseCidr` without the copy), or null if invalid. */
+export function cidrFamily(text: string): Family | null {
+  if (typeof text !== "string") return null;
+  const slash = text.indexOf("/");
+  const prefix = slash < 0 ? NaN : prefixOf(text, slash + 1);
+  if (Number.isNaN(prefix)) return null;
+  const hit = lookup(text.slice(0, slash));
+  if (!hit || prefix > (hit.ip.family === 4 ? 32 : 128)) return null;
+  return hit.ip.family;
+}
+
 /** The 1 to 3 decimal digits from `at` to the end of `text` as a number; NaN for anything else. */
 function prefixOf(text: string, at: number): number {
   const digits = text.length - at;
