@@ -266,9 +266,11 @@ function parseRouteRequest(input: unknown, key: string, reading: RouteReading): 
     );
   }
   if (v.gws !== undefined && v.gws !== null) req.gws = parseGws(v.gws, `${key}.gws`, dst.family);
-  for (const [k, min, max] of REQUEST_NUMBERS) {
+  for (let i = 0; i < REQUEST_NUMBERS.length; i++) {
+    const number = REQUEST_NUMBERS[i]!;
+    const k = number[0];
     if (v[k] === undefined || v[k] === null) continue;
-    const n = intIn(v[k], `${key}.${k}`, min, max);
+    const n = intIn(v[k], `${key}.${k}`, number[1], number[2]);
     if (n !== undefined) req[k] = n;
   }
   if (req.table === LOCAL_TABLE) {
