@@ -296,14 +296,22 @@ function masked(bytes: readonly number[], prefix: number): number[] {
   return out;
 }
 
+/** True when every bit of `bytes` after the first `prefix` is 0. */
+function hostBitsClear(bytes: readonly number[], prefix: number): boolean {
+  for (let i = prefix >> 3; i < bytes.length; i++) {
+    const bitsHere = prefix - i * 8;
+    const hostMask = bitsHere <= 0 ? 0xff : 0xff >> bitsHere;
+    if (((bytes[i] ?? 0) & hostMask) !== 0) return false;
+  }
+  return true;
+}
+
 /** The network of a CIDR: host bits cleared (10.131.0.5/23 → 10.131.0.0/23). */
 export function networkOf(c: Cidr): Cidr {
   if (c.prefix === (c.family === 4 ? 32 : 128)) return { ...c };
   const { ip, bytes } = parsedOf(c);
-  const net = masked(bytes, c.prefix);
-  // Most destinations are written as their network already: nothing to format then.
-  const same = net.every((b, i) => b === bytes[i]);
-  const canonical = same ? ip : fromBytes(net);
+  // Most destinations are written as their network already: nothing to mask or format then.
+  const canonical = hostBitsClear(bytes, c.prefix) ? ip : fromBytes(masked(bytes, c.prefix));
   return { address: canonical.address, family: canonical.family, prefix: c.prefix };
 }
 

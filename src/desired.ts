@@ -46,7 +46,7 @@ export interface DesiredRoute {
   /** Where it comes from, e.g. `addroutes[0]` or `hostRoute`. */
   source: string;
   /** The attributes the config asked for: a route to the same place without them is not it. */
-  asked: AskedAttribute[];
+  asked: readonly AskedAttribute[];
   /** The `addroutes` entry it was made from (none for the host route). */
   request?: RouteRequest;
 }
@@ -252,6 +252,8 @@ function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
   return r;
 }
 
+const NONE_ASKED: readonly AskedAttribute[] = [];
+
 /**
  * The routes the plugin is responsible for: every `addroutes` entry, then the host route(s).
  * Throws code 7 when an addroute collides with the host route.
@@ -282,10 +284,10 @@ export function desiredRoutes(
     const onLink = config.type === "route-override" || req.noGateway === true;
     const route = requestRoute(req, ifname, onLink ? undefined : gatewayOf(req.dst.family));
     if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
-    const asked: AskedAttribute[] = [];
-    if (req.mtu !== undefined) asked.push("mtu");
-    if (req.advmss !== undefined) asked.push("advmss");
-    if (req.scope !== undefined) asked.push("scope");
+    let asked: readonly AskedAttribute[] = NONE_ASKED;
+    if (req.mtu !== undefined || req.advmss !== undefined || req.scope !== undefined) {
+      asked = (["mtu", "advmss", "scope"] as const).filter((k) => req[k] !== undefined);
+    }
     const cni = requestToCniRoute(req, route);
     out.push({ route, cni, source: `addroutes[${i}]`, asked, request: req });
   });
@@ -324,7 +326,12 @@ export function desiredRoutes(
         "is the host route's destination; drop it or set hostRoute: false",
       );
     }
-    out.push({ route, cni: { dst: route.dst, gw: gw.address }, source: "hostRoute", asked: [] });
+    out.push({
+      route,
+      cni: { dst: route.dst, gw: gw.address },
+      source: "hostRoute",
+      asked: NONE_ASKED,
+    });
   }
   return out;
 }

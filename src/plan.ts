@@ -107,8 +107,8 @@ export function skipMessage(s: SkippedRoute): string {
  */
 class GatewayReach {
   private readonly connected = new Map<string, Cidr[]>();
-  /** Answers of `reaches` since the last route noted (most routes share their gateway). */
-  private readonly answers = new Map<string, boolean>();
+  /** Answers of `reaches` by device and gateway since the last route noted (most share one). */
+  private readonly answers = new Map<string, Map<string, boolean>>();
 
   constructor(routes: Iterable<Route>) {
     for (const r of routes) this.note(r);
@@ -130,11 +130,12 @@ class GatewayReach {
   /** True when the kernel would take `gateway` as a next hop on `dev`. */
   reaches(gateway: string, dev: string | undefined): boolean {
     if (dev === undefined) return true; // nothing to predict from: let the kernel say
-    const key = `${gateway} ${dev}`;
-    let answer = this.answers.get(key);
+    let onDev = this.answers.get(dev);
+    if (!onDev) this.answers.set(dev, onDev = new Map());
+    let answer = onDev.get(gateway);
     if (answer === undefined) {
       answer = this.predict(gateway, dev);
-      this.answers.set(key, answer);
+      onDev.set(gateway, answer);
     }
     return answer;
   }
@@ -426,7 +427,7 @@ export function planAdd(input: PlanInput): Plan {
     const same = live(byKey.get(key) ?? NONE);
     // A route to the same place without the attributes asked for (mtu, advmss, scope) is
     // replaced too: the result and CHECK promise them.
-    if (!same.some((r) => isDesired(d, r))) {
+    if (same.length === 0 || !same.some((r) => isDesired(d, r))) {
       if (reach && d.request) {
         const clash = same[0];
         const outside = clash !== undefined && !onPod(clash, addScope);
