@@ -198,8 +198,11 @@ function kernelRefusal(
       "for IPv6; leave gw out for an on-link route";
   }
   if (!d.route.onlink) {
-    const hops: readonly Nexthop[] = isMultipath(d.route) ? d.route.nexthops ?? [] : [d.route];
-    for (const h of hops) {
+    // A single-path route is its own one hop (counted without a list: this runs per route).
+    const hops = d.route.nexthops ?? NO_HOPS;
+    const count = isMultipath(d.route) ? hops.length : 1;
+    for (let i = 0; i < count; i++) {
+      const h: Nexthop = isMultipath(d.route) ? hops[i]! : d.route;
       if (h.gateway === undefined || reach.reaches(h.gateway, h.dev)) continue;
       return `gateway ${h.gateway} is not reachable from ${h.dev} (no ` +
         `${d.route.family === 4 ? "link-scope " : ""}route on ${h.dev} covers it), so the ` +
@@ -306,6 +309,7 @@ function matchesDelroute(req: RouteRequest, r: Route): boolean {
 }
 
 const NONE: readonly Route[] = [];
+const NO_HOPS: readonly Nexthop[] = [];
 
 /** Plans an ADD: flush routes, flush gateway, delroutes, addroutes, host route — in that order. */
 export function planAdd(input: PlanInput): Plan {
@@ -441,7 +445,8 @@ export function planAdd(input: PlanInput): Plan {
       // An addroute or host route from args.cni may only replace a route on CNI_IFNAME.
       const podKey = d.request ? "addroutes" : "hostRoute";
       const scope = scopeOf(podKey);
-      for (const clash of same) {
+      for (let i = 0; i < same.length; i++) {
+        const clash = same[i]!;
         if (!onPod(clash, scope)) {
           // Another attachment's route: replacing it silently would break that attachment.
           const fromPod = config.podOverrides.includes(podKey);

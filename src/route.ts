@@ -143,7 +143,7 @@ export function routeKey(r: Route): string {
 
 /** True when a route is multipath (has a nexthop list). */
 export function isMultipath(r: Route): boolean {
-  return (r.nexthops ?? []).length > 0;
+  return r.nexthops !== undefined && r.nexthops.length > 0;
 }
 
 /** The next hops' addresses of a route, sorted: its next-hop set (order does not matter). */
@@ -619,7 +619,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export function routeFromRecord(v: unknown): Route {
   if (!isRecord(v)) throw new Error("a route must be an object");
-  for (const k of Object.keys(v)) {
+  for (const k in v) {
     if (!ROUTE_KEYS.has(k)) throw new Error(`unknown route field ${JSON.stringify(k)}`);
   }
   if (v.family !== 4 && v.family !== 6) {
