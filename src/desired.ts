@@ -228,23 +228,24 @@ function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string):
 /** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
 function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
   const family = req.dst.family;
-  const r: Route = {
-    family,
-    dst: cidrText(req.dst),
-    dev,
-    table: tableName(req.table),
-    metric: kernelMetric(family, req.priority),
-  };
+  const dst = cidrText(req.dst);
+  const table = tableName(req.table);
+  const metric = kernelMetric(family, req.priority);
+  // Each route is made whole at once (a property added later costs a cold run an allocation
+  // per route), its keys in the order the state file has always listed them.
+  let r: Route;
   if (req.gws) {
     // One multipath route: every next hop on the pod interface, weight 1; route-wide
     // options (table, metric, mtu, ...) apply to the route as a whole.
-    delete r.dev;
-    r.nexthops = nextHops(req).map((h) => ({ gateway: h.address, dev, weight: 1 }));
+    const nexthops = nextHops(req).map((h) => ({ gateway: h.address, dev, weight: 1 }));
+    r = { family, dst, table, metric, nexthops };
   } else {
     // gw 0.0.0.0 (or ::) asks for no gateway: never prevResult's.
     const fallback = req.noGateway ? undefined : fallbackGw;
     const gw = req.gw ?? (fallback?.family === family ? fallback : undefined);
-    if (gw) r.gateway = gw.address;
+    r = gw
+      ? { family, dst, dev, table, metric, gateway: gw.address }
+      : { family, dst, dev, table, metric };
   }
   if (req.mtu !== undefined) r.mtu = req.mtu;
   if (req.advmss !== undefined) r.advmss = req.advmss;
@@ -338,10 +339,9 @@ export function desiredRoutes(
 
 /** A RouteRequest as the CNI route it came from (for results), `route` the route made of it. */
 function requestToCniRoute(r: RouteRequest, route: Route): CniRoute {
-  const out: CniRoute = { dst: route.dst };
   // A multipath route's gw is the request's own; a single path's is the route's (or none).
   const via = r.gws ? r.gw?.address : route.gateway;
-  if (via) out.gw = via;
+  const out: CniRoute = via ? { dst: route.dst, gw: via } : { dst: route.dst };
   if (r.gws) out.gws = r.gws.map((g) => g.address);
   if (r.mtu !== undefined) out.mtu = r.mtu;
   if (r.advmss !== undefined) out.advmss = r.advmss;
