@@ -404,13 +404,13 @@ export function planAdd(input: PlanInput): Plan {
   // The result lists what is in the table: a prevResult route that a desired route replaces
   // (the same destination, table and priority) is gone, and an identical one listed once. A
   // skipped route replaces nothing, so the prevResult routes are filtered once skips are known.
-  const placed = new Set<string>();
-  // The addroute that placed each identity: a later one at the same identity is a duplicate.
-  const placedBy = new Map<string, string>();
+  // The identities placed, with the addroute that placed each (none for the host route): a later
+  // addroute at the same identity is a duplicate.
+  const placed = new Map<string, string | undefined>();
   const mine: CniRoute[] = [];
   for (const d of desired) {
     const key = routeKey(d.route);
-    const first = d.request ? placedBy.get(key) : undefined;
+    const first = d.request ? placed.get(key) : undefined;
     if (first !== undefined) {
       if (strict) {
         throw invalidConfig(
@@ -464,8 +464,7 @@ export function planAdd(input: PlanInput): Plan {
       adds.push(d.request && addLabel ? { ...d, source: addLabel + d.source } : d);
       byKey.set(key, [d.route]);
     }
-    placed.add(key);
-    if (d.request) placedBy.set(key, d.source);
+    placed.set(key, d.request ? d.source : undefined);
     mine.push(d.cni);
   }
   result.routes = [...routes.filter((cr) => !placed.has(cniRouteKey(cr) ?? "")), ...mine];

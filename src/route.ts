@@ -492,7 +492,8 @@ export function routeOpArgs(op: RouteOp): string[] {
   if (r.place !== undefined && !PLACES.has(r.place)) throw invalid("place", String(r.place));
   const adds = op.action !== "del";
   // The family follows from the destination (always a full CIDR): `ip -batch` lines take no -4/-6.
-  const args = ["route", op.action];
+  const args: string[] = [];
+  args.push("route", op.action);
   if (r.type && r.type !== "unicast") args.push(token(r.type, "route type"));
   args.push(cidrToken(r.dst, r.family));
   // The tos is part of the route's identity: a delete without it removes the tos-0 route.
