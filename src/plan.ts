@@ -38,6 +38,7 @@ import {
   routeKey,
   type RouteOp,
   type RoutePlace,
+  samePath,
   sameRoute,
   tableName,
 } from "./route.ts";
@@ -286,9 +287,12 @@ function cniRouteKey(cr: CniRoute): string | null {
   });
 }
 
-/** True when `have` is the route `d` describes, the attributes its config asked for included. */
-function isDesired(d: DesiredRoute, have: Route): boolean {
-  return sameRoute(d.route, have) && attributeDifference(d.route, have, d.asked) === null;
+/**
+ * True when `have`, a route of the table found under `d`'s own key (so the key is not compared
+ * again), is the route `d` describes, the attributes its config asked for included.
+ */
+function isDesiredAtKey(d: DesiredRoute, have: Route): boolean {
+  return samePath(d.route, have) && attributeDifference(d.route, have, d.asked) === null;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -431,7 +435,7 @@ export function planAdd(input: PlanInput): Plan {
     const same = live(byKey.get(key) ?? NONE);
     // A route to the same place without the attributes asked for (mtu, advmss, scope) is
     // replaced too: the result and CHECK promise them.
-    if (same.length === 0 || !same.some((r) => isDesired(d, r))) {
+    if (same.length === 0 || !same.some((r) => isDesiredAtKey(d, r))) {
       if (reach && d.request) {
         const clash = same[0];
         const outside = clash !== undefined && !onPod(clash, addScope);
@@ -600,8 +604,13 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const addScope = podInterfaces(config, ifname, "addroutes");
   for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
-    for (const r of same) if (isDesired(d, r)) wanted.add(r);
-    if (same.some((r) => isDesired(d, r))) continue;
+    let found = false;
+    for (let i = 0; i < same.length; i++) {
+      if (!isDesiredAtKey(d, same[i]!)) continue;
+      wanted.add(same[i]!);
+      found = true;
+    }
+    if (found) continue;
     const clash = same[0];
     if (reach && d.request && kernelRefusal(d, clash, reach, !!clash && !onPod(clash, addScope))) {
       continue;

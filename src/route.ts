@@ -175,7 +175,14 @@ function hopsMatch(want: Nexthop[], have: Nexthop[]): boolean {
  * when `want` sets them).
  */
 export function sameRoute(want: Route, have: Route): boolean {
-  if (routeKey(want) !== routeKey(have)) return false;
+  return routeKey(want) === routeKey(have) && samePath(want, have);
+}
+
+/**
+ * `sameRoute` for two routes already known to share their key (e.g. found under it in an index):
+ * the same gateway and device, or the same next-hop set.
+ */
+export function samePath(want: Route, have: Route): boolean {
   if (isMultipath(want) || isMultipath(have)) {
     return isMultipath(want) && isMultipath(have) &&
       hopsMatch(want.nexthops ?? [], have.nexthops ?? []);
@@ -196,6 +203,7 @@ export function attributeDifference(
   have: Route,
   asked: readonly AskedAttribute[],
 ): string | null {
+  if (asked.length === 0) return null;
   const diffs: string[] = [];
   for (const k of asked) {
     if (k === "scope" && want.family === 6) continue;
