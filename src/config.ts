@@ -192,54 +192,81 @@ export const ROUTE_KEYS: readonly string[] = [
 /** The keys of a route route-override v1 reads (the CNI types' route), in any letter case. */
 const V1_ROUTE_KEYS: readonly string[] = ["dst", "gw"];
 
-/** Validates one CNI route of `addroutes`/`delroutes`. */
-function parseRouteRequest(input: unknown, key: string, reading: RouteReading): RouteRequest {
-  if (!isObject(input)) throw invalidConfig(key, input, "must be an object with dst");
+/** True when every key of `obj` is a route key as written (nothing to rename, nothing unknown). */
+function exactRouteKeys(obj: Json): boolean {
+  for (const k in obj) if (!ROUTE_KEYS.includes(k)) return false;
+  return true;
+}
+
+/** The name of entry `index` of the route list `list` in messages: `addroutes[3]`. */
+function entry(list: string, index: number): string {
+  return `${list}[${index}]`;
+}
+
+/** Validates entry `index` of the route list `list` (`addroutes`/`delroutes`). */
+function parseRouteRequest(
+  input: unknown,
+  list: string,
+  index: number,
+  reading: RouteReading,
+): RouteRequest {
+  if (!isObject(input)) {
+    throw invalidConfig(entry(list, index), input, "must be an object with dst");
+  }
   let v = input;
-  if (reading.goNotes) {
-    const read = goKeys(input, V1_ROUTE_KEYS, `${key}.`);
-    reading.goNotes.push(...read.notes);
-    v = read.obj;
+  // Keys written as the route keys they are need no Go reading: it would rename nothing.
+  if (!exactRouteKeys(v)) {
+    if (reading.goNotes) {
+      const read = goKeys(input, V1_ROUTE_KEYS, `${entry(list, index)}.`);
+      reading.goNotes.push(...read.notes);
+      v = read.obj;
+    }
+    for (const k of Object.keys(v)) {
+      if (ROUTE_KEYS.includes(k)) continue;
+      throw invalidConfig(
+        `${entry(list, index)}.${showKey(k)}`,
+        v[k],
+        `is not a route key${didYouMean(k, ROUTE_KEYS)}; a route has ${ROUTE_KEYS.join(", ")}`,
+      );
+    }
   }
-  for (const k of Object.keys(v)) {
-    if (ROUTE_KEYS.includes(k)) continue;
-    throw invalidConfig(
-      `${key}.${showKey(k)}`,
-      v[k],
-      `is not a route key${didYouMean(k, ROUTE_KEYS)}; a route has ${ROUTE_KEYS.join(", ")}`,
-    );
+  if (typeof v.dst !== "string") {
+    throw invalidConfig(`${entry(list, index)}.dst`, v.dst, "must be a CIDR");
   }
-  if (typeof v.dst !== "string") throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR");
   const dst = parseCidr(v.dst);
-  if (!dst) throw invalidConfig(`${key}.dst`, v.dst, "must be a CIDR such as 10.0.0.0/8");
+  if (!dst) {
+    throw invalidConfig(`${entry(list, index)}.dst`, v.dst, "must be a CIDR such as 10.0.0.0/8");
+  }
   const req: RouteRequest = { dst: networkOf(dst) };
-  if (cidrText(req.dst) !== cidrText(dst)) req.dstWithHostBits = cidrText(dst);
+  if (req.dst.address !== dst.address) req.dstWithHostBits = cidrText(dst);
   if (v.gw !== undefined && v.gw !== null && v.gw !== "") {
     let gw = typeof v.gw === "string" ? parseIp(v.gw) : null;
-    if (!gw) throw invalidConfig(`${key}.gw`, v.gw, "must be an IP address");
+    if (!gw) throw invalidConfig(`${entry(list, index)}.gw`, v.gw, "must be an IP address");
     const v4 = dst.family === 4 && reading.goNotes ? v4OfMapped(gw) : null;
     if (v4 && !reading.strict) {
       // Go reads it as the IPv4 address, so route-override v1 adds the IPv4 route via it.
       reading.goNotes?.push(
-        `${key}.gw ${v.gw} is read as ${v4.address}, as route-override v1 (Go) reads an ` +
+        `${
+          entry(list, index)
+        }.gw ${v.gw} is read as ${v4.address}, as route-override v1 (Go) reads an ` +
           `IPv4-mapped address; write ${v4.address}`,
       );
       gw = v4;
     } else if (v4) {
       throw invalidConfig(
-        `${key}.gw`,
+        `${entry(list, index)}.gw`,
         v.gw,
         `is an IPv4-mapped IPv6 address; write the IPv4 address ${v4.address}`,
       );
     }
     if (gw.family !== dst.family) {
-      throw invalidConfig(`${key}.gw`, v.gw, `is not in the family of dst ${v.dst}`);
+      throw invalidConfig(`${entry(list, index)}.gw`, v.gw, `is not in the family of dst ${v.dst}`);
     }
     if (isV4Mapped(gw)) req.v4Mapped = `gw ${v.gw}`;
     if (!isUnspecified(gw)) req.gw = gw;
     else if (v.gws !== undefined && v.gws !== null) {
       throw invalidConfig(
-        `${key}.gw`,
+        `${entry(list, index)}.gw`,
         v.gw,
         "is the unspecified address, which is no next hop of a multipath route; leave gw out",
       );
@@ -250,27 +277,36 @@ function parseRouteRequest(input: unknown, key: string, reading: RouteReading): 
   if (req.v4Mapped && reading.strict) {
     const [k, value] = req.v4Mapped.startsWith("dst") ? ["dst", v.dst] : ["gw", v.gw];
     throw invalidConfig(
-      `${key}.${k}`,
+      `${entry(list, index)}.${k}`,
       value,
       "is an IPv4-mapped IPv6 address, which route-override v1 reads as IPv4 and cannot add; " +
         "write the IPv4 route, or an IPv6 address outside ::ffff:0:0/96",
     );
   }
-  if (v.gws !== undefined && v.gws !== null) req.gws = parseGws(v.gws, `${key}.gws`, dst.family);
-  for (const [k, min, max] of REQUEST_NUMBERS) {
-    const n = intIn(v[k], `${key}.${k}`, min, max);
+  if (v.gws !== undefined && v.gws !== null) {
+    req.gws = parseGws(v.gws, `${entry(list, index)}.gws`, dst.family);
+  }
+  for (let i = 0; i < REQUEST_NUMBERS.length; i++) {
+    const number = REQUEST_NUMBERS[i]!;
+    const k = number[0];
+    if (v[k] === undefined || v[k] === null) continue;
+    const n = intIn(v[k], `${entry(list, index)}.${k}`, number[1], number[2]);
     if (n !== undefined) req[k] = n;
   }
   if (req.table === LOCAL_TABLE) {
     throw invalidConfig(
-      `${key}.table`,
+      `${entry(list, index)}.table`,
       LOCAL_TABLE,
       "is the kernel's local table (255), which this plugin never changes; " +
         "leave table out for main, or use another table from 1 to 4294967295",
     );
   }
   if (req.gws && nextHops(req).length > MAX_NEXTHOPS) {
-    throw invalidConfig(`${key}.gws`, v.gws, `has more than ${MAX_NEXTHOPS} next hops with gw`);
+    throw invalidConfig(
+      `${entry(list, index)}.gws`,
+      v.gws,
+      `has more than ${MAX_NEXTHOPS} next hops with gw`,
+    );
   }
   return req;
 }
@@ -323,7 +359,7 @@ function routeList(v: unknown, key: string, reading: RouteReading): RouteRequest
       `lists more than ${MAX_ROUTES} routes, the most one network allows`,
     );
   }
-  return v.map((r, i) => parseRouteRequest(r, `${key}[${i}]`, reading));
+  return v.map((r, i) => parseRouteRequest(r, key, i, reading));
 }
 
 /** The identity a request will have in the kernel (for duplicate detection). */
@@ -620,20 +656,22 @@ export function parseConfig(
   );
   const reading: RouteReading = v1 ? { goNotes: warnings, strict } : { strict };
   const addroutes = routeList(merged.addroutes, where.addroutes, reading);
+  // Not strict: the planner skips the later one, as the kernel refuses v1's second add.
   const seen = new Map<string, number>();
-  addroutes.forEach((r, i) => {
-    const k = requestKey(r);
-    // Not strict: the planner skips the later one, as the kernel refuses v1's second add.
-    if (seen.has(k) && strict) {
-      throw invalidConfig(
-        `${where.addroutes}[${i}].dst`,
-        cidrText(r.dst),
-        `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority); ` +
-          "for several next hops, write one route with gws (a multipath route)",
-      );
-    }
-    if (!seen.has(k)) seen.set(k, i);
-  });
+  if (strict) {
+    addroutes.forEach((r, i) => {
+      const k = requestKey(r);
+      if (seen.has(k)) {
+        throw invalidConfig(
+          `${where.addroutes}[${i}].dst`,
+          cidrText(r.dst),
+          `duplicates ${where.addroutes}[${seen.get(k)}] (same dst, table and priority); ` +
+            "for several next hops, write one route with gws (a multipath route)",
+        );
+      }
+      seen.set(k, i);
+    });
+  }
 
   let logLevel: LogLevel = forgiving(command, warnings, () => parseLogLevel(raw.logLevel), "error");
   if (forgiving(command, warnings, () => bool(raw.debug, "debug", false), false)) {

@@ -46,7 +46,7 @@ export interface DesiredRoute {
   /** Where it comes from, e.g. `addroutes[0]` or `hostRoute`. */
   source: string;
   /** The attributes the config asked for: a route to the same place without them is not it. */
-  asked: AskedAttribute[];
+  asked: readonly AskedAttribute[];
   /** The `addroutes` entry it was made from (none for the host route). */
   request?: RouteRequest;
 }
@@ -228,29 +228,32 @@ function hostRouteGateway(config: PluginConfig, pod: PodAddress, iface: string):
 /** The kernel route a RouteRequest asks for on `dev`, with prevResult's gateway as fallback. */
 function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
   const family = req.dst.family;
-  const r: Route = {
-    family,
-    dst: cidrText(req.dst),
-    dev,
-    table: tableName(req.table),
-    metric: kernelMetric(family, req.priority),
-  };
+  const dst = cidrText(req.dst);
+  const table = tableName(req.table);
+  const metric = kernelMetric(family, req.priority);
+  // Each route is made whole at once (a property added later costs a cold run an allocation
+  // per route), its keys in the order the state file has always listed them.
+  let r: Route;
   if (req.gws) {
     // One multipath route: every next hop on the pod interface, weight 1; route-wide
     // options (table, metric, mtu, ...) apply to the route as a whole.
-    delete r.dev;
-    r.nexthops = nextHops(req).map((h) => ({ gateway: h.address, dev, weight: 1 }));
+    const nexthops = nextHops(req).map((h) => ({ gateway: h.address, dev, weight: 1 }));
+    r = { family, dst, table, metric, nexthops };
   } else {
     // gw 0.0.0.0 (or ::) asks for no gateway: never prevResult's.
     const fallback = req.noGateway ? undefined : fallbackGw;
     const gw = req.gw ?? (fallback?.family === family ? fallback : undefined);
-    if (gw) r.gateway = gw.address;
+    r = gw
+      ? { family, dst, dev, table, metric, gateway: gw.address }
+      : { family, dst, dev, table, metric };
   }
   if (req.mtu !== undefined) r.mtu = req.mtu;
   if (req.advmss !== undefined) r.advmss = req.advmss;
   if (req.scope !== undefined) r.scope = scopeName(req.scope);
   return r;
 }
+
+const NONE_ASKED: readonly AskedAttribute[] = [];
 
 /**
  * The routes the plugin is responsible for: every `addroutes` entry, then the host route(s).
@@ -282,9 +285,11 @@ export function desiredRoutes(
     const onLink = config.type === "route-override" || req.noGateway === true;
     const route = requestRoute(req, ifname, onLink ? undefined : gatewayOf(req.dst.family));
     if (onLink && !route.gateway && req.scope === undefined) route.scope = "global";
-    const via = route.gateway ? { address: route.gateway, family: route.family } : undefined;
-    const asked = (["mtu", "advmss", "scope"] as const).filter((k) => req[k] !== undefined);
-    const cni = requestToCniRoute(req, via);
+    let asked: readonly AskedAttribute[] = NONE_ASKED;
+    if (req.mtu !== undefined || req.advmss !== undefined || req.scope !== undefined) {
+      asked = (["mtu", "advmss", "scope"] as const).filter((k) => req[k] !== undefined);
+    }
+    const cni = requestToCniRoute(req, route);
     out.push({ route, cni, source: `addroutes[${i}]`, asked, request: req });
   });
   if (!config.hostRoute.enabled) return out;
@@ -313,7 +318,8 @@ export function desiredRoutes(
       table: "main",
       metric: defaultMetric(family),
     };
-    const clash = out.find((d) => routeKey(d.route) === routeKey(route));
+    const key = routeKey(route);
+    const clash = out.find((d) => routeKey(d.route) === key);
     if (clash) {
       throw invalidConfig(
         `${clash.source}.dst`,
@@ -321,19 +327,26 @@ export function desiredRoutes(
         "is the host route's destination; drop it or set hostRoute: false",
       );
     }
-    out.push({ route, cni: { dst: route.dst, gw: gw.address }, source: "hostRoute", asked: [] });
+    out.push({
+      route,
+      cni: { dst: route.dst, gw: gw.address },
+      source: "hostRoute",
+      asked: NONE_ASKED,
+    });
   }
   return out;
 }
 
-/** A RouteRequest as the CNI route it came from (for results). */
-function requestToCniRoute(r: RouteRequest, gw?: Ip): CniRoute {
-  const out: CniRoute = { dst: cidrText(r.dst) };
-  const via = r.gws ? r.gw : r.gw ?? gw;
-  if (via) out.gw = via.address;
+/** A RouteRequest as the CNI route it came from (for results), `route` the route made of it. */
+function requestToCniRoute(r: RouteRequest, route: Route): CniRoute {
+  // A multipath route's gw is the request's own; a single path's is the route's (or none).
+  const via = r.gws ? r.gw?.address : route.gateway;
+  const out: CniRoute = via ? { dst: route.dst, gw: via } : { dst: route.dst };
   if (r.gws) out.gws = r.gws.map((g) => g.address);
-  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
-    if (r[k] !== undefined) out[k] = r[k];
-  }
+  if (r.mtu !== undefined) out.mtu = r.mtu;
+  if (r.advmss !== undefined) out.advmss = r.advmss;
+  if (r.priority !== undefined) out.priority = r.priority;
+  if (r.table !== undefined) out.table = r.table;
+  if (r.scope !== undefined) out.scope = r.scope;
   return out;
 }

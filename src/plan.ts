@@ -30,6 +30,7 @@ import {
   describeRoute,
   isMultipath,
   kernelMetric,
+  type Nexthop,
   nexthopSet,
   restoreOp,
   type Route,
@@ -37,6 +38,7 @@ import {
   routeKey,
   type RouteOp,
   type RoutePlace,
+  samePath,
   sameRoute,
   tableName,
 } from "./route.ts";
@@ -106,6 +108,8 @@ export function skipMessage(s: SkippedRoute): string {
  */
 class GatewayReach {
   private readonly connected = new Map<string, Cidr[]>();
+  /** Answers of `reaches` by device and gateway since the last route noted (most share one). */
+  private readonly answers = new Map<string, Map<string, boolean>>();
 
   constructor(routes: Iterable<Route>) {
     for (const r of routes) this.note(r);
@@ -121,12 +125,25 @@ class GatewayReach {
     const list = this.connected.get(key);
     if (list) list.push(dst);
     else this.connected.set(key, [dst]);
+    this.answers.clear();
   }
 
   /** True when the kernel would take `gateway` as a next hop on `dev`. */
   reaches(gateway: string, dev: string | undefined): boolean {
+    if (dev === undefined) return true; // nothing to predict from: let the kernel say
+    let onDev = this.answers.get(dev);
+    if (!onDev) this.answers.set(dev, onDev = new Map());
+    let answer = onDev.get(gateway);
+    if (answer === undefined) {
+      answer = this.predict(gateway, dev);
+      onDev.set(gateway, answer);
+    }
+    return answer;
+  }
+
+  private predict(gateway: string, dev: string): boolean {
     const gw = parseIp(gateway);
-    if (!gw || dev === undefined) return true; // nothing to predict from: let the kernel say
+    if (!gw) return true; // nothing to predict from: let the kernel say
     if (gw.family === 6 && isLinkLocal({ ...gw, prefix: 128 })) return true;
     return (this.connected.get(`${gw.family}|${dev}`) ?? []).some((c) => contains(c, gw));
   }
@@ -182,10 +199,11 @@ function kernelRefusal(
       "for IPv6; leave gw out for an on-link route";
   }
   if (!d.route.onlink) {
-    const hops = isMultipath(d.route)
-      ? (d.route.nexthops ?? []).map((h) => ({ gateway: h.gateway, dev: h.dev }))
-      : [{ gateway: d.route.gateway, dev: d.route.dev }];
-    for (const h of hops) {
+    // A single-path route is its own one hop (counted without a list: this runs per route).
+    const hops = d.route.nexthops ?? NO_HOPS;
+    const count = isMultipath(d.route) ? hops.length : 1;
+    for (let i = 0; i < count; i++) {
+      const h: Nexthop = isMultipath(d.route) ? hops[i]! : d.route;
       if (h.gateway === undefined || reach.reaches(h.gateway, h.dev)) continue;
       return `gateway ${h.gateway} is not reachable from ${h.dev} (no ` +
         `${d.route.family === 4 ? "link-scope " : ""}route on ${h.dev} covers it), so the ` +
@@ -269,9 +287,12 @@ function cniRouteKey(cr: CniRoute): string | null {
   });
 }
 
-/** True when `have` is the route `d` describes, the attributes its config asked for included. */
-function isDesired(d: DesiredRoute, have: Route): boolean {
-  return sameRoute(d.route, have) && attributeDifference(d.route, have, d.asked) === null;
+/**
+ * True when `have`, a route of the table found under `d`'s own key (so the key is not compared
+ * again), is the route `d` describes, the attributes its config asked for included.
+ */
+function isDesiredAtKey(d: DesiredRoute, have: Route): boolean {
+  return samePath(d.route, have) && attributeDifference(d.route, have, d.asked) === null;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -291,17 +312,26 @@ function matchesDelroute(req: RouteRequest, r: Route): boolean {
       : req.gw === undefined || (!r.nexthops?.length && r.gateway === req.gw.address));
 }
 
+const NONE: readonly Route[] = [];
+const NO_HOPS: readonly Nexthop[] = [];
+
 /** Plans an ADD: flush routes, flush gateway, delroutes, addroutes, host route — in that order. */
 export function planAdd(input: PlanInput): Plan {
   const { config, ifname, snapshot } = input;
-  const scopeOf = (key: string) => podInterfaces(config, ifname, key);
+  const scopes = new Map<string, Set<string>>();
+  const scopeOf = (key: string) => {
+    let scope = scopes.get(key);
+    if (!scope) scopes.set(key, scope = podInterfaces(config, ifname, key));
+    return scope;
+  };
   const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
   // The table as it will be: the routes by identity and by destination (so lookups stay O(1)
   // for long lists), minus those planned for deletion (`gone`), plus those planned to be added.
   const byKey = indexBy(snapshot.routes, routeKey);
   const byDst = indexBy(snapshot.routes, familyDst);
   const gone = new Set<Route>();
-  const live = (routes: readonly Route[] = snapshot.routes) => routes.filter((r) => !gone.has(r));
+  const live = (routes: readonly Route[] = snapshot.routes) =>
+    gone.size === 0 ? routes : routes.filter((r) => !gone.has(r));
   const ops: RouteOp[] = [];
   const deleted: Route[] = [];
   const added: Route[] = [];
@@ -378,13 +408,13 @@ export function planAdd(input: PlanInput): Plan {
   // The result lists what is in the table: a prevResult route that a desired route replaces
   // (the same destination, table and priority) is gone, and an identical one listed once. A
   // skipped route replaces nothing, so the prevResult routes are filtered once skips are known.
-  const placed = new Set<string>();
-  // The addroute that placed each identity: a later one at the same identity is a duplicate.
-  const placedBy = new Map<string, string>();
+  // The identities placed, with the addroute that placed each (none for the host route): a later
+  // addroute at the same identity is a duplicate.
+  const placed = new Map<string, string | undefined>();
   const mine: CniRoute[] = [];
   for (const d of desired) {
     const key = routeKey(d.route);
-    const first = d.request ? placedBy.get(key) : undefined;
+    const first = d.request ? placed.get(key) : undefined;
     if (first !== undefined) {
       if (strict) {
         throw invalidConfig(
@@ -402,10 +432,10 @@ export function planAdd(input: PlanInput): Plan {
       });
       continue;
     }
-    const same = live(byKey.get(key) ?? []);
+    const same = live(byKey.get(key) ?? NONE);
     // A route to the same place without the attributes asked for (mtu, advmss, scope) is
     // replaced too: the result and CHECK promise them.
-    if (!same.some((r) => isDesired(d, r))) {
+    if (same.length === 0 || !same.some((r) => isDesiredAtKey(d, r))) {
       if (reach && d.request) {
         const clash = same[0];
         const outside = clash !== undefined && !onPod(clash, addScope);
@@ -419,7 +449,8 @@ export function planAdd(input: PlanInput): Plan {
       // An addroute or host route from args.cni may only replace a route on CNI_IFNAME.
       const podKey = d.request ? "addroutes" : "hostRoute";
       const scope = scopeOf(podKey);
-      for (const clash of same) {
+      for (let i = 0; i < same.length; i++) {
+        const clash = same[i]!;
         if (!onPod(clash, scope)) {
           // Another attachment's route: replacing it silently would break that attachment.
           const fromPod = config.podOverrides.includes(podKey);
@@ -434,11 +465,10 @@ export function planAdd(input: PlanInput): Plan {
       }
       ops.push({ action: "add", route: d.route, reason: d.source });
       added.push(d.route);
-      adds.push({ ...d, source: (d.request ? addLabel : "") + d.source });
+      adds.push(d.request && addLabel ? { ...d, source: addLabel + d.source } : d);
       byKey.set(key, [d.route]);
     }
-    placed.add(key);
-    if (d.request) placedBy.set(key, d.source);
+    placed.set(key, d.request ? d.source : undefined);
     mine.push(d.cni);
   }
   result.routes = [...routes.filter((cr) => !placed.has(cniRouteKey(cr) ?? "")), ...mine];
@@ -574,8 +604,13 @@ export function planCheck(input: PlanInput): CheckProblem[] {
   const addScope = podInterfaces(config, ifname, "addroutes");
   for (const d of desired) {
     const same = table.get(routeKey(d.route)) ?? [];
-    for (const r of same) if (isDesired(d, r)) wanted.add(r);
-    if (same.some((r) => isDesired(d, r))) continue;
+    let found = false;
+    for (let i = 0; i < same.length; i++) {
+      if (!isDesiredAtKey(d, same[i]!)) continue;
+      wanted.add(same[i]!);
+      found = true;
+    }
+    if (found) continue;
     const clash = same[0];
     if (reach && d.request && kernelRefusal(d, clash, reach, !!clash && !onPod(clash, addScope))) {
       continue;

@@ -2,7 +2,7 @@
  * The route model shared by planning and `ip`: a normalized kernel route, how `ip -j` output
  * becomes one, and how one becomes the tokens of an `ip route add|del|prepend|append` batch line.
  */
-import { type Family, kernelAddress, kernelDst, parseCidr, parseIp } from "./address.ts";
+import { cidrFamily, type Family, ipFamily, kernelAddress, kernelDst, parseIp } from "./address.ts";
 import { isValidIfname } from "./validate.ts";
 
 /** One nexthop of a multipath route. */
@@ -143,7 +143,7 @@ export function routeKey(r: Route): string {
 
 /** True when a route is multipath (has a nexthop list). */
 export function isMultipath(r: Route): boolean {
-  return (r.nexthops ?? []).length > 0;
+  return r.nexthops !== undefined && r.nexthops.length > 0;
 }
 
 /** The next hops' addresses of a route, sorted: its next-hop set (order does not matter). */
@@ -175,7 +175,14 @@ function hopsMatch(want: Nexthop[], have: Nexthop[]): boolean {
  * when `want` sets them).
  */
 export function sameRoute(want: Route, have: Route): boolean {
-  if (routeKey(want) !== routeKey(have)) return false;
+  return routeKey(want) === routeKey(have) && samePath(want, have);
+}
+
+/**
+ * `sameRoute` for two routes already known to share their key (e.g. found under it in an index):
+ * the same gateway and device, or the same next-hop set.
+ */
+export function samePath(want: Route, have: Route): boolean {
   if (isMultipath(want) || isMultipath(have)) {
     return isMultipath(want) && isMultipath(have) &&
       hopsMatch(want.nexthops ?? [], have.nexthops ?? []);
@@ -196,6 +203,7 @@ export function attributeDifference(
   have: Route,
   asked: readonly AskedAttribute[],
 ): string | null {
+  if (asked.length === 0) return null;
   const diffs: string[] = [];
   for (const k of asked) {
     if (k === "scope" && want.family === 6) continue;
@@ -237,15 +245,17 @@ function invalid(what: string, value: string): Error {
   return new Error(`invalid ${what} for ip: ${JSON.stringify(value)}`);
 }
 
+// An address or CIDR `address.ts` accepts is one safe token: hex digits, `.`, `:` and `/` only.
 function cidrToken(value: string, family: Family): string {
-  const c = typeof value === "string" ? parseCidr(value) : null;
-  if (!c || c.family !== family) throw invalid("destination", String(value));
-  return token(value, "destination");
+  if (typeof value !== "string" || cidrFamily(value) !== family) {
+    throw invalid("destination", String(value));
+  }
+  return value;
 }
 
 function ipToken(value: string, what: string): string {
-  if (typeof value !== "string" || !parseIp(value)) throw invalid(what, String(value));
-  return token(value, what);
+  if (typeof value !== "string" || ipFamily(value) === null) throw invalid(what, String(value));
+  return value;
 }
 
 function devToken(value: string): string {
@@ -307,7 +317,8 @@ const CONGCTL = /^[a-z][a-z0-9_]{0,15}$/;
 // A number field, whatever its source, as the decimal text of an integer in its range: a string
 // or a float smuggled in through a state file never reaches ip.
 function numToken(value: unknown, what: keyof typeof NUMBER_RANGES): string {
-  const [min, max] = NUMBER_RANGES[what];
+  const range = NUMBER_RANGES[what];
+  const min = range[0], max = range[1];
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new Error(
       `invalid ${what} for ip: ${JSON.stringify(value)} (a whole number ${min}-${max})`,
@@ -478,7 +489,7 @@ export function routeFromJson(raw: Record<string, unknown>, family: Family): Rou
  * The tokens of the `ip` command for an operation, e.g.
  * `["route", "add", "10.0.0.1/32", "via", "10.131.0.1", "dev", "eth0"]`. This is where every value
  * is validated before it reaches `ip`, whether it came from the config, the kernel or a state file:
- * addresses and CIDRs by ipaddr.js, devices as interface names, every other word as one safe
+ * addresses and CIDRs strictly (address.ts), devices as interface names, every other word as one safe
  * token, so no value can add a command to an `ip -batch` stream.
  */
 export function routeOpArgs(op: RouteOp): string[] {
@@ -489,7 +500,8 @@ export function routeOpArgs(op: RouteOp): string[] {
   if (r.place !== undefined && !PLACES.has(r.place)) throw invalid("place", String(r.place));
   const adds = op.action !== "del";
   // The family follows from the destination (always a full CIDR): `ip -batch` lines take no -4/-6.
-  const args = ["route", op.action];
+  const args: string[] = [];
+  args.push("route", op.action);
   if (r.type && r.type !== "unicast") args.push(token(r.type, "route type"));
   args.push(cidrToken(r.dst, r.family));
   // The tos is part of the route's identity: a delete without it removes the tos-0 route.
@@ -499,7 +511,7 @@ export function routeOpArgs(op: RouteOp): string[] {
   }
   const multipath = r.nexthops !== undefined && r.nexthops.length > 0;
   if (!multipath) {
-    if (r.gateway) args.push(...via(r.gateway, r.family));
+    if (r.gateway) via(args, r.gateway, r.family);
     if (r.dev) args.push("dev", devToken(r.dev));
   }
   // Route-wide options come before the nexthops: `ip` refuses them after.
@@ -524,12 +536,14 @@ export function routeOpArgs(op: RouteOp): string[] {
     if (r.prefsrc) args.push("src", ipToken(r.prefsrc, "source"));
     if (r.mtu !== undefined) args.push("mtu", numToken(r.mtu, "mtu"));
     if (r.advmss !== undefined) args.push("advmss", numToken(r.advmss, "advmss"));
-    for (const k of NUMBER_ATTRS) {
+    for (let i = 0; i < NUMBER_ATTRS.length; i++) {
+      const k = NUMBER_ATTRS[i]!;
       if (r[k] === undefined) continue;
       const n = numToken(r[k], k);
       args.push(k, k === "rtt" || k === "rttvar" ? `${n}ms` : n);
     }
-    for (const [field, word] of RENAMED_ATTRS) {
+    for (let i = 0; i < RENAMED_ATTRS.length; i++) {
+      const field = RENAMED_ATTRS[i]![0], word = RENAMED_ATTRS[i]![1];
       if (r[field] === undefined) continue;
       const n = numToken(r[field], word);
       args.push(word, field === "rtoMin" ? `${n}ms` : n);
@@ -556,7 +570,7 @@ export function routeOpArgs(op: RouteOp): string[] {
     }
     for (const hop of r.nexthops ?? []) {
       args.push("nexthop");
-      if (hop.gateway) args.push(...via(hop.gateway, r.family));
+      if (hop.gateway) via(args, hop.gateway, r.family);
       if (hop.dev) args.push("dev", devToken(hop.dev));
       if (hop.weight !== undefined) args.push("weight", numToken(hop.weight, "weight"));
       if (hop.onlink !== undefined) {
@@ -568,14 +582,14 @@ export function routeOpArgs(op: RouteOp): string[] {
   return args;
 }
 
-// `via ADDR`, or `via inet6 ADDR` for an IPv4 route through an IPv6 next hop.
-function via(gateway: string, family: Family): string[] {
-  const ip = typeof gateway === "string" ? parseIp(gateway) : null;
-  if (!ip || (ip.family !== family && !(family === 4 && ip.family === 6))) {
+// Pushes `via ADDR`, or `via inet6 ADDR` for an IPv4 route through an IPv6 next hop.
+function via(args: string[], gateway: string, family: Family): void {
+  const gwFamily = typeof gateway === "string" ? ipFamily(gateway) : null;
+  if (gwFamily === null || (gwFamily !== family && !(family === 4 && gwFamily === 6))) {
     throw invalid("gateway", String(gateway));
   }
-  const addr = token(gateway, "gateway");
-  return ip.family === family ? ["via", addr] : ["via", "inet6", addr];
+  if (gwFamily === family) args.push("via", gateway);
+  else args.push("via", "inet6", gateway);
 }
 
 const ROUTE_KEYS: ReadonlySet<string> = new Set([
@@ -614,36 +628,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export function routeFromRecord(v: unknown): Route {
   if (!isRecord(v)) throw new Error("a route must be an object");
-  for (const k of Object.keys(v)) {
+  for (const k in v) {
     if (!ROUTE_KEYS.has(k)) throw new Error(`unknown route field ${JSON.stringify(k)}`);
   }
   if (v.family !== 4 && v.family !== 6) {
     throw new Error(`invalid family ${JSON.stringify(v.family)}`);
   }
-  const fields: [string, "string" | "number" | "boolean", boolean][] = [
-    ["dst", "string", true],
-    ["table", "string", true],
-    ["metric", "number", true],
-    ["tos", "number", false],
-    ["gateway", "string", false],
-    ["dev", "string", false],
-    ["type", "string", false],
-    ["protocol", "string", false],
-    ["scope", "string", false],
-    ["prefsrc", "string", false],
-    ["mtu", "number", false],
-    ["advmss", "number", false],
-    ["onlink", "boolean", false],
-    ["ecn", "boolean", false],
-    ["congctl", "string", false],
-    ["pref", "string", false],
-    ["place", "string", false],
-    ...[...NUMBER_ATTRS, ...RENAMED_ATTRS.map(([field]) => field)].map((
-      k,
-    ): [string, "number", boolean] => [k, "number", false]),
-  ];
-  for (const [k, type, required] of fields) {
-    if (!required && v[k] === undefined) continue;
+  for (let i = 0; i < RECORD_FIELDS.length; i++) {
+    const field = RECORD_FIELDS[i]!;
+    const k = field[0], type = field[1];
+    if (!field[2] && v[k] === undefined) continue;
     const actual: string = typeof v[k];
     if (actual !== type) throw new Error(`route field ${k} must be a ${type}`);
   }
@@ -659,8 +653,33 @@ export function routeFromRecord(v: unknown): Route {
   }
   const route = v as unknown as Route;
   // The checks of the ip boundary, both ways a stored route is used (DEL deletes or re-adds it,
-  // in its place among the routes that shared its key when it has one).
+  // in its place among the routes that shared its key when it has one). The delete's checks are
+  // the re-add's but for the metric, which a delete checks always and an add only when it is not
+  // the family's default (which is a valid metric): a route the re-add accepts, the delete does.
   routeOpArgs(restoreOp(route, "state"));
-  routeOpArgs({ action: "del", route, reason: "state" });
   return route;
 }
+
+/** The fields of a stored route: [name, type, required]. */
+const RECORD_FIELDS: readonly (readonly [string, "string" | "number" | "boolean", boolean])[] = [
+  ["dst", "string", true],
+  ["table", "string", true],
+  ["metric", "number", true],
+  ["tos", "number", false],
+  ["gateway", "string", false],
+  ["dev", "string", false],
+  ["type", "string", false],
+  ["protocol", "string", false],
+  ["scope", "string", false],
+  ["prefsrc", "string", false],
+  ["mtu", "number", false],
+  ["advmss", "number", false],
+  ["onlink", "boolean", false],
+  ["ecn", "boolean", false],
+  ["congctl", "string", false],
+  ["pref", "string", false],
+  ["place", "string", false],
+  ...[...NUMBER_ATTRS, ...RENAMED_ATTRS.map(([field]) => field)].map((
+    k,
+  ): [string, "number", boolean] => [k, "number", false]),
+];

@@ -105,8 +105,8 @@ function dirOf(path: string): string {
  * Checks that `dir` is a real directory (not a symlink) owned by this user and not writable by
  * group or others: otherwise another user could plant or swap the files root reads and writes.
  */
-function checkSafeDir(dir: string): void {
-  const st = Deno.lstatSync(dir);
+function checkSafeDir(dir: string, looked?: Deno.FileInfo): void {
+  const st = looked ?? Deno.lstatSync(dir);
   const problem = st.isSymlink
     ? "is a symbolic link"
     : !st.isDirectory
@@ -129,8 +129,9 @@ function checkSafeDir(dir: string): void {
  * user and writable by nobody else.
  */
 function checkStateDirs(dir: string, create: boolean, file: string): void {
+  let seen: ReadonlyMap<string, Deno.FileInfo>;
   try {
-    checkTrustedDir(dir, { create });
+    seen = checkTrustedDir(dir, { create });
   } catch (e) {
     if (!(e instanceof UntrustedDirError)) throw e;
     throw new StateFileError(
@@ -138,8 +139,9 @@ function checkStateDirs(dir: string, create: boolean, file: string): void {
         "of root's that only root can write",
     );
   }
-  checkSafeDir(dirOf(dir));
-  checkSafeDir(dir);
+  // The walk has just looked at both (with lstat, as checkSafeDir does): its answers serve.
+  checkSafeDir(dirOf(dir), seen.get(dirOf(dir)));
+  checkSafeDir(dir, seen.get(dir));
 }
 
 function parseState(text: string, expect: AttachmentId): AttachmentState {
@@ -230,6 +232,17 @@ function readBounded(file: Deno.FsFile, max: number): string {
 }
 
 /**
+ * A temp record's id, shaped as a random UUID (`TEMP_SUFFIX`). Math.random, not crypto: the file
+ * is created exclusively in a root-only directory under the attachment's lock, so its name only
+ * needs to differ from a crashed write's; and a cold run's first use of `crypto` costs ~0.7 ms.
+ */
+function tempId(): string {
+  const hex = (digits: number) =>
+    Math.floor(Math.random() * 16 ** digits).toString(16).padStart(digits, "0");
+  return `${hex(8)}-${hex(4)}-4${hex(3)}-${hex(4)}-${hex(12)}`;
+}
+
+/**
  * Writes a state file atomically: a new exclusive temp file (0600) in a checked 0700 directory,
  * renamed over `path`. Not fsynced: the record describes a network namespace, which no kernel
  * crash or power loss survives, so a record lost with the page cache describes nothing left to
@@ -247,7 +260,7 @@ export function writeState(path: string, state: AttachmentState): void {
         "delroutes instead of flushroutes)",
     );
   }
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  const tmp = `${path}.${tempId()}.tmp`;
   let created = false;
   try {
     checkStateDirs(dir, true, path);

@@ -51,13 +51,25 @@ function lookAt(path: string, create: boolean): Deno.FileInfo {
 /**
  * Throws UntrustedDirError unless every directory from `/` to `dir` (absolute) passes the rules
  * of the module doc; creates missing ones with `create`. Other errors (e.g. NotFound without
- * `create`) are thrown as they are.
+ * `create`) are thrown as they are. Returns what lstat said of each path it looked at, so that a
+ * caller's own checks of these directories need not ask again.
  */
-export function checkTrustedDir(dir: string, options: TrustedDirOptions = {}): void {
-  walk(dir, options.create ?? false, options.laxLast ?? false, 0);
+export function checkTrustedDir(
+  dir: string,
+  options: TrustedDirOptions = {},
+): ReadonlyMap<string, Deno.FileInfo> {
+  const seen = new Map<string, Deno.FileInfo>();
+  walk(dir, options.create ?? false, options.laxLast ?? false, 0, seen);
+  return seen;
 }
 
-function walk(dir: string, create: boolean, laxLast: boolean, links: number): void {
+function walk(
+  dir: string,
+  create: boolean,
+  laxLast: boolean,
+  links: number,
+  seen: Map<string, Deno.FileInfo>,
+): void {
   if (links > MAX_LINKS) {
     throw new UntrustedDirError(`too many symbolic links on the way to ${dir}`);
   }
@@ -69,6 +81,7 @@ function walk(dir: string, create: boolean, laxLast: boolean, links: number): vo
     if (i > 0) path = `${path === "/" ? "" : path}/${parts[i - 1]}`;
     const last = i === parts.length;
     const st = lookAt(path, create && i > 0);
+    seen.set(path, st);
     if (st.isSymlink) {
       if (last) throw new UntrustedDirError(`${path} is a symbolic link`);
       if (!isOurs(st.uid)) {
@@ -79,7 +92,7 @@ function walk(dir: string, create: boolean, laxLast: boolean, links: number): vo
           `${path} is a symbolic link in a directory others can write (sticky or not)`,
         );
       }
-      walk(Deno.realPathSync(path), false, false, links + 1);
+      walk(Deno.realPathSync(path), false, false, links + 1, seen);
       openParent = false; // the target passed as a last directory: root-only
       continue;
     }

@@ -117,8 +117,8 @@ export function resultFromJson(raw: unknown): CniResult {
   return out;
 }
 
-function routeForVersion(r: CniRoute, version: string): CniRoute {
-  if (compareVersions(version, "1.1.0") >= 0) return { ...r };
+function routeForVersion(r: CniRoute, attributes: boolean): CniRoute {
+  if (attributes) return { ...r };
   const out: CniRoute = { dst: r.dst };
   if (r.gw !== undefined) out.gw = r.gw;
   if (r.gws !== undefined) out.gws = [...r.gws];
@@ -131,7 +131,8 @@ function familyOf(cidr: string): 4 | 6 {
 
 /** Writes a result in the shape of `version`; fields a version lacks are left out. */
 export function resultToJson(result: CniResult, version: string): Json {
-  const routes = (result.routes ?? []).map((r) => routeForVersion(r, version));
+  const attributes = compareVersions(version, "1.1.0") >= 0;
+  const routes = (result.routes ?? []).map((r) => routeForVersion(r, attributes));
   const out: Json = { cniVersion: version };
   if (compareVersions(version, "0.3.0") < 0) {
     for (const fam of [4, 6] as const) {

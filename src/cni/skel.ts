@@ -77,21 +77,36 @@ export interface Plugin<C extends BaseConfig> {
   handlers: HandlerTable<C>;
 }
 
+/** Stdin parsed as JSON, or what JSON.parse threw. */
+type Parsed = { value: unknown } | { error: unknown };
+
+function parseJson(text: string): Parsed {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (e) {
+    return { error: e };
+  }
+}
+
 /** Decodes stdin: code 6 when it is not a JSON object. */
 export function decodeStdin(text: string): Json {
+  return decodeParsed(text, parseJson(text));
+}
+
+/** `decodeStdin` of `text`, which `parsed` is the JSON.parse of. */
+function decodeParsed(text: string, parsed: Parsed): Json {
   if (text.trim() === "") {
     throw new CniError(ErrorCode.DecodingFailure, "no network configuration on stdin");
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
+  if ("error" in parsed) {
+    const e = parsed.error;
     throw new CniError(
       ErrorCode.DecodingFailure,
       "network configuration on stdin is not valid JSON",
       e instanceof Error ? e.message : String(e),
     );
   }
+  const value = parsed.value;
   if (!isObject(value)) {
     throw new CniError(ErrorCode.DecodingFailure, "network configuration must be a JSON object");
   }
@@ -155,7 +170,9 @@ export async function pluginMain<C extends BaseConfig>(
     if (getEnv("CNI_COMMAND") === "VERSION") return _versionAnswer(stdin);
     // Until the config is parsed, errors still carry its cniVersion, name its network and go to
     // its logFile.
-    const early = peekConfig(stdin);
+    // Parsed once: the early look and the decoding read the same value.
+    const parsed = parseJson(stdin);
+    const early = "value" in parsed ? peekParsed(parsed.value) : {};
     if (early.cniVersion) version = early.cniVersion;
     const earlyTag = early.name ? `${tag} net=${early.name}` : tag;
     if (early.logFile || early.name) {
@@ -164,7 +181,7 @@ export async function pluginMain<C extends BaseConfig>(
     }
     const env = readCniEnv(getEnv);
     if (env.command === "VERSION") return _versionAnswer(stdin); // answered above: narrows type
-    const raw = decodeStdin(stdin);
+    const raw = decodeParsed(stdin, parsed);
     const asked = configVersion(raw);
     requireSupported(asked);
     version = asked;
@@ -236,12 +253,12 @@ export interface PeekedConfig {
  * absolute path (with `logMaxSizeMB`, so that even a refused config rotates the log).
  */
 export function peekConfig(stdin: string): PeekedConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(stdin);
-  } catch {
-    return {};
-  }
+  const parsed = parseJson(stdin);
+  return "value" in parsed ? peekParsed(parsed.value) : {};
+}
+
+/** `peekConfig` of a config already parsed. */
+function peekParsed(raw: unknown): PeekedConfig {
   if (!isObject(raw)) return {};
   const out: PeekedConfig = {};
   if (typeof raw.cniVersion === "string" && SUPPORTED_VERSIONS.includes(raw.cniVersion)) {
