@@ -131,11 +131,30 @@ function cstr(s: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(`${s}\0`);
 }
 
-/** A NULL-terminated array of pointers to `strs` (which the caller keeps alive). */
-function ptrArray(strs: readonly Uint8Array<ArrayBuffer>[]): BigUint64Array<ArrayBuffer> {
-  const a = new BigUint64Array(strs.length + 1);
-  strs.forEach((s, i) => a[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s))));
-  return a;
+/**
+ * `strs` as C strings packed in one new ArrayBuffer, and a NULL-terminated array of pointers to
+ * them. The block must stay referenced until the call that reads the pointers returns. It is an
+ * ArrayBuffer of its own, so its bytes live outside V8's heap: a small typed array's bytes may be
+ * on the heap, where a garbage collection between taking a pointer and the call would move them.
+ */
+function cStrings(strs: readonly string[]): {
+  block: Uint8Array<ArrayBuffer>;
+  ptrs: BigUint64Array<ArrayBuffer>;
+} {
+  const enc = new TextEncoder();
+  const parts = strs.map((s) => enc.encode(s));
+  let total = 0;
+  for (const b of parts) total += b.length + 1;
+  const block = new Uint8Array(new ArrayBuffer(total));
+  const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(block)));
+  const ptrs = new BigUint64Array(new ArrayBuffer(8 * (parts.length + 1)));
+  let at = 0;
+  parts.forEach((b, i) => {
+    block.set(b, at); // the NUL after it is the buffer's zero
+    ptrs[i] = base + BigInt(at);
+    at += b.length + 1;
+  });
+  return { block, ptrs };
 }
 
 /** What a finished child left. */
@@ -359,10 +378,14 @@ export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
       r = c.posix_spawn_file_actions_adddup2.call(actions, fd, to);
       if (r !== 0) throw new SpawnError("posix_spawn_file_actions_adddup2", r);
     }
-    const args = argv.map(cstr);
-    const env = Object.entries(Deno.env.toObject()).map(([k, v]) => cstr(`${k}=${v}`));
+    const file = cstr(argv[0]);
+    const attr = spawnAttr();
     const pid = new Int32Array(1);
-    r = c.posix_spawnp.call(pid, args[0]!, actions, spawnAttr(), ptrArray(args), ptrArray(env));
+    // Both are read by the call, so alive until it runs; their strings are off V8's heap (see
+    // cStrings), so a collection while the second is built moves none of the first's.
+    const args = cStrings(argv);
+    const env = cStrings(Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`));
+    r = c.posix_spawnp.call(pid, file, actions, attr, args.ptrs, env.ptrs);
     if (r !== 0) throw new SpawnError(`posix_spawnp ${argv[0]}`, r);
     for (const fd of [inR, outW, errW]) c.close.call(fd);
     opened.length = 0;
