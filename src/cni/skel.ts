@@ -281,11 +281,16 @@ function peekParsed(raw: unknown): PeekedConfig {
  * All of stdin, read synchronously. A runtime sends a few kilobytes at most; reading them with
  * `readSync` spares loading the web-streams machinery, a few milliseconds of every invocation.
  */
-function _readStdinSync(): string {
+/**
+ * Reads all of stdin. Asynchronously on purpose: Deno stores a module's compiled code (the V8
+ * code cache, which spares the next run compiling the bundle again) only when its event loop
+ * turns, and a run that never awaits an operation exits before it does.
+ */
+async function _readStdin(): Promise<string> {
   const decoder = new TextDecoder();
   const buf = new Uint8Array(64 * 1024);
   let text = "";
-  for (let n = Deno.stdin.readSync(buf); n !== null && n > 0; n = Deno.stdin.readSync(buf)) {
+  for (let n = await Deno.stdin.read(buf); n !== null && n > 0; n = await Deno.stdin.read(buf)) {
     text += decoder.decode(buf.subarray(0, n), { stream: true });
   }
   return text + decoder.decode();
@@ -305,7 +310,7 @@ export async function runPlugin<C extends BaseConfig>(plugin: Plugin<C>): Promis
     plugin,
     Deno.args,
     (name) => Deno.env.get(name),
-    () => new Promise((resolve) => resolve(_readStdinSync())),
+    _readStdin,
   );
   if (outcome.stdout) _writeAll(Deno.stdout, outcome.stdout);
   if (outcome.stderr) _writeAll(Deno.stderr, outcome.stderr);
