@@ -201,7 +201,11 @@ export class Child implements Disposable {
 
   /**
    * Writes all of `data` to the child's stdin. Returns false when the child closed its stdin
-   * first (EPIPE: it exited), with the rest unwritten.
+   * first (EPIPE: it exited), with the rest unwritten. Each write ends at a newline when one is
+   * in reach: a pipe write of at most PIPE_BUF bytes lands whole or not at all, so if the plugin
+   * is killed meanwhile the child reads only whole lines, then EOF (`ip -batch` would run a cut
+   * last line as it is: "metric 100" cut to "metric 10"). Only a line longer than PIPE_BUF is
+   * written in pieces.
    */
   write(data: Uint8Array): boolean {
     let off = 0;
@@ -209,7 +213,11 @@ export class Child implements Disposable {
       if (this.#fds[0] < 0) return false;
       const ready = this.#pump(true);
       if (!ready) continue;
-      const size = Math.min(data.length - off, PIPE_BUF);
+      let size = Math.min(data.length - off, PIPE_BUF);
+      if (off + size < data.length) {
+        const nl = data.lastIndexOf(10, off + size - 1);
+        if (nl >= off) size = nl + 1 - off;
+      }
       const n = Number(this.#c.write.call(this.#fds[0], data.subarray(off), BigInt(size)));
       if (n >= 0) off += n;
       else {

@@ -83,6 +83,54 @@ Deno.test("spawn: no fd of the runner is left open", () => {
   assert.equal(fds(), before);
 });
 
+Deno.test("spawn: a writer killed mid-batch leaves its child only whole lines", async () => {
+  // SIGKILL of the plugin while ip's stdin pipe is full: ip reads what the pipe holds, then EOF,
+  // and runs an unterminated last line as it is ("... metric 100" cut to "... metric 10").
+  const dir = Deno.makeTempDirSync();
+  try {
+    const spawnUrl = new URL("../../src/spawn.ts", import.meta.url).href;
+    Deno.writeTextFileSync(
+      `${dir}/writer.ts`,
+      `import { spawnChild } from ${JSON.stringify(spawnUrl)};
+const c = spawnChild(["sh", "-c", "sleep 2; cat > ${dir}/out; touch ${dir}/done"])!;
+console.log("spawned");
+c.write(new TextEncoder().encode(("x".repeat(99) + "\\n").repeat(5000)));
+`,
+    );
+    const writer = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--cached-only", `${dir}/writer.ts`],
+      stdout: "piped",
+    }).spawn();
+    const reader = writer.stdout.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /spawned/);
+    await new Promise((r) => setTimeout(r, 500)); // the pipe is full: the writer waits in poll
+    writer.kill("SIGKILL");
+    reader.releaseLock();
+    await writer.stdout.cancel();
+    await writer.status;
+    for (let i = 0; i < 500 && !existsSync(`${dir}/done`); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const out = Deno.readTextFileSync(`${dir}/out`);
+    assert.ok(out.length > 0 && out.length < 500_000, `${out.length} bytes`);
+    assert.ok(
+      out.endsWith("\n"),
+      `a cut line: ${out.length} bytes, ends ${JSON.stringify(out.slice(-20))}`,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts an `ip` that sleeps (a shell script named ip in `dir`); its child and start time. */
 function sleepingIp(dir: string) {
   Deno.writeTextFileSync(`${dir}/ip`, "#!/bin/sh\nwhile :; do sleep 1; done\n", { mode: 0o755 });
