@@ -134,7 +134,7 @@ async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<
         retried = true;
         continue;
       }
-      fail(ctx, plan, refused, e, before, path);
+      fail(ctx, plan, done, refused, e, before, path);
     }
   }
   if (plan.skipped.length > foreseen) record(plan);
@@ -154,22 +154,29 @@ function kernelSaid(e: unknown): string {
 
 /**
  * A failed apply: undo what the batch changed (ops before `refused`; every op when `refused` is
- * -1 and ip was started), put the record back as it was, and throw `e`.
+ * -1 and ip was started; the ops before `done` when a retry's ip could not start), put the record
+ * back as it was, and throw `e`.
  */
 function fail(
   ctx: Context,
   plan: Plan,
+  done: number,
   refused: number,
   e: unknown,
   before: AttachmentState | null,
   path: string,
 ): never {
-  // A failure to start ip changed nothing; anything else may have applied part of the batch.
+  // A failure to start ip changed nothing but what an earlier ip applied (the ops before `done`,
+  // when a retry after a skipped route could not start); anything else may have applied part of
+  // the batch. A route another writer added meanwhile is not ours to delete. When ip cannot say
+  // which line failed, every planned change is a candidate.
   const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
-  // A route another writer added meanwhile is not ours to delete. When ip cannot say which line
-  // failed, every planned change is a candidate.
-  const applied = refused >= 0 ? plan.ops.slice(0, refused) : plan.ops;
-  if (started) {
+  const applied = refused >= 0
+    ? plan.ops.slice(0, refused)
+    : started
+    ? plan.ops
+    : plan.ops.slice(0, done);
+  if (started || done > 0) {
     rollback(
       ctx,
       applied.filter((op) => op.action === "add").map((op) => op.route),
