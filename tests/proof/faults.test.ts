@@ -1,7 +1,8 @@
 /**
- * Faults: an `ip` that fails on the Nth batch line (also during the rollback), a route the
- * kernel refuses, the netns deleted between ADD and DEL, an unwritable state directory, and the
- * plugin SIGKILLed mid-ADD followed by DEL. Each must end in a correct table (rolled back or
+ * Faults: an `ip` that fails on the Nth batch line (also during the rollback, or before a
+ * route-override retry whose `ip` cannot start), a route the kernel refuses, the netns deleted
+ * between ADD and DEL, an unwritable state directory, and the plugin SIGKILLed mid-ADD followed
+ * by DEL. Each must end in a correct table (rolled back or
  * cleaned), the right exit code and a CNI error JSON that says what happened.
  */
 import assert from "node:assert/strict";
@@ -17,7 +18,7 @@ import {
 } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 import { stateExists } from "../support/fixtures.ts";
-import { statePath } from "../../src/state.ts";
+import { batchPath, statePath } from "../../src/state.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, sorted, stateFiles, withTimeout } from "../support/proof.ts";
 
@@ -349,6 +350,61 @@ labTest(
     assert.equal((await del(e2e, cfg)).code, 0);
     assert.deepEqual(await tableText(lab.pod), sorted([...before, other]));
     assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
+  },
+);
+
+labTest(
+  "proof: route-override skips a refused line, its retry's ip cannot start → line 1 rolled back",
+  async (e2e) => {
+    const { lab } = e2e;
+    // The session's write batch applies line 1 and fails at line 2 (a refusal the plan did not
+    // foresee: route-override skips it); before it exits, the fake ip puts a non-empty directory
+    // where ADD's guard file was, so the retry's ip (line 3) cannot start: an IoFailure.
+    const guard = batchPath(statePath(e2e.state.path, NETWORK, ID, lab.podIfname));
+    await using ip = await FaultyIp.create({ failAtLine: 2, plantDirAt: guard });
+    const cfg = e2e.config(NETWORK, "route-override", {
+      addroutes: [
+        { dst: "10.60.0.0/16", gw: "10.131.0.1" },
+        { dst: "10.61.0.0/16", gw: "10.131.0.1" },
+        { dst: "10.62.0.0/16", gw: "10.131.0.1" },
+      ],
+    });
+    const before = await tableText(lab.pod);
+    const r = await add(e2e, cfg, { PATH: ip.path });
+    assert.ok((await Deno.stat(`${guard}/planted`)).isFile, "the fault was not injected");
+    assertCniError(r, 5);
+    assert.match(r.json.msg, /cannot write the ip batch file/);
+    // Line 1 (10.60.0.0/16), which the first ip applied, is gone again; no record stays.
+    assert.deepEqual(await tableText(lab.pod), before);
+    assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
+    assert.match(r.stderr, /ADD failed, restoring the pod's routes: cannot write the ip batch/);
+    // Session (read, 3 lines: line 1 applied, line 2 refused); the retry's ip, ended before any
+    // line; the rollback's read and write (10.60.0.0/16 deleted). No write batch reached line 3.
+    const calls = await pluginIpCalls(ip);
+    assert.deepEqual(calls, [
+      `-n ${lab.pod} -j -d -N -batch -`,
+      `-n ${lab.pod} -batch -`,
+      `-n ${lab.pod} -j -d -N -batch -`,
+      `-n ${lab.pod} -batch -`,
+    ]);
+    const lines = (await ip.batch(1) ?? "").split("\n").filter((l) => l !== "");
+    assert.deepEqual(lines.map((l) => l.split(" ").slice(0, 3).join(" ")), [
+      "route add 10.60.0.0/16",
+      "route add 10.61.0.0/16",
+      "route add 10.62.0.0/16",
+    ]);
+    assert.match(
+      await ip.batch(2) ?? "",
+      /^route del 10\.60\.0\.0\/16 via 10\.131\.0\.1 dev eth0\b.*\n$/,
+    );
+    assert.equal(await ip.batch(3), null);
+    // The planted directory is not the plugin's to remove (a later ADD stops at it); once it is
+    // gone, the runtime's DEL finds nothing to undo and no file of the attachment stays.
+    await Deno.remove(guard, { recursive: true });
+    const d = await del(e2e, cfg);
+    assert.equal(d.code, 0, `${d.stdout} ${d.stderr}`);
+    assert.deepEqual(await tableText(lab.pod), before);
+    assert.deepEqual([...Deno.readDirSync(`${e2e.state.path}/${NETWORK}`)].map((e) => e.name), []);
   },
 );
 

@@ -9,7 +9,8 @@
  * - `failAtLine`: the first `failBatches` write batches run their lines 1..N-1 for real, then fail
  *   at line N the way `ip -batch` does (`Command failed -:M`, M counting the session's read lines
  *   too, or `FILE:N`; exit 1); N is capped at the batch's last line. Later batches (the rollback)
- *   pass through, unless `failBatches` covers them too.
+ *   pass through, unless `failBatches` covers them too. With `plantDirAt`, a failing stdin batch
+ *   also replaces that path with a non-empty directory before it exits (see `FaultOptions`).
  * - `slowSeconds`: each write batch writes its shell's pid to `started.K` in the dir, sleeps, then
  *   runs for real and creates `done.K` — a window in which a test can SIGKILL the plugin (and,
  *   with the pid, the fake `ip` too) mid-ADD, or run DEL while the batch is still pending. (The
@@ -24,6 +25,12 @@ export interface FaultOptions {
   failAtLine?: number;
   /** How many write batches fail (default 1). */
   failBatches?: number;
+  /**
+   * With `failAtLine`, a stdin batch that fails first replaces this path (ADD's guard file, which
+   * names this `ip`) with a non-empty directory: the plugin cannot remove it, so the next `ip` it
+   * guards there cannot start (IoFailure). The test removes the directory.
+   */
+  plantDirAt?: string;
   /** Sleep this long before running each write batch. */
   slowSeconds?: number;
 }
@@ -61,6 +68,7 @@ export class FaultyIp implements AsyncDisposable {
     const script = `#!/bin/sh
 D=${q(dir)}
 REAL=${q(real)}
+PLANT=${q(opts.plantDirAt ?? "")}
 echo "$*" >> "$D/calls.log"
 batch=""; json=0; prev=""
 for a in "$@"; do
@@ -119,6 +127,9 @@ if [ "$batch" = "-" ]; then
       "$REAL" $pre -batch "$f" 2> "$D/err.$n"
       rc=$?
       if [ "$rc" != 0 ]; then relay "$D/err.$n"; exit "$rc"; fi
+    fi
+    if [ -n "$PLANT" ]; then
+      rm -f "$PLANT" && mkdir "$PLANT" && : > "$PLANT/planted" || exit 99
     fi
     echo "Error: injected fault on line $at." >&2
     echo "Command failed -:$((reads + at))" >&2
