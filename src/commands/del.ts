@@ -16,9 +16,11 @@ import { GUARD_REASON, revertOps } from "../plan.ts";
 import { describeRoute, isMultipath } from "../route.ts";
 import { emptySnapshot, type PodSnapshot } from "../snapshot.ts";
 import {
+  attachmentNames,
   type AttachmentState,
   batchPath,
   lockAttachment,
+  mayExist,
   type NetnsId,
   readState,
   removeAttachmentFiles,
@@ -50,10 +52,12 @@ export function cmdDel(ctx: Context): Output {
     log.info(`no state for ${env.containerId}/${env.ifname}: nothing to undo`);
     return {};
   }
+  // The attachment's files, listed once under the lock (a dry run takes no lock: it lists none).
+  const names = ctx.dryRun ? null : attachmentNames(path);
   const done = (): Output => {
     if (ctx.dryRun) return {};
     try {
-      removeAttachmentFiles(path);
+      removeAttachmentFiles(path, names);
       lock?.remove();
     } catch (e) {
       // Something planted at a file's name (a non-empty directory) stays; DEL's work is done.
@@ -63,7 +67,9 @@ export function cmdDel(ctx: Context): Output {
     return {};
   };
   try {
-    const stopped = ctx.dryRun ? 0 : stopPendingBatch(batchPath(path));
+    const stopped = ctx.dryRun || !mayExist(names, batchPath(path))
+      ? 0
+      : stopPendingBatch(batchPath(path));
     if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
   } catch (e) {
     // Not a batch file (a directory in its place): no ip can be applying it. An ip that outlived
@@ -73,7 +79,7 @@ export function cmdDel(ctx: Context): Output {
   }
   let state: AttachmentState | null;
   try {
-    state = readState(path, {
+    state = !mayExist(names, path) ? null : readState(path, {
       network: config.name,
       containerId: env.containerId,
       ifname: env.ifname,
