@@ -180,6 +180,33 @@ Deno.test("Containerfile: build stage copies only files the repository has", asy
   }
 });
 
+Deno.test("Containerfile: build stage copies every local module deno task build loads", async () => {
+  // scripts/build.ts imports ../testing/run.ts: a build stage without it fails at its first line.
+  const ins = instructions(containerfile);
+  const final = ins.indexOf(ins.filter((i) => i.op === "FROM")[1]!);
+  const copied = ins.slice(0, final).filter((i) => i.op === "COPY")
+    .flatMap((c) => c.args.split(/\s+/).filter((p) => !p.startsWith("--")).slice(0, -1))
+    .map((src) => src.replace(/\/$/, ""));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "--frozen", `${ROOT}/scripts/build.ts`],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.equal(out.code, 0, "deno info scripts/build.ts");
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const local = info.modules.map((m) => m.specifier)
+    .filter((s) => s.startsWith(`file://${ROOT}/`))
+    .map((s) => s.slice(`file://${ROOT}/`.length));
+  assert.ok(local.includes("scripts/build.ts"));
+  for (const file of local) {
+    const ok = copied.some((src) => file === src || file.startsWith(`${src}/`));
+    assert.ok(ok, `deno task build loads ${file}, which the build stage does not COPY`);
+  }
+});
+
 Deno.test("Containerfile: final stage holds only the binary and /install, entrypoint /install", () => {
   const ins = instructions(containerfile);
   const froms = ins.filter((i) => i.op === "FROM");
