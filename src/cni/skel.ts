@@ -278,11 +278,8 @@ function peekParsed(raw: unknown): PeekedConfig {
 }
 
 /**
- * All of stdin, read synchronously. A runtime sends a few kilobytes at most; reading them with
- * `readSync` spares loading the web-streams machinery, a few milliseconds of every invocation.
- */
-/**
- * Reads all of stdin. Asynchronously on purpose: Deno stores a module's compiled code (the V8
+ * Reads all of stdin with `Deno.stdin.read` (not its web stream, which costs a few milliseconds
+ * to load). Asynchronously on purpose: Deno stores a module's compiled code (the V8
  * code cache, which spares the next run compiling the bundle again) only when its event loop
  * turns, and a run that never awaits an operation exits before it does.
  */
