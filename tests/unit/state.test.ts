@@ -2,12 +2,14 @@
 import assert from "node:assert/strict";
 import { composeRecords } from "../../src/commands/add.ts";
 import {
+  attachmentNames,
   type AttachmentState,
   batchPath,
   hasState,
   listStates,
   lockAttachment,
   MAX_STATE_BYTES,
+  mayExist,
   readState,
   removeAttachmentFiles,
   StateFileError,
@@ -253,6 +255,46 @@ Deno.test("removing c@x's files leaves the temp record of c@x.json.y (a VLAN-lik
     const left = [...Deno.readDirSync(`${dir}/net`)].map((e) => e.name).sort();
     const name = (p: string): string => p.slice(`${dir}/net/`.length);
     assert.deepEqual(left, [name(other), name(otherTmp)].sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("DEL's one listing of c@x names only c@x's files for it, whatever shares the prefix", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    Deno.mkdirSync(`${dir}/net`, { mode: 0o700 });
+    const long = "c".repeat(230);
+    const mine = statePath(dir, "net", "c", "x");
+    const others = [
+      statePath(dir, "net", "c", "x.json.y"),
+      statePath(dir, "net", "c", "xy"),
+      statePath(dir, "net", "c", "x.batch"),
+      statePath(dir, "net", long, "x"),
+    ];
+    for (const p of others) {
+      Deno.writeTextFileSync(p, "{}");
+      Deno.writeTextFileSync(batchPath(p), "");
+      Deno.writeTextFileSync(`${p}.${crypto.randomUUID()}.tmp`, "{}");
+    }
+    const before = [...Deno.readDirSync(`${dir}/net`)].map((e) => e.name).sort();
+    // Nothing of c/x yet: the listing says so, for the record and the batch file alike.
+    let names = attachmentNames(mine);
+    assert.ok(names);
+    assert.ok(!mayExist(names, mine) && !mayExist(names, batchPath(mine)));
+    removeAttachmentFiles(mine, names);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/net`)].map((e) => e.name).sort(), before);
+    // Its record, batch and temp file: listed, then removed, and nothing else.
+    Deno.writeTextFileSync(mine, "{}");
+    Deno.mkdirSync(batchPath(mine)); // a directory planted at the batch name counts too
+    Deno.writeTextFileSync(`${mine}.${crypto.randomUUID()}.tmp`, "{}");
+    names = attachmentNames(mine);
+    assert.ok(names && mayExist(names, mine) && mayExist(names, batchPath(mine)));
+    removeAttachmentFiles(mine, names);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/net`)].map((e) => e.name).sort(), before);
+    // An unlistable directory gives no listing: every file may be there.
+    assert.equal(attachmentNames(statePath(dir, "gone", "c", "x")), null);
+    assert.ok(mayExist(null, mine));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
