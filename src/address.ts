@@ -216,15 +216,21 @@ export function parseIp(text: string): Ip | null {
   return hit && { address: hit.ip.address, family: hit.ip.family };
 }
 
-/** Parses `address/prefix` strictly; null if invalid. */
-export function parseCidr(text: string): Cidr | null {
+/** The parse-cache entry and the prefix of `address/prefix`, or null if invalid. */
+function lookupCidr(text: string): { ip: Ip; prefix: number } | null {
   if (typeof text !== "string") return null;
   const slash = text.indexOf("/");
   const prefix = slash < 0 ? NaN : prefixOf(text, slash + 1);
   if (Number.isNaN(prefix)) return null;
   const hit = lookup(text.slice(0, slash));
   if (!hit || prefix > (hit.ip.family === 4 ? 32 : 128)) return null;
-  return { address: hit.ip.address, family: hit.ip.family, prefix };
+  return { ip: hit.ip, prefix };
+}
+
+/** Parses `address/prefix` strictly; null if invalid. */
+export function parseCidr(text: string): Cidr | null {
+  const c = lookupCidr(text);
+  return c && { address: c.ip.address, family: c.ip.family, prefix: c.prefix };
 }
 
 /** The family of an IP literal (`parseIp` without the copy), or null if invalid. */
@@ -234,13 +240,7 @@ export function ipFamily(text: string): Family | null {
 
 /** The family of `address/prefix` (`parseCidr` without the copy), or null if invalid. */
 export function cidrFamily(text: string): Family | null {
-  if (typeof text !== "string") return null;
-  const slash = text.indexOf("/");
-  const prefix = slash < 0 ? NaN : prefixOf(text, slash + 1);
-  if (Number.isNaN(prefix)) return null;
-  const hit = lookup(text.slice(0, slash));
-  if (!hit || prefix > (hit.ip.family === 4 ? 32 : 128)) return null;
-  return hit.ip.family;
+  return lookupCidr(text)?.ip.family ?? null;
 }
 
 /** The 1 to 3 decimal digits from `at` to the end of `text` as a number; NaN for anything else. */
