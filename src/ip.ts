@@ -123,15 +123,24 @@ function runIp(argv: readonly [string, ...string[]], batch: string, guard?: stri
   const child = start([...argv, "-"]);
   if (!child) return runIpFile(argv, batch, guard);
   using _child = child;
+  return finish(child, batch, 0, argv[0], guard);
+}
+
+/**
+ * Writes `batch` to a started `ip`, closes its stdin and waits for it; `skip` session lines came
+ * before the batch (`Command failed -:N` is renumbered past them). With `guard` (an ADD's apply)
+ * the file names the child while it runs, and a failure once lines may have been written is a
+ * RouteChangeError with no line: the caller undoes every op.
+ */
+function finish(child: Child, batch: string, skip: number, what: string, guard?: string): Output {
   if (guard) guardChild(child, guard);
   try {
     child.write(new TextEncoder().encode(batch));
     const out = child.wait();
-    return { code: out.code, stdout: out.stdout, stderr: opNumbers(out.stderr.trim(), 0) };
+    return { code: out.code, stdout: out.stdout, stderr: opNumbers(out.stderr.trim(), skip) };
   } catch (e) {
-    // With a guard (ADD's apply), lines may have been written: the caller undoes every op.
     if (guard) throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
-    throw new CniError(ErrorCode.IoFailure, `cannot run ${argv[0]}`, String(e));
+    throw new CniError(ErrorCode.IoFailure, `cannot run ${what}`, String(e));
   } finally {
     if (guard) removeGuard(guard);
   }
@@ -282,19 +291,7 @@ export class PodSession implements Disposable {
       return;
     }
     const lines = batchLines(ops);
-    guardChild(child, guard);
-    let out: Output;
-    try {
-      child.write(new TextEncoder().encode(lines.join("\n") + "\n"));
-      const done = child.wait();
-      out = { code: done.code, stdout: "", stderr: opNumbers(done.stderr.trim(), this.#lines) };
-    } catch (e) {
-      // Lines may have been written: the caller undoes every op.
-      throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
-    } finally {
-      removeGuard(guard);
-    }
-    checkApplied(out, lines);
+    checkApplied(finish(child, lines.join("\n") + "\n", this.#lines, "ip", guard), lines);
   }
 
   /** Ends the session's `ip` if it still runs (its stdin closed: it applies nothing more). */
