@@ -41,6 +41,13 @@ function fiveLineConfig(e2e: PluginLab, stateDir: string = e2e.state.path) {
   });
 }
 
+/** A route-override config adding 10.60, 10.61 and 10.62.0.0/16 via the pod's gateway. */
+function threeRouteOverride(e2e: PluginLab) {
+  return e2e.config(NETWORK, "route-override", {
+    addroutes: ["10.60", "10.61", "10.62"].map((p) => ({ dst: `${p}.0.0/16`, gw: "10.131.0.1" })),
+  });
+}
+
 function add(e2e: PluginLab, config: unknown, env?: Record<string, string>) {
   return e2e.run("ADD", { ...e2e.invocation(ID, config), env });
 }
@@ -310,13 +317,7 @@ labTest(
   async (e2e) => {
     const { lab } = e2e;
     await using ip = await FaultyIp.create({ slowSeconds: 1 });
-    const cfg = e2e.config(NETWORK, "route-override", {
-      addroutes: [
-        { dst: "10.60.0.0/16", gw: "10.131.0.1" },
-        { dst: "10.61.0.0/16", gw: "10.131.0.1" },
-        { dst: "10.62.0.0/16", gw: "10.131.0.1" },
-      ],
-    });
+    const cfg = threeRouteOverride(e2e);
     const before = await tableText(lab.pod);
     const pending = add(e2e, cfg, { PATH: ip.path });
     await ip.waitFor("started.1");
@@ -362,13 +363,7 @@ labTest(
     // where ADD's guard file was, so the retry's ip (line 3) cannot start: an IoFailure.
     const guard = batchPath(statePath(e2e.state.path, NETWORK, ID, lab.podIfname));
     await using ip = await FaultyIp.create({ failAtLine: 2, plantDirAt: guard });
-    const cfg = e2e.config(NETWORK, "route-override", {
-      addroutes: [
-        { dst: "10.60.0.0/16", gw: "10.131.0.1" },
-        { dst: "10.61.0.0/16", gw: "10.131.0.1" },
-        { dst: "10.62.0.0/16", gw: "10.131.0.1" },
-      ],
-    });
+    const cfg = threeRouteOverride(e2e);
     const before = await tableText(lab.pod);
     const r = await add(e2e, cfg, { PATH: ip.path });
     assert.ok((await Deno.stat(`${guard}/planted`)).isFile, "the fault was not injected");
