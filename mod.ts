@@ -9,6 +9,7 @@
 import { type Outcome, type Plugin, pluginMain, runPlugin } from "./src/cni/skel.ts";
 import { parseConfig, type PluginConfig } from "./src/config.ts";
 import { PLUGIN_NAME, PLUGIN_VERSION } from "./src/meta.ts";
+import { preloadLibc } from "./src/libc.ts";
 
 export type { Outcome };
 
@@ -36,6 +37,11 @@ const PLUGIN: Plugin<PluginConfig> = {
     STATUS: async () => (await import("./src/commands/status.ts")).cmdStatus,
     GC: async () => (await import("./src/commands/gc.ts")).cmdGc,
   },
+  // The commands that run ip load libc (for spawning it) while stdin is read.
+  prepare: (command) =>
+    command === "ADD" || command === "DEL" || command === "CHECK"
+      ? preloadLibc()
+      : Promise.resolve(),
 };
 
 /**

@@ -6,37 +6,7 @@
  * `Deno.Command`.
  */
 
-/**
- * The libc functions used, as few as will do: the parent's pipe ends stay blocking (no fcntl:
- * poll says when a read, or a write of at most PIPE_BUF bytes, cannot block), and the
- * posix_spawnattr_t is filled in directly (`spawnAttr`).
- */
-const SYMBOLS = {
-  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
-  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
-  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
-  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
-  posix_spawnp: {
-    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-} as const;
-
-type Libc = { [K in keyof typeof SYMBOLS]: Deno.UnsafeFnPointer<(typeof SYMBOLS)[K]> };
-
-/**
- * What `Deno.dlopen` binds. Each symbol it binds costs ~0.35 ms of compiling (on top of ~3 ms for
- * the first dlopen of a run), a function pointer from dlsym ~0.05 ms: so only dlsym is bound, and
- * the rest are looked up with it in the process's global scope, where libc already is. dlsym is
- * in libc.so.6 since glibc 2.34, in libdl.so.2 before.
- */
-const DLSYM = { dlsym: { parameters: ["pointer", "buffer"], result: "pointer" } } as const;
+import { cstr, errno, type Libc, libc } from "./libc.ts";
 
 const O_CLOEXEC = 0o2000000;
 /** The most a write to a pipe that poll found writable takes without blocking. */
@@ -54,47 +24,6 @@ const CHUNK = 64 * 1024;
 /** The most stdout a child may write between two `takeStdout` (V8's longest string is 512 MiB). */
 const MAX_STDOUT = 1024 * 1024 * 1024;
 
-/** Where dlsym is looked for (see DLSYM). */
-let dlsymLibs: readonly string[] = ["libc.so.6", "libdl.so.2"];
-let loaded: Libc | null | undefined;
-
-/** Tests only: the library `spawnChild` loads next (a bad name exercises the fallback). */
-export function useLibcForTest(name: string): void {
-  dlsymLibs = name === "libc.so.6" ? ["libc.so.6", "libdl.so.2"] : [name];
-  loaded = undefined;
-}
-
-/** libc's functions, loaded once on first use; null when they cannot be. */
-function libc(): Libc | null {
-  if (loaded === undefined) loaded = load();
-  return loaded;
-}
-
-function fnPointer<T extends Deno.ForeignFunction>(
-  p: Deno.PointerObject,
-  def: T,
-): Deno.UnsafeFnPointer<T> {
-  return new Deno.UnsafeFnPointer(p as Deno.PointerObject<T>, def);
-}
-
-function load(): Libc | null {
-  let dlsym: ((handle: null, name: Uint8Array<ArrayBuffer>) => Deno.PointerValue) | undefined;
-  for (const lib of dlsymLibs) {
-    try {
-      dlsym = Deno.dlopen(lib, DLSYM).symbols.dlsym;
-      break;
-    } catch { /* older glibc: next */ }
-  }
-  if (!dlsym) return null;
-  const fns: Record<string, unknown> = {};
-  for (const [name, def] of Object.entries(SYMBOLS)) {
-    const p = dlsym(null, cstr(name)); // RTLD_DEFAULT
-    if (!p) return null;
-    fns[name] = fnPointer(p, def);
-  }
-  return fns as unknown as Libc;
-}
-
 /** A failed libc call, with its errno. */
 export class SpawnError extends Error {
   /** errno of the failed call. */
@@ -103,12 +32,6 @@ export class SpawnError extends Error {
     super(`${what} failed (errno ${errno})`);
     this.errno = errno;
   }
-}
-
-/** errno of the libc call that just failed. */
-function errno(c: Libc): number {
-  const p = c.__errno_location.call();
-  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
 }
 
 /**
@@ -125,10 +48,6 @@ function spawnAttr(): Uint8Array<ArrayBuffer> {
   // __sd at offset 8 (after the short and the int): bit n-1 is signal n. __ss (136) stays empty.
   view.setUint32(8, 0x7fffffff & ~(1 << 8) & ~(1 << 18), true);
   return attr;
-}
-
-function cstr(s: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(`${s}\0`);
 }
 
 /**
@@ -392,8 +311,20 @@ export function spawnChild(argv: readonly [string, ...string[]]): Child | null {
     // Both are read by the call, so alive until it runs; their strings are off V8's heap (see
     // cStrings), so a collection while the second is built moves none of the first's.
     const args = cStrings(argv);
-    const env = cStrings(Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`));
-    r = c.posix_spawnp.call(pid, file, actions, attr, args.ptrs, env.ptrs);
+    // The process's own environment as libc holds it (Deno.env.set and delete change it there);
+    // built from Deno.env only when libc's `environ` was not found.
+    const environ = c.environ ? new Deno.UnsafePointerView(c.environ).getPointer() : null;
+    const env = environ
+      ? null
+      : cStrings(Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`));
+    r = c.posix_spawnp.call(
+      pid,
+      file,
+      actions,
+      attr,
+      args.ptrs,
+      environ ?? Deno.UnsafePointer.of(env!.ptrs),
+    );
     if (r !== 0) throw new SpawnError(`posix_spawnp ${argv[0]}`, r);
     for (const fd of [inR, outW, errW]) c.close.call(fd);
     opened.length = 0;

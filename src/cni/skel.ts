@@ -75,6 +75,12 @@ export interface Plugin<C extends BaseConfig> {
    */
   parseConfig(raw: Json, cniVersion: string, command: string): C;
   handlers: HandlerTable<C>;
+  /**
+   * Work a command's handler will need that can start before stdin is read (loading a library):
+   * started first, awaited before the handler runs. It should not reject; if it does, the
+   * command fails as an internal error.
+   */
+  prepare?: (command: string) => Promise<void>;
 }
 
 /** Stdin parsed as JSON, or what JSON.parse threw. */
@@ -159,6 +165,9 @@ export async function pluginMain<C extends BaseConfig>(
     return { stdout: "", stderr: about, code: 0 };
   }
 
+  const prepared = plugin.prepare?.(getEnv("CNI_COMMAND") ?? "");
+  // Awaited before the handler; until then, a rejection is not unhandled.
+  prepared?.catch(() => {});
   const tag = invocationTag(getEnv);
   let version = LATEST_VERSION;
   let log = new Logger({ tag });
@@ -205,6 +214,7 @@ export async function pluginMain<C extends BaseConfig>(
     };
     for (const w of boundedWarnings(config.warnings ?? [])) warn(w);
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
+    await prepared;
     const handler = await plugin.handlers[env.command]();
     const out = await handler({ env, config, log, dryRun });
     for (const w of out.warnings ?? []) warn(w);

@@ -142,3 +142,47 @@ Deno.test("skel: peekConfig reads logMaxSizeMB with logFile, its default when in
   for (const bad of [-1, "5", 1e9, null]) assert.equal(peek({ logMaxSizeMB: bad }), dflt);
   assert.equal(peekConfig(JSON.stringify({ name: "n", logMaxSizeMB: 1 })).logMaxBytes, undefined);
 });
+
+Deno.test("skel: prepare starts before stdin is read and ends before the handler runs", async () => {
+  const { plugin } = testPlugin();
+  const events: string[] = [];
+  let release = () => {};
+  plugin.prepare = (command) => {
+    events.push(`prepare ${command}`);
+    return new Promise<void>((resolve) => {
+      release = () => {
+        events.push("prepared");
+        resolve();
+      };
+    });
+  };
+  plugin.handlers.ADD = () => {
+    events.push("handler");
+    return Promise.resolve(() => ({ json: {} }));
+  };
+  const env: Record<string, string> = { ...ENV, CNI_COMMAND: "ADD" };
+  const stdin = () => {
+    events.push("stdin");
+    setTimeout(() => release(), 20); // prepare ends after stdin was read and the config parsed
+    return Promise.resolve('{"cniVersion":"1.0.0","name":"n"}');
+  };
+  const out = await pluginMain(plugin, [], (k) => env[k], stdin);
+  assert.equal(out.code, 0, out.stdout);
+  assert.deepEqual(events, ["prepare ADD", "stdin", "prepared", "handler"]);
+});
+
+Deno.test("skel: a prepare that rejects fails the command as an internal error (code 199)", async () => {
+  const { plugin, loaded } = testPlugin();
+  plugin.prepare = () => Promise.reject(new Error("no library"));
+  const out = await run(plugin, "ADD", '{"cniVersion":"1.0.0","name":"n"}');
+  assert.equal(out.code, 1);
+  assert.deepEqual(JSON.parse(out.stdout), {
+    cniVersion: "1.0.0",
+    code: 199,
+    msg: "internal error: no library",
+  });
+  assert.deepEqual(loaded, []);
+  // VERSION does not wait for it (nor does a rejection it never awaits go unhandled).
+  const version = await run(plugin, "VERSION", "{}");
+  assert.equal(version.code, 0);
+});

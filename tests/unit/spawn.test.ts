@@ -4,7 +4,8 @@
  * `stopPendingBatch` may stop, and the `Deno.Command` fallback when libc cannot be loaded.
  */
 import assert from "node:assert/strict";
-import { spawnChild, SpawnError, useLibcForTest } from "../../src/spawn.ts";
+import { nothingAt, preloadLibc, useLibcForTest } from "../../src/libc.ts";
+import { spawnChild, SpawnError } from "../../src/spawn.ts";
 import { applyOps, PodSession, readPod, readPodRoutesTo, stopPendingBatch } from "../../src/ip.ts";
 import { tableText } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
@@ -49,6 +50,50 @@ Deno.test("spawn: the program is found on the parent's PATH, which the child inh
     assert.equal(c.wait().stdout, `fake ${dir}:${path}\n`);
   } finally {
     Deno.env.set("PATH", path);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("spawn: the child gets the environment as Deno.env holds it when it starts", () => {
+  Deno.env.set("SSR_SPAWN_TEST", "one");
+  try {
+    using a = child(["sh", "-c", 'echo "${SSR_SPAWN_TEST-unset}"']);
+    assert.equal(a.wait().stdout, "one\n");
+    Deno.env.delete("SSR_SPAWN_TEST");
+    using b = child(["sh", "-c", 'echo "${SSR_SPAWN_TEST-unset}"']);
+    assert.equal(b.wait().stdout, "unset\n");
+  } finally {
+    Deno.env.delete("SSR_SPAWN_TEST");
+  }
+});
+
+Deno.test("libc: nothingAt is true only when nothing at all is at the path", async () => {
+  await preloadLibc();
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/file`, "");
+    Deno.mkdirSync(`${dir}/dir`);
+    Deno.symlinkSync(`${dir}/missing`, `${dir}/dangling`);
+    new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).outputSync();
+    assert.equal(nothingAt(`${dir}/missing`), true);
+    assert.equal(nothingAt(`${dir}/missing/below`), true);
+    for (const name of ["file", "dir", "dangling", "fifo"]) {
+      assert.equal(nothingAt(`${dir}/${name}`), false, name);
+    }
+    // What it cannot tell is "something may be there": the caller looks with Deno's APIs.
+    assert.equal(nothingAt(`${dir}/file/below`), false); // ENOTDIR
+    assert.equal(nothingAt(`${dir}/missing\0/x`), false);
+    useLibcForTest("libssr-no-such-libc.so.6");
+    try {
+      await preloadLibc(); // never rejects
+      assert.equal(nothingAt(`${dir}/missing`), false);
+      assert.equal(spawnChild(["true"]), null);
+    } finally {
+      useLibcForTest("libc.so.6");
+    }
+    await preloadLibc();
+    assert.equal(nothingAt(`${dir}/missing`), true);
+  } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });
