@@ -17,6 +17,7 @@ import {
   READ_BATCH,
   READ_FLAGS,
 } from "./snapshot.ts";
+import { nothingAt } from "./libc.ts";
 import { type Child, spawnChild } from "./spawn.ts";
 import type { NetnsId } from "./state.ts";
 
@@ -433,6 +434,7 @@ const GUARD_LINE = /^(\d+) (\d+) (\S+)\n?$/;
  * were stopped.
  */
 export function stopPendingBatch(batchFile: string): number {
+  if (nothingAt(batchFile)) return 0; // as NotFound below would, without throwing it
   let text: string;
   let target: string;
   try {

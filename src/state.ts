@@ -8,6 +8,7 @@
  * directories must be real directories owned by this user and writable by nobody else, the file a
  * regular file of bounded size, and every route must pass the checks of the `ip` boundary.
  */
+import { nothingAt } from "./libc.ts";
 import { CniError, ErrorCode } from "./cni/errors.ts";
 import { type Route, routeFromRecord } from "./route.ts";
 import { sha256Hex } from "./sha256.ts";
@@ -192,6 +193,7 @@ function parseState(text: string, expect: AttachmentId): AttachmentState {
  * when it exists but is unsafe, unreadable or not a valid record of this attachment.
  */
 export function readState(path: string, expect: AttachmentId): AttachmentState | null {
+  if (nothingAt(path)) return null; // as NotFound below would, without throwing it
   let text: string;
   try {
     // lstat only to never open a FIFO or follow a link; what is read is checked on the handle.
@@ -336,18 +338,23 @@ export function lockAttachment(
     while (true) {
       // Only a regular file is a lock: a symlink or FIFO planted at that name is removed, never
       // followed or opened (opening a FIFO would hang); a directory is refused.
-      try {
-        const st = Deno.lstatSync(path);
-        if (st.isDirectory) {
-          throw new StateFileError(
-            `cannot lock ${path}: a directory is in the way of the lock file; remove it`,
-          );
+      // Nothing there (a new attachment): created exclusively, so what is planted meanwhile is
+      // never followed, and no NotFound is thrown to learn it.
+      let file = nothingAt(path) ? createNew(path) : null;
+      if (!file) {
+        try {
+          const st = Deno.lstatSync(path);
+          if (st.isDirectory) {
+            throw new StateFileError(
+              `cannot lock ${path}: a directory is in the way of the lock file; remove it`,
+            );
+          }
+          if (!st.isFile) Deno.removeSync(path);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
         }
-        if (!st.isFile) Deno.removeSync(path);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
       }
-      const file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
       let locked = false;
       try {
         while (!(locked = file.tryLockSync(true)) && Date.now() < deadline) sleepMs(20);
@@ -372,6 +379,16 @@ export function lockAttachment(
     if (!create && e instanceof Deno.errors.NotFound) return null;
     if (e instanceof StateFileError || e instanceof CniError) throw e;
     throw new CniError(ErrorCode.IoFailure, `cannot lock state file ${statePath}: ${why(e)}`);
+  }
+}
+
+/** A new file at `path` (O_EXCL: a link there is not followed); null when something is there. */
+function createNew(path: string): Deno.FsFile | null {
+  try {
+    return Deno.openSync(path, { createNew: true, write: true, mode: 0o600 });
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return null;
+    throw e;
   }
 }
 
