@@ -17,7 +17,7 @@
  * `DENORT_BIN` names a local one. When it can't, the build stops with a one-line explanation on
  * stderr and exit status 1; bad arguments exit with 2.
  */
-import { PLUGIN_PERMISSION_FLAGS } from "../src/permissions.ts";
+import { PLUGIN_PERMISSION_FLAGS, PLUGIN_V8_FLAGS } from "../src/permissions.ts";
 import { type Run, run } from "../testing/run.ts";
 import { PLUGIN_NAME, PLUGIN_VERSION } from "../src/meta.ts";
 
@@ -240,6 +240,7 @@ export async function compile(bundlePath: string, arch: Arch, output: string): P
     "--no-config",
     "--no-check",
     ...PLUGIN_PERMISSION_FLAGS,
+    ...PLUGIN_V8_FLAGS,
     "--target",
     tripleOf(arch),
     "--output",
