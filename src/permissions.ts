@@ -30,9 +30,10 @@ export const PLUGIN_V8_FLAGS: readonly string[] = ["--v8-flags=--min-semi-space-
 
 /**
  * The `deno run` arguments (after `deno`) that run the plugin from `entry` exactly as a runtime
- * would (its permissions and V8 flags, as `deno compile` embeds them), without ever touching the network: a bundle (`.js`) needs no config or lockfile; the
- * source (`mod.ts`) resolves its npm imports from `config`'s lockfile and the local cache only
- * (`--frozen --cached-only`), so a missing dependency fails at once instead of after a DNS timeout.
+ * would (its permissions and V8 flags, as `deno compile` embeds them), without ever touching the
+ * network: a bundle (`.js`) needs no config or lockfile; the source (`mod.ts`) resolves its npm
+ * imports from `config`'s lockfile and the local cache only (`--frozen --cached-only`), so a
+ * missing dependency fails at once instead of after a DNS timeout.
  */
 export function pluginRunArgs(entry: string, config: string): string[] {
   const resolve = entry.endsWith(".js")
