@@ -21,12 +21,18 @@
 export const PLUGIN_PERMISSION_FLAGS: readonly string[] = ["--allow-all", "--no-prompt"];
 
 /**
- * V8 flags for `deno run` / `deno compile`: a young generation of 8 MB from the start. With V8's
- * default (1 MB, grown after collections) an ADD of 500 addroutes ran two scavenges of 2–5 ms
- * each, nearly all it allocated being still alive; with 8 MB a run of the plugin collects
- * nothing. Peak RSS does not grow: only pages the run writes are resident.
+ * V8 flags for `deno run` / `deno compile`, for a process that lives ~80 ms:
+ * - a young generation of 8 MB from the start. With V8's default (1 MB, grown after collections)
+ *   an ADD of 500 addroutes ran two scavenges of 2–5 ms each, nearly all it allocated being still
+ *   alive; with 8 MB a run of the plugin collects nothing. Peak RSS does not grow: only pages the
+ *   run writes are resident.
+ * - no Maglev: it optimizes a function after 400 calls, which per-route code reaches near the end
+ *   of a 500-route ADD, too late to pay back its compiling (that ADD took ~8% less without it).
+ *   Sparkplug's baseline code and TurboFan stay.
  */
-export const PLUGIN_V8_FLAGS: readonly string[] = ["--v8-flags=--min-semi-space-size=8"];
+export const PLUGIN_V8_FLAGS: readonly string[] = [
+  "--v8-flags=--min-semi-space-size=8,--no-maglev",
+];
 
 /**
  * The `deno run` arguments (after `deno`) that run the plugin from `entry` exactly as a runtime
