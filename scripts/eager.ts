@@ -41,6 +41,9 @@ const REGEX_AFTER = new Set([
 
 const WORD = /[\w$]/;
 
+/** Keywords whose `(…)` a statement follows: a `/` after their `)` starts a regular expression. */
+const HEAD_PARENS = new Set(["if", "for", "while", "with"]);
+
 /** The code could not be scanned (a construct the scanner does not know). */
 export class EagerScanError extends Error {}
 
@@ -48,9 +51,11 @@ export class EagerScanError extends Error {}
 export function topLevelDeclarations(code: string): Declaration[] {
   const n = code.length;
   const stack: string[] = []; // "{", "(", "[", or "`" for a template's `${`
+  const owners: string[] = []; // beside each of stack's: the word before a "(", else ""
   const found: Declaration[] = [];
   // The last significant token: "" at a statement's start (or the file's), a punctuator, or
-  // "value" (something a division may follow), or "regex-word" (a keyword a regex may follow).
+  // "value" (something a division may follow), "word" (a keyword a regex may follow), or
+  // "head)" (the `)` of an `if`, `for`, `while` or `with`, which a statement follows).
   let last = "";
   let candidate: { start: number; name: string } | null = null;
   let asyncAt = -1;
@@ -73,6 +78,14 @@ export function topLevelDeclarations(code: string): Declaration[] {
       else if (code[j] === "$" && code[j + 1] === "{") return [j + 2, false];
     }
     return fail("unterminated template", i);
+  };
+  // The word just before `at` (whitespace between), or "" (none, or a property name).
+  const wordBefore = (at: number): string => {
+    let j = at;
+    while (j > 0 && /\s/.test(code[j - 1]!)) j--;
+    let k = j;
+    while (k > 0 && WORD.test(code[k - 1]!)) k--;
+    return code[k - 1] === "." ? "" : code.slice(k, j); // not a property's name
   };
   const skipRegex = (i: number): number => {
     let inClass = false;
@@ -109,7 +122,10 @@ export function topLevelDeclarations(code: string): Declaration[] {
       last = "value";
     } else if (c === "`") {
       const [to, done] = skipTemplate(i + 1);
-      if (!done) stack.push("`");
+      if (!done) {
+        stack.push("`");
+        owners.push("");
+      }
       i = to;
       last = "value";
     } else if (c === "/") {
@@ -125,7 +141,7 @@ export function topLevelDeclarations(code: string): Declaration[] {
       while (j < n && (WORD.test(code[j]!) || (code[j] === "." && /\d/.test(c)))) j++;
       const word = code.slice(i, j);
       const statementStart = stack.length === 0 && (last === "" || last === ";" || last === "}");
-      if (word === "async" && statementStart && /^\s*function\b/.test(code.slice(j, j + 20))) {
+      if (word === "async" && statementStart && /^[ \t]+function\b/.test(code.slice(j, j + 20))) {
         asyncAt = i;
       } else if (word === "function" && (statementStart || (asyncAt >= 0 && last === "async"))) {
         const m = /^\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/.exec(code.slice(j, j + 200));
@@ -133,31 +149,43 @@ export function topLevelDeclarations(code: string): Declaration[] {
         candidate = { start: asyncAt >= 0 ? asyncAt : i, name: m![1]! };
       }
       if (word !== "async") asyncAt = -1;
-      last = word === "async" && asyncAt >= 0 ? "async" : REGEX_AFTER.has(word) ? "word" : "value";
+      // A keyword after a member access's `.` is a property name; `of` is a keyword only after
+      // the binding of a `for (… of`, elsewhere a name (esbuild may name a variable `of`).
+      const keyword = last !== "." && REGEX_AFTER.has(word) && (word !== "of" ||
+        (owners.at(-1) === "for" && (last === "value" || last === "]" || last === "}")));
+      last = word === "async" && asyncAt >= 0 ? "async" : keyword ? "word" : "value";
       i = j;
     } else if (c === "{" || c === "(" || c === "[") {
       stack.push(c);
+      owners.push(c === "(" ? wordBefore(i) : "");
       last = c;
       i++;
     } else if (c === "}" || c === ")" || c === "]") {
       const open = stack.pop();
+      const owner = owners.pop();
       if (open === "`" && c === "}") {
         const [to, done] = skipTemplate(i + 1);
-        if (!done) stack.push("`");
+        if (!done) {
+          stack.push("`");
+          owners.push("");
+        }
         i = to;
         last = "value";
         continue;
       }
       if (open !== { "}": "{", ")": "(", "]": "[" }[c]) fail(`unbalanced ${c}`, i);
       i++;
-      last = c;
+      last = c === ")" && HEAD_PARENS.has(owner ?? "") ? "head)" : c;
       if (c === "}" && stack.length === 0 && candidate) {
         found.push({ start: candidate.start, end: i, name: candidate.name });
         candidate = null;
       }
+    } else if ((c === "+" || c === "-") && code[i + 1] === c && /^(value|\)|\])$/.test(last)) {
+      i += 2; // a postfix ++ or --: a division may follow, as after its operand
     } else {
+      // "." is a member access (a keyword after it is a name), "..." a spread.
+      last = c === "." && (code[i + 1] === "." || code[i - 1] === ".") ? "..." : c;
       i++;
-      last = c;
     }
   }
   if (stack.length > 0) fail("unbalanced brackets at the end", n);

@@ -32,6 +32,19 @@ Deno.test("eager: a slash after a value divides, after an operator or keyword st
   assert.throws(() => topLevelDeclarations("function f(){"), /unbalanced/);
 });
 
+Deno.test("eager: a slash is told right after a name `of`, a property, a head's `)`, a postfix", () => {
+  // esbuild names a variable `of` when a bundle has enough symbols; `.in` and `.return` are
+  // property names; a statement (a regex) follows `if (…)`, `for (…)`; `a++/b` divides.
+  const code = "var of=4,o={in:2},a=1,b=2;var x=of/2/1;function f(){return of/b}" +
+    'var y=o.in/2/1;function g(){}for(const v of/a/.exec("a"))x=v;' +
+    'if(a)/;function inner(){}/.test("");function h(){return a++/b/1}' +
+    "async\nfunction k(){}var z=o?.return/2;function last(){return z}";
+  assert.deepEqual(names(code), ["f", "g", "h", "last"]); // k: left in place, lazy
+  const moved = hoistEager(code, topLevelDeclarations(code)).code;
+  assert.match(moved, /if\(a\)\/;function inner\(\)\{\}\/\.test/, "the regex is left whole");
+  assert.ok(!moved.includes("(async\nfunction"), "`async` before a newline is a name");
+});
+
 Deno.test("eager: the moved module computes what the original did", async () => {
   const code = [
     "const early=used(2);",
