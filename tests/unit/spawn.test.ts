@@ -67,6 +67,19 @@ Deno.test("spawn: the child gets the environment as Deno.env holds it when it st
   }
 });
 
+Deno.test("libc: nothingAt never loads libc on the main thread (GC does not preload it)", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    useLibcForTest("libc.so.6"); // nothing loaded
+    assert.equal(nothingAt(`${dir}/missing`), false, "looked the old way");
+    assert.equal(nothingAt(`${dir}/missing`), false, "and loaded nothing meanwhile");
+    await preloadLibc();
+    assert.equal(nothingAt(`${dir}/missing`), true);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("libc: nothingAt is true only when nothing at all is at the path", async () => {
   await preloadLibc();
   const dir = Deno.makeTempDirSync();
