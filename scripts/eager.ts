@@ -19,6 +19,8 @@ export interface Declaration {
   start: number;
   end: number;
   name: string;
+  /** Where the name is, in `code`: the expression that replaces the declaration has none. */
+  nameStart: number;
 }
 
 /** Keywords after which a `/` starts a regular expression, not a division. */
@@ -57,7 +59,7 @@ export function topLevelDeclarations(code: string): Declaration[] {
   // "value" (something a division may follow), "word" (a keyword a regex may follow), or
   // "head)" (the `)` of an `if`, `for`, `while` or `with`, which a statement follows).
   let last = "";
-  let candidate: { start: number; name: string } | null = null;
+  let candidate: { start: number; name: string; nameStart: number } | null = null;
   let asyncAt = -1;
   const fail = (what: string, at: number): never => {
     throw new EagerScanError(`${what} at offset ${at}`);
@@ -144,9 +146,13 @@ export function topLevelDeclarations(code: string): Declaration[] {
       if (word === "async" && statementStart && /^[ \t]+function\b/.test(code.slice(j, j + 20))) {
         asyncAt = i;
       } else if (word === "function" && (statementStart || (asyncAt >= 0 && last === "async"))) {
-        const m = /^\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/.exec(code.slice(j, j + 200));
+        const m = /^\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/d.exec(code.slice(j, j + 200));
         if (!m) fail("function declaration without a name", i);
-        candidate = { start: asyncAt >= 0 ? asyncAt : i, name: m![1]! };
+        candidate = {
+          start: asyncAt >= 0 ? asyncAt : i,
+          name: m![1]!,
+          nameStart: j + m!.indices![1]![0],
+        };
       }
       if (word !== "async") asyncAt = -1;
       // A keyword after a member access's `.` is a property name; `of` is a keyword only after
@@ -177,7 +183,7 @@ export function topLevelDeclarations(code: string): Declaration[] {
       i++;
       last = c === ")" && HEAD_PARENS.has(owner ?? "") ? "head)" : c;
       if (c === "}" && stack.length === 0 && candidate) {
-        found.push({ start: candidate.start, end: i, name: candidate.name });
+        found.push({ ...candidate, end: i });
         candidate = null;
       }
     } else if ((c === "+" || c === "-") && code[i + 1] === c && /^(value|\)|\])$/.test(last)) {
@@ -199,8 +205,10 @@ export interface Moved {
 }
 
 /**
- * `code` with each declaration moved to the top (after a `#!` line) as
- * `var name=(function name…);`, in their order.
+ * `code` with each declaration moved to the top (after a `#!` line) as `var name=(function…);`,
+ * in their order. The function expression has no name of its own: in its body, as in the
+ * declaration's, the name is the module's binding, which an assignment may change (a named
+ * function expression's own name is read-only).
  */
 export function hoistEager(code: string, decls: readonly Declaration[]): Moved {
   const head = code.startsWith("#!") ? code.indexOf("\n") + 1 : 0;
@@ -210,7 +218,8 @@ export function hoistEager(code: string, decls: readonly Declaration[]): Moved {
   for (const d of decls) {
     const prefix = `var ${d.name}=(`;
     hoistedAt.push(at + prefix.length);
-    const text = `${prefix}${code.slice(d.start, d.end)});`;
+    const nameEnd = d.nameStart + d.name.length;
+    const text = `${prefix}${code.slice(d.start, d.nameStart)}${code.slice(nameEnd, d.end)});`;
     hoisted.push(text);
     at += text.length;
   }
@@ -231,7 +240,11 @@ export function hoistEager(code: string, decls: readonly Declaration[]): Moved {
       for (let k = 0; k < decls.length; k++) {
         const d = decls[k]!;
         if (offset < d.start) break;
-        if (offset < d.end) return hoistedAt[k]! + (offset - d.start);
+        if (offset < d.end) {
+          // Inside the declaration: after its name, the name's length less.
+          const inName = Math.max(0, Math.min(offset, d.nameStart + d.name.length) - d.nameStart);
+          return hoistedAt[k]! + (offset - d.start) - inName;
+        }
         removed += d.end - d.start;
       }
       return hoistedEnd + (offset - head - removed);
