@@ -165,7 +165,12 @@ export async function pluginMain<C extends BaseConfig>(
     return { stdout: "", stderr: about, code: 0 };
   }
 
-  const prepared = plugin.prepare?.(getEnv("CNI_COMMAND") ?? "");
+  let prepared: Promise<void> | undefined;
+  try {
+    prepared = plugin.prepare?.(getEnv("CNI_COMMAND") ?? "");
+  } catch (e) {
+    prepared = Promise.reject(e); // thrown, not rejected: fails the command all the same
+  }
   // Awaited before the handler; until then, a rejection is not unhandled.
   prepared?.catch(() => {});
   const tag = invocationTag(getEnv);

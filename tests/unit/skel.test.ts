@@ -171,7 +171,7 @@ Deno.test("skel: prepare starts before stdin is read and ends before the handler
   assert.deepEqual(events, ["prepare ADD", "stdin", "prepared", "handler"]);
 });
 
-Deno.test("skel: a prepare that rejects fails the command as an internal error (code 199)", async () => {
+Deno.test("skel: a prepare that rejects or throws fails the command as an internal error (199)", async () => {
   const { plugin, loaded } = testPlugin();
   plugin.prepare = () => Promise.reject(new Error("no library"));
   const out = await run(plugin, "ADD", '{"cniVersion":"1.0.0","name":"n"}');
@@ -182,6 +182,13 @@ Deno.test("skel: a prepare that rejects fails the command as an internal error (
     msg: "internal error: no library",
   });
   assert.deepEqual(loaded, []);
+  plugin.prepare = () => {
+    throw new Error("thrown at once");
+  };
+  const thrown = await run(plugin, "ADD", '{"cniVersion":"1.0.0","name":"n"}');
+  assert.equal(thrown.code, 1);
+  assert.equal(JSON.parse(thrown.stdout).msg, "internal error: thrown at once");
+  plugin.prepare = () => Promise.reject(new Error("no library"));
   // VERSION does not wait for it (nor does a rejection it never awaits go unhandled).
   const version = await run(plugin, "VERSION", "{}");
   assert.equal(version.code, 0);
