@@ -9,7 +9,7 @@
  * 1. ADD with 1 addroute, ADD with 500, the host route; DEL; CHECK — plugin / floor.
  * 2. Growth: ADD with 500 addroutes / ADD with 1, for the plugin and the floor.
  * 3. Peak RSS of one ADD (GNU time's %M when /usr/bin/time exists, else VmHWM polled), plugin
- *    and floor.
+ *    and floor, each the median of RSS_ROUNDS runs.
  * 4. A pod that fills its own table after ADD (200k, then 1M `proto bgp` routes): CHECK and DEL
  *    of the plugin there / on a small table (a second lab), time and peak RSS.
  *
@@ -36,6 +36,8 @@ const RESULTS = `${ROOT}/bench/results`;
 const QUICK = Deno.args.includes("--quick");
 const ROUNDS = QUICK ? 7 : 41;
 const BIG_ROUNDS = QUICK ? 3 : 7;
+/** Runs of one ADD for each peak RSS (plugin and floor): the median is reported. */
+const RSS_ROUNDS = QUICK ? 3 : 7;
 const BIG = 200_000;
 const HUGE = QUICK ? 0 : 1_000_000;
 const HOST_IP = LAB.nodeIp;
@@ -298,6 +300,8 @@ async function main(): Promise<void> {
       if (r.code !== 0) throw new Error(`RSS run of ${cmd} failed (${r.code})`);
       return r;
     };
+    // The median of RSS_ROUNDS runs each, plugin and floor alternating which goes first: one
+    // run's peak moves by ±0.6 MB on this VM.
     const rss: Record<string, number> = {};
     let rssMethod = "";
     for (
@@ -307,14 +311,26 @@ async function main(): Promise<void> {
         floorHost,
       ]] as const
     ) {
-      const id = `benchrss${++seq}`;
-      const p = await rssOf(lab, plugin(lab), "ADD", id, cfg);
-      await runPlugin(lab, "DEL", id, cfg);
-      const f = await rssOf(lab, floorArgv(lab), "ADD", id, floorCfg);
-      await runFloor(lab, "DEL", floorCfg);
-      rss[`plugin ADD ${label}`] = p.kb / 1024;
-      rss[`floor ADD ${label}`] = f.kb / 1024;
-      rssMethod = p.method;
+      const p: number[] = [];
+      const f: number[] = [];
+      for (let r = 0; r < RSS_ROUNDS; r++) {
+        const pluginRun = async () => {
+          const id = `benchrss${++seq}`;
+          const run = await rssOf(lab, plugin(lab), "ADD", id, cfg);
+          await runPlugin(lab, "DEL", id, cfg);
+          p.push(run.kb / 1024);
+          rssMethod = run.method;
+        };
+        const floorRun = async () => {
+          const run = await rssOf(lab, floorArgv(lab), "ADD", `benchrss${++seq}`, floorCfg);
+          await runFloor(lab, "DEL", floorCfg);
+          f.push(run.kb / 1024);
+        };
+        if (r % 2 === 0) await pluginRun(), await floorRun();
+        else await floorRun(), await pluginRun();
+      }
+      rss[`plugin ADD ${label}`] = median(p);
+      rss[`floor ADD ${label}`] = median(f);
     }
 
     // A pod that fills its own table after ADD: attachments are added first (ADD reads the whole
