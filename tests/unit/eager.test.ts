@@ -109,6 +109,27 @@ Deno.test("eager: stack traces through the updated source map name the same line
       "  console.log((e as Error).stack);",
       "}",
       "later().catch((e) => console.log((e as Error).stack));",
+      // Past the removed names: an arrow nested in a hoisted function, generators, async ones.
+      "function nested(xs: number[]): number[] {",
+      "  return xs.map((x) => {",
+      '    if (x > 4) throw new Error("arrow");',
+      "    return x;",
+      "  });",
+      "}",
+      "function* gen(n: number): Generator<number> {",
+      "  yield n;",
+      '  throw new Error("gen");',
+      "}",
+      "async function* agen(n: number): AsyncGenerator<number> {",
+      "  yield n;",
+      '  throw new Error("agen");',
+      "}",
+      "const show = (e: unknown) => console.log((e as Error).stack);",
+      "try { nested(K); } catch (e) { show(e); }",
+      "try { [...gen(1)]; } catch (e) { show(e); }",
+      "(async () => { for await (const _ of agen(1)); })().catch(show);",
+      "// Their names, as a declaration's (V8 names an anonymous function after its var).",
+      "console.log([helper, inner, later, nested, gen, agen].map((f) => f.name).join());",
       "",
     ].join("\n"),
   );
@@ -131,6 +152,10 @@ Deno.test("eager: stack traces through the updated source map name the same line
     ]);
     const before = await run(["run", "--no-config", `${dir}/out.js`]);
     assert.match(before, /thrower\.ts:10:\d+\)\n.*thrower\.ts:6:\d+\)/);
+    for (const line of [25, 31, 35]) {
+      assert.match(before, new RegExp(`thrower\\.ts:${line}:\\d+\\)?\n`));
+    }
+    assert.match(before, /^\w+,\w+,\w+,\w+,\w+,\w+$/m, "every function has a name");
     const eager = new URL("../../scripts/eager.ts", import.meta.url).pathname;
     await run(["run", "--no-config", "--allow-read", "--allow-write", eager, `${dir}/out.js`]);
     assert.match(Deno.readTextFileSync(`${dir}/out.js`), /^var \w+=\(function/);
