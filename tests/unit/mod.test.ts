@@ -1,6 +1,7 @@
 /** The entry point in-process: error JSON shape and codes for input rejected before any `ip` runs. */
 import assert from "node:assert/strict";
 import { main } from "../../mod.ts";
+import { PLUGIN_PERMISSION_FLAGS, PLUGIN_V8_FLAGS } from "../../src/permissions.ts";
 
 const ENV: Record<string, string> = {
   CNI_COMMAND: "ADD",
@@ -138,4 +139,11 @@ Deno.test("main: a config error goes to the config's logFile, tagged with the po
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("main: mod.ts's #! line runs it with the flags a runtime's argv and deno compile get", () => {
+  // ./mod.ts (and the bundle, which keeps this line) must not drift from src/permissions.ts.
+  const first = Deno.readTextFileSync(new URL("../../mod.ts", import.meta.url)).split("\n")[0];
+  const flags = [...PLUGIN_PERMISSION_FLAGS, ...PLUGIN_V8_FLAGS].join(" ");
+  assert.equal(first, `#!/usr/bin/env -S deno run ${flags}`);
 });
