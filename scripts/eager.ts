@@ -81,6 +81,16 @@ export function topLevelDeclarations(code: string): Declaration[] {
     }
     return fail("unterminated template", i);
   };
+  // Scans a template from inside it: to its end, or into a `${` (pushed: its `}` comes back here).
+  const templateFrom = (at: number): number => {
+    const [to, done] = skipTemplate(at);
+    if (!done) {
+      stack.push("`");
+      owners.push("");
+    }
+    last = "value";
+    return to;
+  };
   // The word just before `at` (whitespace between), or "" (none, or a property name).
   const wordBefore = (at: number): string => {
     let j = at;
@@ -123,13 +133,7 @@ export function topLevelDeclarations(code: string): Declaration[] {
       i = skipString(i, c);
       last = "value";
     } else if (c === "`") {
-      const [to, done] = skipTemplate(i + 1);
-      if (!done) {
-        stack.push("`");
-        owners.push("");
-      }
-      i = to;
-      last = "value";
+      i = templateFrom(i + 1);
     } else if (c === "/") {
       if (last === "value" || last === ")" || last === "]") {
         i++; // a division
@@ -170,13 +174,7 @@ export function topLevelDeclarations(code: string): Declaration[] {
       const open = stack.pop();
       const owner = owners.pop();
       if (open === "`" && c === "}") {
-        const [to, done] = skipTemplate(i + 1);
-        if (!done) {
-          stack.push("`");
-          owners.push("");
-        }
-        i = to;
-        last = "value";
+        i = templateFrom(i + 1); // the `}` that ends a `${`
         continue;
       }
       if (open !== { "}": "{", ")": "(", "]": "[" }[c]) fail(`unbalanced ${c}`, i);
