@@ -4,9 +4,10 @@
  * compiled when the module is compiled; a function declaration is compiled lazily, at its first
  * call, in every run (~16 µs a function here, ~1.5 ms of an ADD). A parenthesized function
  * expression is compiled eagerly. So each top-level `function f(){…}` of the minified bundle
- * becomes `var f=(function f(){…});`, moved to the top of the module, where it is assigned before
- * any other statement runs, as the hoisted declaration was. The linked source map is updated to
- * the moved code, so stack traces still name the TypeScript lines.
+ * becomes `var f=(function (){…});` (no name of its own: see `hoistEager`), moved to the top of
+ * the module, where it is assigned before any other statement runs, as the hoisted declaration
+ * was. The linked source map is updated to the moved code, so stack traces still name the
+ * TypeScript lines.
  *
  * The scanner knows just enough JavaScript for esbuild's minified output: strings, templates,
  * comments, regular expressions (told from a division by the token before), brackets.
