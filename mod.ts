@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-all --no-prompt --v8-flags=--min-semi-space-size=8,--no-maglev
+#!/usr/bin/env -S deno run --allow-all --no-prompt --v8-flags=--min-semi-space-size=8,--jitless
 /**
  * seamless-static-route: a CNI meta-plugin that adds a host route to the node's primary address
  * in the pod and applies route-override's flush/delete/add rules.
