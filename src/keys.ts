@@ -114,9 +114,18 @@ export function didYouMean(key: string, known: readonly string[]): string {
 }
 
 /**
+ * The unknown keys of one object that get a "did you mean": the skeleton says at most 10
+ * warnings one by one and counts the rest (`MAX_WARNINGS`), so a suggestion past the first few is
+ * never read, and each costs edit distances to every known key (a pod annotation of 16k unknown
+ * keys took 2 s of them).
+ */
+export const MAX_SUGGESTED_KEYS = 10;
+
+/**
  * One warning per key of `obj` that is neither in `known` nor one the CNI world adds (`ignored`,
  * any `cni.dev/…` key), e.g. `unknown key addroute in the config is ignored (did you mean
- * "addroutes"?)`. `where` prefixes the key: "" for the top level, "hostRoute." inside it.
+ * "addroutes"?)`. `where` prefixes the key: "" for the top level, "hostRoute." inside it. Only the
+ * first MAX_SUGGESTED_KEYS unknown keys get a suggestion.
  */
 export function unknownKeyWarnings(
   obj: Record<string, unknown>,
@@ -127,7 +136,8 @@ export function unknownKeyWarnings(
   const out: string[] = [];
   for (const key of Object.keys(obj)) {
     if (known.includes(key) || ignored.includes(key) || key.startsWith("cni.dev/")) continue;
-    out.push(`unknown key ${showKey(where + key)} is ignored${didYouMean(key, known)}`);
+    const hint = out.length < MAX_SUGGESTED_KEYS ? didYouMean(key, known) : "";
+    out.push(`unknown key ${showKey(where + key)} is ignored${hint}`);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 /** keys.ts: the "did you mean" hint and the unknown-key warnings. */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { MAX_WARNINGS } from "../../src/cni/skel.ts";
 import { parseConfig } from "../../src/config.ts";
 import {
   CNI_KEYS,
@@ -8,6 +9,7 @@ import {
   goFoldKey,
   goKeys,
   MAX_SUGGESTED_KEY_LENGTH,
+  MAX_SUGGESTED_KEYS,
   showKey,
   suggestKey,
   unknownKeyWarnings,
@@ -40,6 +42,35 @@ Deno.test("keys: odd keys are quoted in warnings, so no control character reache
     'unknown key "x\\u001b[31m" is ignored',
   ]);
   assert.deepEqual(unknownKeyWarnings({ "cni.dev/x": 1, ok: 1 }, "", ["ok"]), []);
+});
+
+Deno.test("keys: only the first unknown keys get a suggestion, as many as the skeleton shows", () => {
+  // Every warning the skeleton prints one by one keeps its hint; the rest are only counted.
+  assert.ok(MAX_SUGGESTED_KEYS >= MAX_WARNINGS);
+  // addroute0 … addroute9, addroutey, addroutez: each one edit from addroutes.
+  const keys = [..."0123456789yz"].map((c) => `addroute${c}`);
+  const warnings = unknownKeyWarnings(Object.fromEntries(keys.map((k) => [k, 1])), "", [
+    "addroutes",
+  ]);
+  assert.equal(warnings.length, 12);
+  warnings.forEach((w, i) => {
+    assert.equal(w.endsWith('(did you mean "addroutes"?)'), i < MAX_SUGGESTED_KEYS, w);
+  });
+});
+
+Deno.test("keys: a config of 150k unknown keys, top level and args.cni, gives warnings, not a crash", () => {
+  // More keys than one call's spread arguments may hold (~129k in V8).
+  const junk = Object.fromEntries(Array.from({ length: 150_000 }, (_, i) => [`k${i}`, i]));
+  for (const type of ["seamless-static-route", "route-override"]) {
+    const config = parseConfig({
+      ...junk,
+      cniVersion: "1.0.0",
+      name: "net",
+      type,
+      args: { cni: { ...junk } },
+    });
+    assert.equal(config.warnings.filter((w) => w.startsWith("unknown key")).length, 300_000);
+  }
 });
 
 /** The plugin's own top-level keys (the key table of docs/configuration.md). */
