@@ -218,7 +218,7 @@ function parseRouteRequest(
   if (!exactRouteKeys(v)) {
     if (reading.goNotes) {
       const read = goKeys(input, V1_ROUTE_KEYS, `${entry(list, index)}.`);
-      reading.goNotes.push(...read.notes);
+      for (const note of read.notes) reading.goNotes.push(note);
       v = read.obj;
     }
     for (const k of Object.keys(v)) {
@@ -451,7 +451,7 @@ function parseHostRoute(
   if (v === undefined || v === null) return dflt;
   if (typeof v === "boolean") return { ...dflt, enabled: v };
   if (!isObject(v)) throw invalidConfig(key, v, "must be true, false or an object");
-  warnings.push(...unknownKeyWarnings(v, `${key}.`, HOST_ROUTE_KEYS));
+  for (const w of unknownKeyWarnings(v, `${key}.`, HOST_ROUTE_KEYS)) warnings.push(w);
   const out: HostRouteConfig = { ...dflt, enabled: bool(v.enabled, `${key}.enabled`, true) };
   out.ipv6 = bool(v.ipv6, `${key}.ipv6`, false);
   if (v.hostIP !== undefined && v.hostIP !== null) {
@@ -545,15 +545,15 @@ const V1_KEYS: readonly string[] = [
  */
 function v1Keys(input: Json, notes: string[]): Json {
   const top = goKeys(input, V1_KEYS, "");
-  notes.push(...top.notes);
+  for (const note of top.notes) notes.push(note);
   const args = top.obj.args;
   if (!isObject(args)) return top.obj;
   const withCni = goKeys(args, ["cni"], "args.");
-  notes.push(...withCni.notes);
+  for (const note of withCni.notes) notes.push(note);
   const cni = withCni.obj.cni;
   if (isObject(cni)) {
     const read = goKeys(cni, V1_KEYS.filter((k) => k !== "args"), "args.cni.");
-    notes.push(...read.notes);
+    for (const note of read.notes) notes.push(note);
     withCni.obj.cni = read.obj;
   }
   return { ...top.obj, args: withCni.obj };
@@ -602,7 +602,7 @@ export function parseConfig(
     goNotes.length = 0; // DEL reads none of those keys: nothing to say about them
   }
   const warnings = unknownKeyWarnings(raw, "", [...OVERRIDABLE, ...TOP_LEVEL_KEYS, ...CNI_KEYS]);
-  warnings.push(...goNotes);
+  for (const note of goNotes) warnings.push(note);
   if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
   }
@@ -623,14 +623,10 @@ export function parseConfig(
     const cni = raw.args.cni;
     if (cni !== undefined && cni !== null) {
       if (!isObject(cni)) throw invalidConfig("args.cni", cni, "must be an object");
-      warnings.push(
-        ...unknownKeyWarnings(
-          cni,
-          "args.cni.",
-          [...OVERRIDABLE, "strict"],
-          CNI_ARGS_CONVENTION_KEYS,
-        ),
-      );
+      const known = [...OVERRIDABLE, "strict"];
+      for (const w of unknownKeyWarnings(cni, "args.cni.", known, CNI_ARGS_CONVENTION_KEYS)) {
+        warnings.push(w);
+      }
       for (const k of OVERRIDABLE) {
         if (k in cni && cni[k] !== undefined) {
           merged[k] = cni[k];

@@ -98,7 +98,7 @@ export function resultFromJson(raw: unknown): CniResult {
       const ip = readIp({ address: v.ip, gateway: v.gateway }, `prevResult.${fam}`);
       if (ip.gateway === undefined) delete ip.gateway;
       out.ips.push(ip);
-      out.routes.push(...readRoutes(v.routes, `prevResult.${fam}.routes`));
+      for (const r of readRoutes(v.routes, `prevResult.${fam}.routes`)) out.routes.push(r);
     }
   } else {
     if (raw.interfaces !== undefined) {

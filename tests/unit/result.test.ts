@@ -95,6 +95,16 @@ Deno.test("result: a 0.2.0 prevResult is read and written in every version", () 
   }]);
 });
 
+Deno.test("result: a 0.2.0 prevResult with 150k routes is read whole (no argument-list limit)", () => {
+  // More routes than one call's spread arguments may hold (~129k in V8): read without spreading.
+  const routes = Array.from({ length: 150_000 }, (_, i) => ({
+    dst: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`,
+  }));
+  const r = resultFromJson({ cniVersion: "0.2.0", ip4: { ip: "10.1.0.5/24", routes } });
+  assert.equal(r.routes?.length, 150_000);
+  assert.deepEqual(r.routes?.[149_999], routes[149_999]);
+});
+
 Deno.test("result: 0.3.x prevResult loses its version field internally", () => {
   const r = resultFromJson({ ips: [{ version: "4", address: "10.1.0.5/24", interface: 0 }] });
   assert.deepEqual(r.ips, [{ address: "10.1.0.5/24", interface: 0 }]);
