@@ -63,7 +63,8 @@ const CAN_COMPILE = BLOCKER === undefined;
 if (!CAN_COMPILE) console.warn(`build test of the compiled binary skipped: ${BLOCKER}`);
 
 Deno.test({
-  name: "build: the compiled binary answers --version and VERSION (needs deno compile's runtime)",
+  name:
+    "build: the compiled binary answers --version, VERSION and a dry-run ADD (needs deno compile's runtime)",
   ignore: !CAN_COMPILE,
   async fn() {
     const arch = hostArch();
@@ -89,6 +90,30 @@ Deno.test({
       const json = JSON.parse(cni.stdout) as { cniVersion?: string; supportedVersions?: string[] };
       assert.equal(typeof json.cniVersion, "string");
       assert.ok(json.supportedVersions?.includes("1.0.0"), cni.stdout);
+      // An ADD's planning as the binary runs it (its V8 flags, libc loaded through FFI), against
+      // a netns that does not exist: nothing is read or changed.
+      const plan = await run(bin, ["--dry-run"], {
+        env: {
+          ...env,
+          CNI_COMMAND: "ADD",
+          CNI_CONTAINERID: "build-test",
+          CNI_NETNS: "/var/run/netns/ssr-build-test-none",
+          CNI_IFNAME: "eth0",
+          CNI_PATH: "/opt/cni/bin",
+        },
+        clearEnv: true,
+        stdin: JSON.stringify({
+          cniVersion: "1.0.0",
+          name: "buildtest",
+          type: "route-override",
+          addroutes: [{ dst: "10.70.0.0/16" }],
+        }),
+      });
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(
+        plan.stdout,
+        /^ip -n ssr-build-test-none route add 10\.70\.0\.0\/16 dev eth0 scope global {2}# addroutes\[0\]$/m,
+      );
     }
   },
 });
