@@ -26,11 +26,12 @@ export const PLUGIN_PERMISSION_FLAGS: readonly string[] = ["--allow-all", "--no-
  *   an ADD of 500 addroutes ran two scavenges of 2–5 ms each, nearly all it allocated being still
  *   alive; with 8 MB a run of the plugin collects nothing. Peak RSS does not grow: only pages the
  *   run writes are resident.
- * - no JIT compiler at all (`--jitless`: V8's bytecode interpreter only). The plugin runs each
- *   function a few hundred times at most and then exits: compiling (Sparkplug's baseline code,
- *   TurboFan's and Maglev's optimized code, each with its code pages made writable and back) never
- *   paid for itself — an ADD of 500 addroutes took ~6% less without it, CHECK and DEL ~3–7% less.
- *   The plugin uses no WebAssembly, which `--jitless` turns off.
+ * - no JIT compiler at all (`--jitless`: V8's bytecode interpreter, regular expressions
+ *   interpreted too). A run calls most functions a few hundred times at most and then exits:
+ *   compiling them (Sparkplug's baseline code, Maglev's and TurboFan's optimized code) never paid
+ *   for itself. In interleaved runs an ADD of 500 addroutes took ~6% less without it, CHECK and
+ *   DEL 3–7% less; the largest config accepted (1000 addroutes of 32 next hops, planned in a dry
+ *   run) took ~4% more. The plugin uses no WebAssembly, which `--jitless` turns off.
  */
 export const PLUGIN_V8_FLAGS: readonly string[] = [
   "--v8-flags=--min-semi-space-size=8,--jitless",
