@@ -28,10 +28,11 @@ export const PLUGIN_PERMISSION_FLAGS: readonly string[] = ["--allow-all", "--no-
  *   run writes are resident.
  * - no JIT compiler at all (`--jitless`: V8's bytecode interpreter, regular expressions
  *   interpreted too). A run calls most functions a few hundred times at most and then exits:
- *   compiling them (Sparkplug's baseline code, Maglev's and TurboFan's optimized code) never paid
- *   for itself. In interleaved runs an ADD of 500 addroutes took ~6% less without it, CHECK and
- *   DEL 3–7% less; the largest config accepted (1000 addroutes of 32 next hops, planned in a dry
- *   run) took ~4% more. The plugin uses no WebAssembly, which `--jitless` turns off.
+ *   compiling them (Sparkplug's baseline code, Maglev's and TurboFan's optimized code) did not pay
+ *   for itself in the commands measured. In interleaved runs an ADD of 500 addroutes took ~6% less
+ *   without it, CHECK and DEL 3–7% less; 1000 addroutes of 32 next hops each (the most `addroutes`
+ *   allows, planned in a dry run) took ~4% more. The plugin uses no WebAssembly, which
+ *   `--jitless` turns off.
  */
 export const PLUGIN_V8_FLAGS: readonly string[] = [
   "--v8-flags=--min-semi-space-size=8,--jitless",
