@@ -18,7 +18,7 @@ import {
   READ_FLAGS,
 } from "./snapshot.ts";
 import { nothingAt } from "./libc.ts";
-import { type Child, spawnChild } from "./spawn.ts";
+import { type Child, type Finished, spawnChild, SpawnError } from "./spawn.ts";
 import type { NetnsId } from "./state.ts";
 
 /** A failed `ip -batch`: which operation the kernel refused and what `ip` said. */
@@ -116,32 +116,69 @@ function start(argv: readonly [string, ...string[]]): Child | null {
 
 /**
  * Runs `argv` (ending in `-batch`) with `batch` on its stdin (`-batch -`), through the FFI
- * runner. With `guard` (ADD's batch file), the running `ip`'s identity is recorded there before
- * the batch is written and removed once `ip` exited: if the plugin dies meanwhile, the file names
- * the `ip` still applying lines for `stopPendingBatch`. Without libc, `runIpFile` does it.
+ * runner; without libc, `runIpFile` does it.
  */
-function runIp(argv: readonly [string, ...string[]], batch: string, guard?: string): Output {
+function runIp(argv: readonly [string, ...string[]], batch: string): Output {
   const child = start([...argv, "-"]);
-  if (!child) return runIpFile(argv, batch, guard);
+  if (!child) return runIpFile(argv, batch);
   using _child = child;
-  return finish(child, batch, 0, argv[0], guard);
-}
-
-/**
- * Writes `batch` to a started `ip`, closes its stdin and waits for it; `skip` session lines came
- * before the batch (`Command failed -:N` is renumbered past them). With `guard` (an ADD's apply)
- * the file names the child while it runs, and a failure once lines may have been written is a
- * RouteChangeError with no line: the caller undoes every op.
- */
-function finish(child: Child, batch: string, skip: number, what: string, guard?: string): Output {
-  if (guard) guardChild(child, guard);
   try {
     child.write(new TextEncoder().encode(batch));
-    const out = child.wait();
-    return { code: out.code, stdout: out.stdout, stderr: opNumbers(out.stderr.trim(), skip) };
+    return finished(child.wait(), 0);
   } catch (e) {
+    throw new CniError(ErrorCode.IoFailure, `cannot run ${argv[0]}`, String(e));
+  }
+}
+
+/** A child's status and output; `skip` session lines came before its batch (renumbered past). */
+function finished(out: Finished, skip: number): Output {
+  return { code: out.code, stdout: out.stdout, stderr: opNumbers(out.stderr.trim(), skip) };
+}
+
+/** Lines in the first chunk of a plan's batch: `ip` applies them while the rest are built. */
+const FIRST_CHUNK = 16;
+/** Lines in each later chunk. */
+const CHUNK_LINES = 64;
+
+/**
+ * Writes the lines of `ops` to a started `ip -batch -`, closes its stdin and waits for it. Each
+ * line is built (and validated) as it is needed, in chunks, so `ip` applies the first lines while
+ * the plugin builds the next; `lines` gets every line built. `skip` session lines came before.
+ * A line that cannot be built is thrown once `ip` has applied the lines before it. With `guard`
+ * (ADD's batch file) the running `ip`'s identity is recorded there until it exited: if the
+ * plugin dies meanwhile, the file names the `ip` still applying lines for `stopPendingBatch`;
+ * and a failure of the child once lines may have been written is a RouteChangeError with no
+ * line (the caller undoes every op).
+ */
+function applyLines(
+  child: Child,
+  ops: readonly RouteOp[],
+  lines: string[],
+  skip: number,
+  guard?: string,
+): Output {
+  if (guard) guardChild(child, guard);
+  const enc = new TextEncoder();
+  try {
+    let open = true;
+    for (let at = 0, size = FIRST_CHUNK; open && at < ops.length; at += size, size = CHUNK_LINES) {
+      let text = "";
+      for (let i = at; i < at + size && i < ops.length; i++) {
+        const line = routeOpArgs(ops[i]!).join(" ");
+        lines.push(line);
+        text += line + "\n";
+      }
+      // False once ip exited (it stopped at a refused line): its status says which.
+      open = child.write(enc.encode(text));
+    }
+    return finished(child.wait(), skip);
+  } catch (e) {
+    try {
+      child.wait(); // ip applies the lines it has, then sees the end of its stdin
+    } catch { /* the error below is what the caller needs */ }
+    if (!(e instanceof SpawnError)) throw e;
     if (guard) throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
-    throw new CniError(ErrorCode.IoFailure, `cannot run ${what}`, String(e));
+    throw new CniError(ErrorCode.IoFailure, "cannot run ip", String(e));
   } finally {
     if (guard) removeGuard(guard);
   }
@@ -239,23 +276,33 @@ export class PodSession implements Disposable {
   #netns: string;
   #child: Child | null | undefined;
   #lines = 0;
+  /** The read lines are written, their answers not yet taken (false: `ip` exited first). */
+  #asked: boolean | undefined;
 
   /** A session on the pod at `netnsPath`; `ip` starts at the first read. */
   constructor(netnsPath: string) {
     this.#netns = netnsPath;
   }
 
+  /**
+   * Starts `ip` and writes the read lines without waiting for the answers, which the next `read`
+   * takes: the plugin validates its config while `ip` starts and reads.
+   */
+  startRead(): void {
+    const child = this.#ip();
+    if (child && this.#asked === undefined) this.#asked = this.#ask(child);
+  }
+
   /** Reads the pod's routes and addresses (READ_BATCH) in the session. */
   read(): PodSnapshot {
-    if (this.#child === undefined) {
-      this.#child = start([...ipArgv(this.#netns), ...READ_FLAGS, "-batch", "-"]);
-    }
-    const child = this.#child;
+    const child = this.#ip();
     if (!child) return readPod(this.#netns);
     const lines = READ_BATCH.split("\n").filter((l) => l).length;
+    const asked = this.#asked ?? this.#ask(child);
+    this.#asked = undefined;
     let answered: boolean;
     try {
-      answered = child.write(new TextEncoder().encode(READ_BATCH)) && child.readLines(lines);
+      answered = asked && child.readLines(lines);
     } catch (e) {
       throw new CniError(ErrorCode.IoFailure, `cannot run ${ipArgv(this.#netns)[0]}`, String(e));
     }
@@ -276,9 +323,26 @@ export class PodSession implements Disposable {
     }
   }
 
+  /** The session's `ip`, started at the first call; null without libc (the fallback). */
+  #ip(): Child | null {
+    if (this.#child === undefined) {
+      this.#child = start([...ipArgv(this.#netns), ...READ_FLAGS, "-batch", "-"]);
+    }
+    return this.#child;
+  }
+
+  /** Writes the read lines; false when `ip` exited first (it could not enter the netns). */
+  #ask(child: Child): boolean {
+    try {
+      return child.write(new TextEncoder().encode(READ_BATCH));
+    } catch (e) {
+      throw new CniError(ErrorCode.IoFailure, `cannot run ${ipArgv(this.#netns)[0]}`, String(e));
+    }
+  }
+
   /**
    * Applies a plan in the session, as `applyOps` does (same errors: the index of a refused line
-   * counts the plan's ops only), and ends it. `guard` is ADD's batch file (see `runIp`).
+   * counts the plan's ops only), and ends it. `guard` is ADD's batch file (see `applyLines`).
    */
   apply(ops: readonly RouteOp[], guard: string): void {
     const child = this.#child;
@@ -291,8 +355,8 @@ export class PodSession implements Disposable {
       child.wait();
       return;
     }
-    const lines = batchLines(ops);
-    checkApplied(finish(child, lines.join("\n") + "\n", this.#lines, "ip", guard), lines);
+    const lines: string[] = [];
+    checkApplied(applyLines(child, ops, lines, this.#lines, guard), lines);
   }
 
   /** Ends the session's `ip` if it still runs (its stdin closed: it applies nothing more). */
@@ -369,9 +433,24 @@ export function commandLines(netnsPath: string, ops: readonly RouteOp[]): string
  */
 export function applyOps(netnsPath: string, ops: readonly RouteOp[], batchFile?: string): void {
   if (ops.length === 0) return;
-  const lines = batchLines(ops);
-  const out = runIp([...ipArgv(netnsPath), "-batch"], lines.join("\n") + "\n", batchFile);
-  checkApplied(out, lines);
+  const lines: string[] = [];
+  checkApplied(runOps([...ipArgv(netnsPath), "-batch"], ops, lines, batchFile), lines);
+}
+
+/** Runs `argv` (ending in `-batch`) on the lines of `ops` (see `applyLines`). */
+function runOps(
+  argv: readonly [string, ...string[]],
+  ops: readonly RouteOp[],
+  lines: string[],
+  guard?: string,
+): Output {
+  const child = start([...argv, "-"]);
+  if (child) {
+    using _child = child;
+    return applyLines(child, ops, lines, 0, guard);
+  }
+  for (const line of batchLines(ops)) lines.push(line);
+  return runIpFile(argv, lines.join("\n") + "\n", guard);
 }
 
 /** Throws the RouteChangeError of a failed apply of `lines`. */
@@ -400,8 +479,7 @@ export interface RefusedOp {
  */
 export function applyOpsBestEffort(netnsPath: string, ops: readonly RouteOp[]): RefusedOp[] {
   if (ops.length === 0) return [];
-  const lines = batchLines(ops);
-  const out = runIp([...ipArgv(netnsPath), "-force", "-batch"], lines.join("\n") + "\n");
+  const out = runOps([...ipArgv(netnsPath), "-force", "-batch"], ops, []);
   if (out.code === 0) return [];
   const refused: RefusedOp[] = [];
   let said: string[] = [];

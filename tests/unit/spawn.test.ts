@@ -285,3 +285,78 @@ labTest("ip: ADD's session reads, re-reads, then applies in one ip", async (e2e)
   applyOps(lab.podNetns, [{ ...op, action: "del" }]);
   assert.deepEqual(await tableText(lab.pod), before);
 });
+
+/** `count` adds of distinct /24s via the pod's gateway, as a plan lists them. */
+function addOps(count: number, second: number) {
+  return Array.from({ length: count }, (_, i) => ({
+    action: "add" as const,
+    route: {
+      family: 4 as const,
+      dst: `10.${second}.${i}.0/24`,
+      gateway: "10.131.0.1",
+      dev: "eth0",
+      table: "main",
+      metric: 0,
+    },
+    reason: `addroutes[${i}]`,
+  }));
+}
+
+/** The destinations under 10.SECOND.0.0/16 in the pod's main table. */
+async function landed(pod: string, second: number): Promise<string[]> {
+  return (await tableText(pod))
+    .map((l) => l.split(" ")[0]!)
+    .filter((dst) => dst.startsWith(`10.${second}.`));
+}
+
+labTest(
+  "ip: a plan goes to ip in chunks; a refused line past the first is named by its op index",
+  async (e2e) => {
+    const { lab } = e2e;
+    const before = await tableText(lab.pod);
+    const ops = addOps(100, 81);
+    ops[70] = { ...ops[3]!, reason: "duplicate" }; // "File exists": ip stops there
+    const guard = `${e2e.state.path}/chunks.batch`;
+    {
+      using session = new PodSession(lab.podNetns);
+      session.read();
+      assert.throws(() => session.apply(ops, guard), (e) => {
+        return e instanceof Error && "failedIndex" in e && e.failedIndex === 70 &&
+          e.message.includes('"route add 10.81.3.0/24 via 10.131.0.1 dev eth0"');
+      });
+    }
+    assert.ok(nothingAt(guard), "the guard file is removed");
+    // Every line before the refused one landed, none after it.
+    const want = ops.slice(0, 70).map((op) => op.route.dst).sort();
+    assert.deepEqual((await landed(lab.pod, 81)).sort(), want);
+    applyOps(lab.podNetns, ops.slice(0, 70).map((op) => ({ ...op, action: "del" as const })));
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+);
+
+labTest(
+  "ip: a line that cannot be built mid-plan is thrown once ip applied the lines before it",
+  async (e2e) => {
+    const { lab } = e2e;
+    const before = await tableText(lab.pod);
+    const ops = addOps(100, 82);
+    ops[50] = { ...ops[50]!, route: { ...ops[50]!.route, dev: "eth0 table 7" } };
+    const guard = `${e2e.state.path}/bad.batch`;
+    {
+      using session = new PodSession(lab.podNetns);
+      session.read();
+      assert.throws(() => session.apply(ops, guard), /invalid device for ip: "eth0 table 7"/);
+    }
+    assert.ok(nothingAt(guard), "the guard file is removed");
+    // What landed is whole lines from the start of the plan, never the bad one nor one after it
+    // (the caller, ADD, undoes every op of the plan then).
+    const got = (await landed(lab.pod, 82)).sort();
+    assert.ok(got.length < 50, `${got.length} routes landed`);
+    assert.deepEqual(got, ops.slice(0, got.length).map((op) => op.route.dst).sort());
+    applyOps(
+      lab.podNetns,
+      ops.slice(0, got.length).map((op) => ({ ...op, action: "del" as const })),
+    );
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+);
