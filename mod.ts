@@ -42,6 +42,11 @@ const PLUGIN: Plugin<PluginConfig> = {
     command === "ADD" || command === "DEL" || command === "CHECK"
       ? preloadLibc()
       : Promise.resolve(),
+  // ADD locks the attachment and starts reading the pod while its routes are validated.
+  prefetch: async (raw, env, dryRun) =>
+    env.command === "ADD" && !dryRun
+      ? (await import("./src/commands/add.ts")).prefetchAdd(raw, env)
+      : undefined,
 };
 
 /**

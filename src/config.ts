@@ -146,6 +146,23 @@ export const MAX_ROUTES = 1000;
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 
+function isNetworkName(v: unknown): v is string {
+  return typeof v === "string" && NETWORK_NAME.test(v);
+}
+
+/**
+ * The network name and state directory of a config not yet validated, read as `parseConfig`
+ * reads them (`args.cni` sets neither); null when either is invalid, which the parse then says.
+ */
+export function stateLocation(input: Json): { name: string; stateDir: string } | null {
+  if (!isNetworkName(input.name)) return null;
+  try {
+    return { name: input.name, stateDir: absPath(input.stateDir, "stateDir") ?? DEFAULT_STATE_DIR };
+  } catch {
+    return null;
+  }
+}
+
 function bool(v: unknown, key: string, dflt: boolean): boolean {
   if (v === undefined || v === null) return dflt;
   if (typeof v !== "boolean") throw invalidConfig(key, v, "must be true or false");
@@ -603,7 +620,7 @@ export function parseConfig(
   }
   const warnings = unknownKeyWarnings(raw, "", [...OVERRIDABLE, ...TOP_LEVEL_KEYS, ...CNI_KEYS]);
   for (const note of goNotes) warnings.push(note);
-  if (typeof raw.name !== "string" || !NETWORK_NAME.test(raw.name)) {
+  if (!isNetworkName(raw.name)) {
     throw invalidConfig("name", raw.name, "must be a network name (letters, digits, _ . -)");
   }
   if (raw.type !== "seamless-static-route" && raw.type !== "route-override") {

@@ -50,6 +50,8 @@ export interface Invocation<C extends BaseConfig> {
   config: C;
   log: Logger;
   dryRun: boolean;
+  /** What the plugin's `prefetch` began for this invocation; the handler owns it now. */
+  prefetched?: Disposable;
 }
 
 /** Runs one command. */
@@ -81,6 +83,14 @@ export interface Plugin<C extends BaseConfig> {
    * command fails as an internal error.
    */
   prepare?: (command: string) => Promise<void>;
+  /**
+   * Work a command can begin once stdin is decoded, before the config is validated (ADD locks
+   * the attachment and starts reading the pod while the routes are checked), after `prepare`.
+   * What it returns reaches the handler as `Invocation.prefetched`; when the config is refused
+   * instead, the skeleton disposes it. It should not throw: what it cannot begin (an invalid
+   * name, a busy lock) it leaves to the handler, which meets it after the config is validated.
+   */
+  prefetch?: (raw: Json, env: CniEnv, dryRun: boolean) => Promise<Disposable | undefined>;
 }
 
 /** Stdin parsed as JSON, or what JSON.parse threw. */
@@ -177,6 +187,7 @@ export async function pluginMain<C extends BaseConfig>(
   let version = LATEST_VERSION;
   let log = new Logger({ tag });
   let stderr = "";
+  let prefetched: Disposable | undefined;
   try {
     const stdin = await readStdin().catch((e) => {
       throw new CniError(ErrorCode.IoFailure, "cannot read stdin", String(e));
@@ -200,6 +211,10 @@ export async function pluginMain<C extends BaseConfig>(
     requireSupported(asked);
     version = asked;
     requireCommandInVersion(env.command, version);
+    if (plugin.prefetch) {
+      await prepared;
+      prefetched = await plugin.prefetch(raw, env, dryRun);
+    }
     const config = plugin.parseConfig(raw, version, env.command);
     // A logFile the early logger could not use has been reported once already: stay on stderr.
     const failed = early.logFile !== undefined && log.file === undefined;
@@ -221,7 +236,10 @@ export async function pluginMain<C extends BaseConfig>(
     log.debug(`config ${config.name} type ${config.type} version ${version}`);
     await prepared;
     const handler = await plugin.handlers[env.command]();
-    const out = await handler({ env, config, log, dryRun });
+    const ctx: Invocation<C> = { env, config, log, dryRun };
+    if (prefetched) ctx.prefetched = prefetched;
+    prefetched = undefined; // the handler's now
+    const out = await handler(ctx);
     for (const w of out.warnings ?? []) warn(w);
     log.debug("done");
     return { stdout: _printed(out), stderr, code: 0 };
@@ -233,6 +251,11 @@ export async function pluginMain<C extends BaseConfig>(
     log.error(err.logText());
     if (!(e instanceof CniError)) log.error(e instanceof Error ? e.stack ?? "" : "");
     return { stdout: JSON.stringify(err.toJSON(version)) + "\n", stderr, code: 1 };
+  } finally {
+    // Begun for a config that was then refused: undone.
+    try {
+      prefetched?.[Symbol.dispose]();
+    } catch { /* best effort: the error above is what the caller needs */ }
   }
 }
 

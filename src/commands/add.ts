@@ -17,6 +17,7 @@ import {
 import { type Plan, planAdd, planRevert, skipMessage, skipRefused } from "../plan.ts";
 import { describeRoute, type Route, sameRoute } from "../route.ts";
 import {
+  type AttachmentLock,
   type AttachmentState,
   batchPath,
   hasState,
@@ -28,6 +29,9 @@ import {
   writeState,
 } from "../state.ts";
 import { observe } from "../observe.ts";
+import { stateLocation } from "../config.ts";
+import type { CniEnv } from "../cni/env.ts";
+import type { Json } from "../validate.ts";
 import { emptySnapshot } from "../snapshot.ts";
 import { type Context, lockWaitSeconds, logOps, observeInput, type Output } from "./context.ts";
 
@@ -55,20 +59,111 @@ export function composeRecords(
   };
 }
 
+/**
+ * An ADD begun before its config is validated (`prefetchAdd`): the attachment locked, an `ip`
+ * batch a killed ADD left running stopped, and the pod's read under way. Disposed unused (the
+ * config was refused), it ends the read and leaves no file of a new attachment behind.
+ */
+export class AddPrefetch implements Disposable {
+  /** The attachment's state file. */
+  readonly path: string;
+  /** The pod's netns, as it was when the lock was taken. */
+  readonly netnsId: NetnsId;
+  /** The attachment's lock. */
+  readonly lock: AttachmentLock;
+  /** The session whose `ip` is reading the pod. */
+  readonly session: PodSession;
+  /** How many `ip` processes of a killed ADD were stopped. */
+  readonly stopped: number;
+
+  constructor(
+    path: string,
+    netnsId: NetnsId,
+    lock: AttachmentLock,
+    session: PodSession,
+    stopped: number,
+  ) {
+    this.path = path;
+    this.netnsId = netnsId;
+    this.lock = lock;
+    this.session = session;
+    this.stopped = stopped;
+  }
+
+  /** Ends the read and releases the lock (removed when the attachment has no record). */
+  [Symbol.dispose](): void {
+    try {
+      this.session[Symbol.dispose]();
+    } finally {
+      unlock(this.lock, this.path);
+    }
+  }
+}
+
+/** Releases an attachment's lock, removing it first when the attachment has no record. */
+function unlock(lock: AttachmentLock, path: string): void {
+  using held = lock;
+  if (!hasState(path)) held.remove();
+}
+
+/**
+ * Begins an ADD from its config as decoded, before the config is validated: locks the
+ * attachment (only when the lock is free at once), stops what a killed ADD left running and
+ * starts reading the pod, so `ip` starts and reads while the routes are validated. Undefined
+ * when it cannot begin (an invalid name or stateDir, no netns, a busy lock): `cmdAdd` does it
+ * all then, once the config is valid, and reports what stood in the way.
+ */
+export function prefetchAdd(raw: Json, env: CniEnv): AddPrefetch | undefined {
+  const at = stateLocation(raw);
+  let netnsId: NetnsId | null;
+  try {
+    netnsId = at && netnsIdentity(env.netns);
+  } catch {
+    return undefined;
+  }
+  if (!at || !netnsId) return undefined;
+  const path = statePath(at.stateDir, at.name, env.containerId, env.ifname);
+  let lock: AttachmentLock | null;
+  try {
+    lock = lockAttachment(path, true, 0);
+  } catch {
+    return undefined;
+  }
+  if (!lock) return undefined;
+  try {
+    const stopped = stopPendingBatch(batchPath(path));
+    const session = new PodSession(env.netns);
+    try {
+      session.startRead();
+    } catch (e) {
+      session[Symbol.dispose]();
+      throw e;
+    }
+    return new AddPrefetch(path, netnsId, lock, session, stopped);
+  } catch {
+    unlock(lock, path);
+    return undefined;
+  }
+}
+
 /** Runs ADD and returns the result to print. */
 export async function cmdAdd(ctx: Context): Promise<Output> {
   const { env, config } = ctx;
-  const netnsId = netnsIdentity(env.netns);
+  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
+  const pre = ctx.prefetched instanceof AddPrefetch && ctx.prefetched.path === path
+    ? ctx.prefetched
+    : undefined;
+  if (!pre) ctx.prefetched?.[Symbol.dispose]();
+  const netnsId = pre ? pre.netnsId : netnsIdentity(env.netns);
   if (ctx.dryRun) return dryRun(ctx, netnsId !== null);
   if (!netnsId) {
     throw new CniError(ErrorCode.NetnsUnreachable, `CNI_NETNS ${env.netns} does not exist`);
   }
   // One ADD, DEL or CHECK of an attachment at a time; an ip batch a killed ADD left running is
   // stopped first, so the table read below is the one the batch is applied to.
-  const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
-  using lock = lockAttachment(path, true, lockWaitSeconds(ctx));
+  using lock = pre ? pre.lock : lockAttachment(path, true, lockWaitSeconds(ctx));
   try {
-    return await addLocked(ctx, path, netnsId);
+    return await addLocked(ctx, path, netnsId, pre);
   } catch (e) {
     // A refused first ADD leaves no file of the attachment behind: no record, so no lock either.
     if (!hasState(path)) lock?.remove();
@@ -76,13 +171,18 @@ export async function cmdAdd(ctx: Context): Promise<Output> {
   }
 }
 
-/** ADD under the attachment's lock. */
-async function addLocked(ctx: Context, path: string, netnsId: NetnsId): Promise<Output> {
+/** ADD under the attachment's lock, with what `prefetchAdd` began when it could. */
+async function addLocked(
+  ctx: Context,
+  path: string,
+  netnsId: NetnsId,
+  pre: AddPrefetch | undefined,
+): Promise<Output> {
   const { env, config, log } = ctx;
-  const stopped = stopPendingBatch(batchPath(path));
+  const stopped = pre ? pre.stopped : stopPendingBatch(batchPath(path));
   if (stopped > 0) log.info(`stopped ${stopped} ip process(es) of an earlier, killed ADD`);
   // One ip process reads the pod and, once the plan is recorded, applies it.
-  using session = new PodSession(env.netns);
+  using session = pre ? pre.session : new PodSession(env.netns);
   const obs = await observe(observeInput(ctx, () => session.read()));
   let plan = planAdd({ config, ifname: env.ifname, ...obs });
   logOps(log, plan.ops);

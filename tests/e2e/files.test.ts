@@ -152,6 +152,30 @@ labTest(
 );
 
 labTest(
+  "files: an ADD that finds its attachment's lock held waits for it, then plans as usual",
+  async (e2e) => {
+    const { lab, state } = e2e;
+    const inv = podInv(e2e, "waits", { addroutes: [{ dst: "10.83.0.0/16" }] });
+    const before = await tableText(lab.pod);
+    assert.equal((await e2e.run("ADD", inv)).code, 0);
+    const afterAdd = await tableText(lab.pod);
+    const lockPath = statePath(state.path, NETWORK, "waits", "eth0").replace(/\.json$/, ".lock");
+    const holder = Deno.openSync(lockPath, { write: true });
+    holder.lockSync(true);
+    // The ADD cannot begin before its config is checked (the lock is busy): it takes the lock
+    // once it is released, within its wait, and reads the table then.
+    const again = e2e.run("ADD", inv);
+    await new Promise((r) => setTimeout(r, 500));
+    holder.close();
+    const r = await again;
+    assert.equal(r.code, 0, `${r.stdout} ${r.stderr}`);
+    assert.deepEqual(await tableText(lab.pod), afterAdd);
+    assert.equal((await e2e.run("DEL", inv)).code, 0);
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+);
+
+labTest(
   "files: GC keeps an attachment being added or just added; collects it once old",
   async (e2e) => {
     const { state } = e2e;
