@@ -516,6 +516,8 @@ async function main(): Promise<void> {
       rounds: { main: ROUNDS, big: BIG_ROUNDS },
       rows: rows.map((r) => ({ ...r, ratio: round(r.ratio, 3) })),
       mediansMs: Object.fromEntries(Object.keys(t).map((k) => [k, ms(k)])),
+      // Every timed run, in round order, for a closer look at a ratio.
+      runsMs: Object.fromEntries(Object.keys(t).map((k) => [k, at(k).map((x) => round(x, 2))])),
       peakRssMb: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, round(v)])),
       peakRssMethod: rssMethod,
       bigTables: bigResults,
