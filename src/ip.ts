@@ -148,7 +148,7 @@ const CHUNK_LINES = 64;
  * (ADD's batch file) the running `ip`'s identity is recorded there until it exited: if the
  * plugin dies meanwhile, the file names the `ip` still applying lines for `stopPendingBatch`;
  * and a failure of the child once lines may have been written is a RouteChangeError with no
- * line (the caller undoes every op).
+ * line (the caller undoes every op). `then` runs while `ip` applies (see `WhileApplying`).
  */
 function applyLines(
   child: Child,
@@ -156,21 +156,15 @@ function applyLines(
   lines: string[],
   skip: number,
   guard?: string,
+  then: WhileApplying = {},
 ): Output {
   if (guard) guardChild(child, guard);
-  const enc = new TextEncoder();
   try {
-    let open = true;
-    for (let at = 0, size = FIRST_CHUNK; open && at < ops.length; at += size, size = CHUNK_LINES) {
-      let text = "";
-      for (let i = at; i < at + size && i < ops.length; i++) {
-        const line = routeOpArgs(ops[i]!).join(" ");
-        lines.push(line);
-        text += line + "\n";
-      }
-      // False once ip exited (it stopped at a refused line): its status says which.
-      open = child.write(enc.encode(text));
-    }
+    let open = writeLines(child, ops, lines);
+    // Called whatever ip did with the first ops: the caller's plan is whole after it.
+    const more = then.more?.() ?? [];
+    if (open && more.length > 0) open = writeLines(child, more, lines);
+    if (open) then.meanwhile?.();
     return finished(child.wait(), skip);
   } catch (e) {
     try {
@@ -182,6 +176,35 @@ function applyLines(
   } finally {
     if (guard) removeGuard(guard);
   }
+}
+
+/** What ADD does while `ip` applies its lines. */
+export interface WhileApplying {
+  /**
+   * The plan's next ops, made while `ip` applies the first (ADD plans the rest of a long plan):
+   * called once the first ops are written, whatever `ip` did with them.
+   */
+  more?: () => readonly RouteOp[];
+  /** Runs once every line is written (ADD makes its output). */
+  meanwhile?: () => void;
+}
+
+/**
+ * Builds the lines of `ops` (appended to `lines`) and writes them to `child` in chunks; false
+ * once the child exited (it stopped at a refused line: its status says which).
+ */
+function writeLines(child: Child, ops: readonly RouteOp[], lines: string[]): boolean {
+  const enc = new TextEncoder();
+  for (let at = 0, size = FIRST_CHUNK; at < ops.length; at += size, size = CHUNK_LINES) {
+    let text = "";
+    for (let i = at; i < at + size && i < ops.length; i++) {
+      const line = routeOpArgs(ops[i]!).join(" ");
+      lines.push(line);
+      text += line + "\n";
+    }
+    if (!child.write(enc.encode(text))) return false;
+  }
+  return true;
 }
 
 /**
@@ -342,21 +365,24 @@ export class PodSession implements Disposable {
 
   /**
    * Applies a plan in the session, as `applyOps` does (same errors: the index of a refused line
-   * counts the plan's ops only), and ends it. `guard` is ADD's batch file (see `applyLines`).
+   * counts the plan's ops only), and ends it. `guard` is ADD's batch file; `then` runs while
+   * `ip` applies (see `applyLines`).
    */
-  apply(ops: readonly RouteOp[], guard: string): void {
+  apply(ops: readonly RouteOp[], guard: string, then: WhileApplying = {}): void {
     const child = this.#child;
     if (!child) {
-      if (child === null) applyOps(this.#netns, ops, guard);
-      else if (ops.length > 0) throw new Error("PodSession.apply before read");
+      // Without libc: the whole plan in one ip of its own.
+      const all = then.more ? [...ops, ...then.more()] : ops;
+      if (child === null) applyOps(this.#netns, all, guard);
+      else if (all.length > 0) throw new Error("PodSession.apply before read");
       return;
     }
-    if (ops.length === 0) {
+    if (ops.length === 0 && !then.more) {
       child.wait();
       return;
     }
     const lines: string[] = [];
-    checkApplied(applyLines(child, ops, lines, this.#lines, guard), lines);
+    checkApplied(applyLines(child, ops, lines, this.#lines, guard, then), lines);
   }
 
   /** Ends the session's `ip` if it still runs (its stdin closed: it applies nothing more). */

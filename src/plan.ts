@@ -93,6 +93,39 @@ export interface Plan {
   adds: DesiredRoute[];
 }
 
+/** The fewest addroutes a plan is begun with its first part for (see `planHeadInput`). */
+export const SPLIT_PLAN_MIN = 64;
+
+/**
+ * The input of the first part of a long plan: its first third of addroutes. Null unless the plan
+ * has SPLIT_PLAN_MIN addroutes or more, under route-override semantics (not strict) and without
+ * a host route: then the first part's ops are exactly the first ops of the whole plan (planning
+ * an addroute looks only at the table and the addroutes before it, and nothing after the first
+ * part can be refused: a later addroute is skipped, never an error), so ADD can record them and
+ * hand them to `ip` while it plans the rest.
+ */
+export function planHeadInput(input: PlanInput): PlanInput | null {
+  const { config } = input;
+  const count = config.addroutes.length;
+  if ((input.strict ?? config.strict) || config.hostRoute.enabled || count < SPLIT_PLAN_MIN) {
+    return null;
+  }
+  const addroutes = config.addroutes.slice(0, Math.ceil(count / 3));
+  return { ...input, config: { ...config, addroutes } };
+}
+
+/** True when `plan`'s ops begin with `head`'s: the same actions, routes and reasons, in order. */
+export function beginsWith(plan: Plan, head: Plan): boolean {
+  if (head.ops.length > plan.ops.length) return false;
+  for (let i = 0; i < head.ops.length; i++) {
+    const a = plan.ops[i]!, b = head.ops[i]!;
+    if (a.action !== b.action || a.reason !== b.reason || !sameRoute(a.route, b.route)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** The warning line of a skipped route, said once on stderr and in the log. */
 export function skipMessage(s: SkippedRoute): string {
   return `skipped route ${describeRoute(s.route)} (${s.source}): ${s.reason}; route-override ` +

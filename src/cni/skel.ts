@@ -27,6 +27,8 @@ export interface Outcome {
 /** What a handler prints: a JSON object, plain lines (dry run), or nothing. */
 export interface Output {
   json?: Record<string, unknown>;
+  /** `json` as JSON text, when the handler serialized it already (ADD: while `ip` applies). */
+  jsonText?: string;
   lines?: string[];
   /** Lines said once on stderr and in the log, as config warnings are (e.g. skipped routes). */
   warnings?: string[];
@@ -146,6 +148,7 @@ function _versionAnswer(stdin: string): Outcome {
 
 function _printed(out: Output): string {
   if (out.lines) return out.lines.join("\n") + "\n";
+  if (out.jsonText !== undefined) return out.jsonText + "\n";
   return out.json ? JSON.stringify(out.json) + "\n" : "";
 }
 

@@ -14,8 +14,17 @@ import {
   RouteChangeError,
   stopPendingBatch,
 } from "../ip.ts";
-import { type Plan, planAdd, planRevert, skipMessage, skipRefused } from "../plan.ts";
-import { describeRoute, type Route, sameRoute } from "../route.ts";
+import {
+  beginsWith,
+  type Plan,
+  planAdd,
+  planHeadInput,
+  type PlanInput,
+  planRevert,
+  skipMessage,
+  skipRefused,
+} from "../plan.ts";
+import { describeRoute, type Route, type RouteOp, sameRoute } from "../route.ts";
 import {
   type AttachmentLock,
   type AttachmentState,
@@ -184,7 +193,11 @@ async function addLocked(
   // One ip process reads the pod and, once the plan is recorded, applies it.
   using session = pre ? pre.session : new PodSession(env.netns);
   const obs = await observe(observeInput(ctx, () => session.read()));
-  let plan = planAdd({ config, ifname: env.ifname, ...obs });
+  const input: PlanInput = { config, ifname: env.ifname, ...obs };
+  // A long plan begins with its first part (planHeadInput): recorded and handed to ip, which
+  // applies it while the rest is planned and recorded.
+  const headInput = planHeadInput(input);
+  let plan = planAdd(headInput ?? input);
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
@@ -211,16 +224,44 @@ async function addLocked(
     });
   record(plan);
   const t0 = performance.now();
-  const foreseen = plan.skipped.length;
+  let foreseen = plan.skipped.length;
+  // The rest of a long plan, once its first part is with ip; `plan` is whole after it.
+  let restFailed = false;
+  const rest = (): readonly RouteOp[] => {
+    try {
+      const whole = planAdd(input);
+      if (!beginsWith(whole, plan)) {
+        throw new CniError(ErrorCode.Internal, "internal error: a plan's parts do not agree");
+      }
+      record(whole);
+      const more = whole.ops.slice(plan.ops.length);
+      logOps(log, more);
+      plan = whole;
+      foreseen = whole.skipped.length;
+      return more;
+    } catch (e) {
+      restFailed = true; // the first part went to ip: all of it is undone
+      throw e;
+    }
+  };
   // Ops before `done` are in the table. Under route-override semantics, an addroute the kernel
   // refuses although the planner did not foresee it is skipped, and the rest of the batch goes on.
   let done = 0;
   let retried = false;
+  // The output is made while ip applies the routes; it is for that plan only.
+  let made: { plan: Plan; output: Output } | undefined;
+  const makeOutput = () => {
+    made = { plan, output: addOutput(plan, config.cniVersion) };
+  };
   for (;;) {
     try {
       // The first try in the session; after a refused line (ip stopped there) a new ip.
-      if (!retried) session.apply(plan.ops, batchPath(path));
-      else applyOps(env.netns, plan.ops.slice(done), batchPath(path));
+      if (!retried) {
+        session.apply(plan.ops, batchPath(path), {
+          ...(headInput ? { more: rest } : {}),
+          meanwhile: makeOutput,
+        });
+      } else applyOps(env.netns, plan.ops.slice(done), batchPath(path));
       break;
     } catch (e) {
       // ip stops at the refused line: only the lines before it changed the table.
@@ -234,13 +275,18 @@ async function addLocked(
         retried = true;
         continue;
       }
-      fail(ctx, plan, done, refused, e, before, path);
+      fail(ctx, restFailed ? plan.ops : mayHaveApplied(plan, done, refused, e), e, before, path);
     }
   }
   if (plan.skipped.length > foreseen) record(plan);
   log.debug(`applied ${plan.ops.length} ops in ${(performance.now() - t0).toFixed(1)}ms`);
+  return made?.plan === plan ? made.output : addOutput(plan, config.cniVersion);
+}
+
+/** What ADD prints for `plan`: its result and the routes it skipped. */
+function addOutput(plan: Plan, cniVersion: string): Output {
   return {
-    json: resultToJson(plan.result, config.cniVersion),
+    jsonText: JSON.stringify(resultToJson(plan.result, cniVersion)),
     // 1000 unreachable addroutes in an annotation say 10 skips and count the rest, not 1000.
     warnings: boundedWarnings(plan.skipped.map(skipMessage), "skipped route"),
   };
@@ -253,30 +299,35 @@ function kernelSaid(e: unknown): string {
 }
 
 /**
- * A failed apply: undo what the batch changed (ops before `refused`; every op when `refused` is
- * -1 and ip was started; the ops before `done` when a retry's ip could not start), put the record
- * back as it was, and throw `e`.
+ * The ops a failed apply may have changed: those before `refused`; every op when `refused` is -1
+ * and ip was started; the ops before `done` when a retry's ip could not start.
  */
-function fail(
-  ctx: Context,
+function mayHaveApplied(
   plan: Plan,
   done: number,
   refused: number,
   e: unknown,
+): readonly RouteOp[] {
+  // A failure to start ip changed nothing but what an earlier ip applied (the ops before `done`,
+  // when a retry after a skipped route could not start); anything else may have applied part of
+  // the batch. When ip cannot say which line failed, every planned change is a candidate.
+  if (refused >= 0) return plan.ops.slice(0, refused);
+  const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
+  return started ? plan.ops : plan.ops.slice(0, done);
+}
+
+/**
+ * A failed apply: undo what the batch may have changed (`applied`; a route another writer added
+ * meanwhile is not ours to delete), put the record back as it was, and throw `e`.
+ */
+function fail(
+  ctx: Context,
+  applied: readonly RouteOp[],
+  e: unknown,
   before: AttachmentState | null,
   path: string,
 ): never {
-  // A failure to start ip changed nothing but what an earlier ip applied (the ops before `done`,
-  // when a retry after a skipped route could not start); anything else may have applied part of
-  // the batch. A route another writer added meanwhile is not ours to delete. When ip cannot say
-  // which line failed, every planned change is a candidate.
-  const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
-  const applied = refused >= 0
-    ? plan.ops.slice(0, refused)
-    : started
-    ? plan.ops
-    : plan.ops.slice(0, done);
-  if (started || done > 0) {
+  if (applied.length > 0) {
     rollback(
       ctx,
       applied.filter((op) => op.action === "add").map((op) => op.route),

@@ -116,6 +116,43 @@ labTest(
   },
 );
 
+for (const failAt of [10, 40]) {
+  labTest(
+    `proof: 70 route-override addroutes, ip refuses line ${failAt} → that one skipped, all else ` +
+      "added; DEL restores",
+    async (e2e) => {
+      // ADD plans the first 24 addroutes, records them and hands them to ip, then plans and
+      // records the rest while ip applies them (planHeadInput): line 10 is in the first part,
+      // line 40 in the rest. The refusal is one the planner did not foresee: skipped, and a new
+      // ip applies the lines after it.
+      const { lab } = e2e;
+      await using ip = await FaultyIp.create({ failAtLine: failAt });
+      const dsts = Array.from({ length: 70 }, (_, i) => `10.88.${i}.0/24`);
+      const cfg = e2e.config(NETWORK, "route-override", {
+        addroutes: dsts.map((dst) => ({ dst, gw: "10.131.0.1" })),
+      });
+      const before = await tableText(lab.pod);
+      const r = await add(e2e, cfg, { PATH: ip.path });
+      assert.equal(r.code, 0, r.stdout);
+      const skipped = dsts[failAt - 1]!;
+      assert.match(
+        r.stderr,
+        new RegExp(`skipped route ${skipped} via .*\\(addroutes\\[${failAt - 1}\\]\\)`),
+      );
+      const want = dsts.filter((d) => d !== skipped).map((d) => `${d} via 10.131.0.1 dev eth0`);
+      assert.deepEqual(await tableText(lab.pod), sorted([...before, ...want]));
+      assert.deepEqual(
+        (r.json.routes as { dst: string }[]).map((x) => x.dst).filter((d) =>
+          d.startsWith("10.88.")
+        ),
+        dsts.filter((d) => d !== skipped),
+      );
+      assert.equal((await del(e2e, cfg)).code, 0);
+      assert.deepEqual(await tableText(lab.pod), before);
+    },
+  );
+}
+
 labTest("proof: the rollback fails too → code 103 saying the pod needs attention", async (e2e) => {
   const { lab } = e2e;
   // Batch 1 fails on line 3 (after del default + add default metric 100); the rollback batch

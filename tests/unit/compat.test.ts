@@ -9,7 +9,16 @@ import { kernelRoute } from "../support/fixtures.ts";
 import { parseCidr } from "../../src/address.ts";
 import { CniError } from "../../src/cni/errors.ts";
 import { parseConfig } from "../../src/config.ts";
-import { type Plan, planAdd, planCheck, skipMessage, skipRefused } from "../../src/plan.ts";
+import {
+  beginsWith,
+  type Plan,
+  planAdd,
+  planCheck,
+  planHeadInput,
+  skipMessage,
+  skipRefused,
+  SPLIT_PLAN_MIN,
+} from "../../src/plan.ts";
 import { routeOpArgs } from "../../src/route.ts";
 import type { PodSnapshot } from "../../src/snapshot.ts";
 
@@ -406,4 +415,61 @@ Deno.test("property: a compat plan only adds, never outside, and accounts for ev
     ),
     { numRuns: 200 },
   );
+});
+
+Deno.test("property: a long plan's first part is exactly the first ops of the whole plan", () => {
+  // Destinations that collide (twice the same, one outside the attachment on eth0, the default),
+  // gateways the pod reaches or not, and flush/delete keys: what could make a later addroute
+  // change an earlier one's op, or make the rest of the plan throw.
+  const dst = fc.oneof(
+    fc.integer({ min: 0, max: 40 }).map((i) => `10.${90 + (i >> 4)}.${i & 15}.0/24`),
+    fc.constantFrom("172.30.0.0/16", "192.168.10.0/24", "0.0.0.0/0", "10.128.2.0/23"),
+  );
+  const gw = fc.constantFrom("192.168.10.1", "192.168.10.7", "10.128.2.1", "");
+  const addroute = fc.record({ dst, gw }).map((r) => (r.gw === "" ? { dst: r.dst } : r));
+  const extra = fc.record({
+    flushroutes: fc.boolean(),
+    flushgateway: fc.boolean(),
+    delroutes: fc.subarray([{ dst: "172.30.0.0/16" }, { dst: "10.90.3.0/24" }]),
+  }, { requiredKeys: [] });
+  fc.assert(
+    fc.property(
+      fc.array(addroute, { minLength: SPLIT_PLAN_MIN, maxLength: SPLIT_PLAN_MIN + 60 }),
+      extra,
+      fc.boolean(),
+      (addroutes, keys, fromPod) => {
+        const input = multus(
+          fromPod ? { ...keys, args: { cni: { addroutes } } } : { ...keys, addroutes },
+        );
+        const head = planHeadInput(input);
+        assert.ok(head, "a long route-override plan is split");
+        assert.ok(head.config.addroutes.length < addroutes.length);
+        const first = planAdd(head);
+        const whole = planAdd(input);
+        assert.ok(beginsWith(whole, first));
+        // Every deletion is in the first part: the rest only adds (or skips).
+        assert.deepEqual(whole.deleted, first.deleted);
+        assert.ok(whole.ops.slice(first.ops.length).every((op) => op.action === "add"));
+        assert.ok(!beginsWith(first, whole) || first.ops.length === whole.ops.length);
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+Deno.test("planHeadInput: no split when strict, with a host route, or for a short list", () => {
+  const many = Array.from({ length: SPLIT_PLAN_MIN }, (_, i) => ({ dst: `10.90.${i}.0/24` }));
+  assert.ok(planHeadInput(multus({ addroutes: many })));
+  assert.equal(planHeadInput(multus({ addroutes: many.slice(1) })), null);
+  assert.equal(planHeadInput({ ...multus({ addroutes: many }), strict: true }), null);
+  const seamless = parseConfig({
+    cniVersion: "1.0.0",
+    name: "n",
+    type: "seamless-static-route",
+    strict: false,
+    addroutes: many,
+    prevResult: MULTUS_PREV,
+  });
+  assert.equal(seamless.hostRoute.enabled, true);
+  assert.equal(planHeadInput({ ...multus({}), config: seamless }), null);
 });
