@@ -42,10 +42,15 @@ const PLUGIN: Plugin<PluginConfig> = {
     command === "ADD" || command === "DEL" || command === "CHECK"
       ? preloadLibc()
       : Promise.resolve(),
-  // ADD locks the attachment and starts reading the pod while its routes are validated.
+  // ADD locks the attachment and starts reading the pod while its routes are validated; CHECK
+  // starts the ip of its read.
   prefetch: async (raw, env, dryRun) =>
-    env.command === "ADD" && !dryRun
+    dryRun
+      ? undefined
+      : env.command === "ADD"
       ? (await import("./src/commands/add.ts")).prefetchAdd(raw, env)
+      : env.command === "CHECK"
+      ? (await import("./src/commands/check.ts")).prefetchCheck(env)
       : undefined,
 };
 

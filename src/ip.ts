@@ -116,10 +116,15 @@ function start(argv: readonly [string, ...string[]]): Child | null {
 
 /**
  * Runs `argv` (ending in `-batch`) with `batch` on its stdin (`-batch -`), through the FFI
- * runner; without libc, `runIpFile` does it.
+ * runner, or writes it to `started` (that `argv`, started earlier); without libc, `runIpFile`
+ * does it.
  */
-function runIp(argv: readonly [string, ...string[]], batch: string): Output {
-  const child = start([...argv, "-"]);
+function runIp(
+  argv: readonly [string, ...string[]],
+  batch: string,
+  started?: Child | null,
+): Output {
+  const child = started ?? start([...argv, "-"]);
   if (!child) return runIpFile(argv, batch);
   using _child = child;
   try {
@@ -413,9 +418,41 @@ export function readPodFast(
   netnsPath: string,
   lookups: readonly string[],
   dsts: readonly string[],
+  started?: StartedRead,
 ): PodSnapshot {
   const batch = fastReadBatch(lookups, dsts);
-  return readWith(netnsPath, batch, (out) => parseFastRead(out, lookups, dsts), true);
+  const parse = (out: string) => parseFastRead(out, lookups, dsts);
+  return readWith(netnsPath, batch, parse, true, started?.take(netnsPath));
+}
+
+/**
+ * The `ip` of CHECK's fast read (`readPodFast`), started on a pod before its lines are known:
+ * CHECK starts it while its config is validated, so `ip` starts meanwhile. Disposed unused, it
+ * ends (its stdin closed).
+ */
+export class StartedRead implements Disposable {
+  #netns: string;
+  #child: Child | null;
+
+  /** Starts it on the pod at `netnsPath` (nothing started without libc). */
+  constructor(netnsPath: string) {
+    this.#netns = netnsPath;
+    this.#child = start([...ipArgv(netnsPath), ...READ_FLAGS, "-force", "-batch", "-"]);
+  }
+
+  /** The started `ip`, once, when it runs on `netnsPath`; null otherwise. */
+  take(netnsPath: string): Child | null {
+    if (netnsPath !== this.#netns) return null;
+    const child = this.#child;
+    this.#child = null;
+    return child;
+  }
+
+  /** Ends the `ip` if it was not taken. */
+  [Symbol.dispose](): void {
+    this.#child?.[Symbol.dispose]();
+    this.#child = null;
+  }
 }
 
 function readWith(
@@ -423,9 +460,10 @@ function readWith(
   batch: string,
   parse: (stdout: string) => PodSnapshot,
   force = false,
+  started?: Child | null,
 ): PodSnapshot {
   const flags = force ? [...READ_FLAGS, "-force"] : READ_FLAGS;
-  const out = runIp([...ipArgv(netnsPath), ...flags, "-batch"], batch);
+  const out = runIp([...ipArgv(netnsPath), ...flags, "-batch"], batch, started);
   if (out.code !== 0 && (!force || out.stdout === "")) {
     throw new CniError(
       ErrorCode.NetnsUnreachable,

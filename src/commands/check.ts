@@ -2,8 +2,9 @@
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { cidrText, hostCidr } from "../address.ts";
 import type { PluginConfig } from "../config.ts";
+import type { CniEnv } from "../cni/env.ts";
 import type { HostFacts } from "../desired.ts";
-import { netnsExists, readPodFast, readPodRoutesTo } from "../ip.ts";
+import { netnsExists, readPodFast, readPodRoutesTo, StartedRead } from "../ip.ts";
 import { observe } from "../observe.ts";
 import { planCheck } from "../plan.ts";
 import { tableName } from "../route.ts";
@@ -13,9 +14,22 @@ import { type Context, lockWaitSeconds, observeInput, type Output } from "./cont
 /** How `observe` says a pod interface is missing (`cannotApply` in desired.ts). */
 const MISSING = /^the pod has no interface /;
 
+/**
+ * Starts the `ip` of CHECK's read on the pod while the config is validated; undefined when it
+ * cannot be started (the read then starts its own and reports why).
+ */
+export function prefetchCheck(env: CniEnv): StartedRead | undefined {
+  try {
+    return new StartedRead(env.netns);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs CHECK; code 101 naming the first wrong route, all of them in details. */
 export async function cmdCheck(ctx: Context): Promise<Output> {
   const { env, config, log } = ctx;
+  using started = ctx.prefetched instanceof StartedRead ? ctx.prefetched : undefined;
   if (config.skipcheck) {
     log.info("skipcheck: CHECK skipped");
     return {};
@@ -28,7 +42,7 @@ export async function cmdCheck(ctx: Context): Promise<Output> {
   const path = statePath(config.stateDir, config.name, env.containerId, env.ifname);
   using lock = lockAttachment(path, false, lockWaitSeconds(ctx));
   try {
-    return await checkLocked(ctx);
+    return await checkLocked(ctx, started);
   } catch (e) {
     // A pod interface the config needs that is gone is a pod no longer as ADD left it: code 101,
     // as for a wrong route (the config was valid at ADD; code 7 would blame it).
@@ -82,11 +96,11 @@ export function checkReads(
  * route a lookup did not return (behind a lower metric, under a more specific route) is never
  * reported missing.
  */
-async function checkLocked(ctx: Context): Promise<Output> {
+async function checkLocked(ctx: Context, started?: StartedRead): Promise<Output> {
   const { env, config } = ctx;
   const input = observeInput(ctx, (host) => {
     const { lookups, dsts } = checkReads(config, host);
-    return readPodFast(env.netns, lookups, dsts);
+    return readPodFast(env.netns, lookups, dsts, started);
   });
   const obs = await observe({ ...input, hostFirst: true });
   let problems = planCheck({ config, ifname: env.ifname, ...obs });
