@@ -256,7 +256,8 @@ function requestRoute(req: RouteRequest, dev: string, fallbackGw?: Ip): Route {
 const NONE_ASKED: readonly AskedAttribute[] = [];
 
 /**
- * The routes the plugin is responsible for: every `addroutes` entry, then the host route(s).
+ * The routes the plugin is responsible for: every `addroutes` entry, then the host route(s);
+ * with `range`, only the addroutes from `range.from` up to `range.to` (no host route).
  * Throws code 7 when an addroute collides with the host route.
  */
 export function desiredRoutes(
@@ -265,6 +266,7 @@ export function desiredRoutes(
   snapshot: PodSnapshot,
   host: HostFacts,
   pod: PodFacts = podFacts(config, ifname, snapshot),
+  range?: { from: number; to: number },
 ): DesiredRoute[] {
   const out: DesiredRoute[] = [];
   const gateways = new Map<Family, Ip | undefined>();
@@ -277,7 +279,9 @@ export function desiredRoutes(
     }
     return gateways.get(family);
   };
-  config.addroutes.forEach((req, i) => {
+  const to = range?.to ?? config.addroutes.length;
+  for (let i = range?.from ?? 0; i < to; i++) {
+    const req = config.addroutes[i]!;
     // route-override adds a route without gw on the pod interface itself, scope global; the
     // seamless type routes it via prevResult's gateway for the interface when there is one.
     // An unspecified gw (0.0.0.0, ::) is on-link with scope global in both types, as `ip route
@@ -291,8 +295,8 @@ export function desiredRoutes(
     }
     const cni = requestToCniRoute(req, route);
     out.push({ route, cni, source: `addroutes[${i}]`, asked, request: req });
-  });
-  if (!config.hostRoute.enabled) return out;
+  }
+  if (range || !config.hostRoute.enabled) return out;
   const families: Family[] = config.hostRoute.ipv6 ? [4, 6] : [4];
   for (const family of families) {
     const hostIp = family === 4 ? host.v4 : host.v6;

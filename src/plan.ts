@@ -93,38 +93,8 @@ export interface Plan {
   adds: DesiredRoute[];
 }
 
-/** The fewest addroutes a plan is begun with its first part for (see `planHeadInput`). */
+/** The fewest addroutes a plan is made in two parts for (see `planInParts`). */
 export const SPLIT_PLAN_MIN = 64;
-
-/**
- * The input of the first part of a long plan: its first third of addroutes. Null unless the plan
- * has SPLIT_PLAN_MIN addroutes or more, under route-override semantics (not strict) and without
- * a host route: then the first part's ops are exactly the first ops of the whole plan (planning
- * an addroute looks only at the table and the addroutes before it, and nothing after the first
- * part can be refused: a later addroute is skipped, never an error), so ADD can record them and
- * hand them to `ip` while it plans the rest.
- */
-export function planHeadInput(input: PlanInput): PlanInput | null {
-  const { config } = input;
-  const count = config.addroutes.length;
-  if ((input.strict ?? config.strict) || config.hostRoute.enabled || count < SPLIT_PLAN_MIN) {
-    return null;
-  }
-  const addroutes = config.addroutes.slice(0, Math.ceil(count / 3));
-  return { ...input, config: { ...config, addroutes } };
-}
-
-/** True when `plan`'s ops begin with `head`'s: the same actions, routes and reasons, in order. */
-export function beginsWith(plan: Plan, head: Plan): boolean {
-  if (head.ops.length > plan.ops.length) return false;
-  for (let i = 0; i < head.ops.length; i++) {
-    const a = plan.ops[i]!, b = head.ops[i]!;
-    if (a.action !== b.action || a.reason !== b.reason || !sameRoute(a.route, b.route)) {
-      return false;
-    }
-  }
-  return true;
-}
 
 /** The warning line of a skipped route, said once on stderr and in the log. */
 export function skipMessage(s: SkippedRoute): string {
@@ -350,6 +320,49 @@ const NO_HOPS: readonly Nexthop[] = [];
 
 /** Plans an ADD: flush routes, flush gateway, delroutes, addroutes, host route — in that order. */
 export function planAdd(input: PlanInput): Plan {
+  return finish(planning(input));
+}
+
+/** A long plan in two parts (see `planInParts`). */
+export interface PlanParts {
+  /** The plan of the first addroutes: exactly the whole plan's first ops. */
+  first: Plan;
+  /** Plans the rest, going on from the first part: the whole plan. */
+  rest(): Plan;
+}
+
+/**
+ * A long plan in two parts: its first two fifths of addroutes planned now, the rest when asked.
+ * Null unless the plan has SPLIT_PLAN_MIN addroutes or more, under route-override semantics (not
+ * strict) and without a host route: then nothing after the first part can be refused (a later
+ * addroute is skipped, never an error) nor delete a route (every deletion is planned before
+ * the addroutes), so ADD can record the first part and hand it to `ip` while it plans the rest.
+ */
+export function planInParts(input: PlanInput): PlanParts | null {
+  const { config } = input;
+  const count = config.addroutes.length;
+  if ((input.strict ?? config.strict) || config.hostRoute.enabled || count < SPLIT_PLAN_MIN) {
+    return null;
+  }
+  const steps = planning(input, Math.ceil(count * 0.4));
+  const first = steps.next();
+  if (first.done) return null; // planning pauses when asked to: not reached
+  return { first: first.value, rest: () => finish(steps) };
+}
+
+/** Runs `steps` to their end: the whole plan. */
+function finish(steps: Generator<Plan, Plan>): Plan {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The planning of an ADD (see `planAdd`). With `pause`, it plans the addroutes before `pause`,
+ * yields that part's plan (its ops are the whole plan's first ops), then plans the rest.
+ */
+function* planning(input: PlanInput, pause?: number): Generator<Plan, Plan> {
   const { config, ifname, snapshot } = input;
   const scopes = new Map<string, Set<string>>();
   const scopeOf = (key: string) => {
@@ -357,7 +370,16 @@ export function planAdd(input: PlanInput): Plan {
     if (!scope) scopes.set(key, scope = podInterfaces(config, ifname, key));
     return scope;
   };
-  const desired = desiredRoutes(config, ifname, snapshot, input.host, input.pod);
+  const desiredFrom = (from: number, to?: number) =>
+    desiredRoutes(
+      config,
+      ifname,
+      snapshot,
+      input.host,
+      input.pod,
+      to === undefined ? undefined : { from, to },
+    );
+  const desired = desiredFrom(0, pause);
   // The table as it will be: the routes by identity and by destination (so lookups stay O(1)
   // for long lists), minus those planned for deletion (`gone`), plus those planned to be added.
   const byKey = indexBy(snapshot.routes, routeKey);
@@ -450,7 +472,7 @@ export function planAdd(input: PlanInput): Plan {
   // addroute at the same identity is a duplicate.
   const placed = new Map<string, string | undefined>();
   const mine: CniRoute[] = [];
-  for (const d of desired) {
+  const place = (d: DesiredRoute): void => {
     const key = routeKey(d.route);
     const first = d.request ? placed.get(key) : undefined;
     if (first !== undefined) {
@@ -468,7 +490,7 @@ export function planAdd(input: PlanInput): Plan {
         reason: `${addLabel}${first} is at the same destination, table and metric, and the ` +
           'kernel refuses a second plain add there ("File exists")',
       });
-      continue;
+      return;
     }
     const same = live(byKey.get(key) ?? NONE);
     // A route to the same place without the attributes asked for (mtu, advmss, scope) is
@@ -480,7 +502,7 @@ export function planAdd(input: PlanInput): Plan {
         const why = kernelRefusal(d, clash, reach, outside);
         if (why) {
           skipped.push({ route: d.route, source: addLabel + d.source, reason: why });
-          continue;
+          return;
         }
         reach.note(d.route);
       }
@@ -508,8 +530,23 @@ export function planAdd(input: PlanInput): Plan {
     }
     placed.set(key, d.request ? d.source : undefined);
     mine.push(d.cni);
+  };
+  const routesNow = () => [...routes.filter((cr) => !placed.has(cniRouteKey(cr) ?? "")), ...mine];
+  for (let i = 0; i < desired.length; i++) place(desired[i]!);
+  if (pause !== undefined) {
+    yield {
+      ops: [...ops],
+      result: { ...result, routes: routesNow() },
+      added: [...added],
+      deleted: [...deleted],
+      skipped: [...skipped],
+      strict,
+      adds: [...adds],
+    };
+    const later = desiredFrom(pause, config.addroutes.length);
+    for (let i = 0; i < later.length; i++) place(later[i]!);
   }
-  result.routes = [...routes.filter((cr) => !placed.has(cniRouteKey(cr) ?? "")), ...mine];
+  result.routes = routesNow();
   return { ops, result, added, deleted, skipped, strict, adds };
 }
 

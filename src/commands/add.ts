@@ -15,10 +15,9 @@ import {
   stopPendingBatch,
 } from "../ip.ts";
 import {
-  beginsWith,
   type Plan,
   planAdd,
-  planHeadInput,
+  planInParts,
   type PlanInput,
   planRevert,
   skipMessage,
@@ -194,10 +193,10 @@ async function addLocked(
   using session = pre ? pre.session : new PodSession(env.netns);
   const obs = await observe(observeInput(ctx, () => session.read()));
   const input: PlanInput = { config, ifname: env.ifname, ...obs };
-  // A long plan begins with its first part (planHeadInput): recorded and handed to ip, which
+  // A long plan begins with its first part (planInParts): recorded and handed to ip, which
   // applies it while the rest is planned and recorded.
-  const headInput = planHeadInput(input);
-  let plan = planAdd(headInput ?? input);
+  const parts = planInParts(input);
+  let plan = parts ? parts.first : planAdd(input);
   logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
@@ -229,10 +228,8 @@ async function addLocked(
   let restFailed = false;
   const rest = (): readonly RouteOp[] => {
     try {
-      const whole = planAdd(input);
-      if (!beginsWith(whole, plan)) {
-        throw new CniError(ErrorCode.Internal, "internal error: a plan's parts do not agree");
-      }
+      if (!parts) return [];
+      const whole = parts.rest();
       record(whole);
       const more = whole.ops.slice(plan.ops.length);
       logOps(log, more);
@@ -258,7 +255,7 @@ async function addLocked(
       // The first try in the session; after a refused line (ip stopped there) a new ip.
       if (!retried) {
         session.apply(plan.ops, batchPath(path), {
-          ...(headInput ? { more: rest } : {}),
+          ...(parts ? { more: rest } : {}),
           meanwhile: makeOutput,
         });
       } else applyOps(env.netns, plan.ops.slice(done), batchPath(path));

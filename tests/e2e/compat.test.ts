@@ -54,8 +54,8 @@ const DEFAULT4 = "default via 10.131.0.1 dev eth0";
 const DEFAULT6 = "default via fd00:10::1 dev eth0 metric 1024 pref medium";
 
 /**
- * 70 addroutes, two of them IPv6 on a pod without IPv6 (one among the first 24, which ADD plans,
- * records and hands to ip before it plans the rest; one in the rest: see planHeadInput).
+ * 70 addroutes, two of them IPv6 on a pod without IPv6 (one among the first 28, which ADD plans,
+ * records and hands to ip before it plans the rest; one in the rest: see planInParts).
  */
 const LONG = Array.from(
   { length: 70 },

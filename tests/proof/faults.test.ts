@@ -121,8 +121,8 @@ for (const failAt of [10, 40]) {
     `proof: 70 route-override addroutes, ip refuses line ${failAt} → that one skipped, all else ` +
       "added; DEL restores",
     async (e2e) => {
-      // ADD plans the first 24 addroutes, records them and hands them to ip, then plans and
-      // records the rest while ip applies them (planHeadInput): line 10 is in the first part,
+      // ADD plans the first 28 addroutes, records them and hands them to ip, then plans and
+      // records the rest while ip applies them (planInParts): line 10 is in the first part,
       // line 40 in the rest. The refusal is one the planner did not foresee: skipped, and a new
       // ip applies the lines after it.
       const { lab } = e2e;
