@@ -162,6 +162,7 @@ function applyLines(
   skip: number,
   guard?: string,
   then: WhileApplying = {},
+  what = "ip",
 ): Output {
   if (guard) guardChild(child, guard);
   try {
@@ -172,15 +173,41 @@ function applyLines(
     if (open) then.meanwhile?.();
     return finished(child.wait(), skip);
   } catch (e) {
+    let out: Output | null = null;
     try {
-      child.wait(); // ip applies the lines it has, then sees the end of its stdin
+      out = finished(child.wait(), skip); // ip applies the lines it has, then sees their end
     } catch { /* the error below is what the caller needs */ }
-    if (!(e instanceof SpawnError)) throw e;
-    if (guard) throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
-    throw new CniError(ErrorCode.IoFailure, "cannot run ip", String(e));
+    if (e instanceof SpawnError || !out) {
+      if (guard) throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
+      throw new CniError(ErrorCode.IoFailure, `cannot run ${what}`, String(e));
+    }
+    // A line that could not be built, or a hook that failed: ip applied the lines it was given
+    // up to the one it refused, if any.
+    const refused = out.code === 0 ? -1 : refusedIndex(out.stderr);
+    throw new PartlyAppliedError(refused >= 0 ? refused : lines.length, e);
   } finally {
     if (guard) removeGuard(guard);
   }
+}
+
+/**
+ * A failure while `ip` applied a batch that was not `ip`'s (a line that could not be built, a
+ * `WhileApplying` hook that threw), once `ip` ended: how many of the ops it was given it may
+ * have applied (those before the line it refused, else all it was given), and the failure.
+ */
+export class PartlyAppliedError extends Error {
+  /** Ops from the start of the batch that `ip` may have applied. */
+  readonly applied: number;
+  constructor(applied: number, cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.applied = applied;
+  }
+}
+
+/** The index (from 0) of the batch line `ip` names as failed, or -1. */
+function refusedIndex(stderr: string): number {
+  const m = /Command failed batch:(\d+)$/m.exec(stderr);
+  return m ? Number(m[1]) - 1 : -1;
 }
 
 /** What ADD does while `ip` applies its lines. */
@@ -201,13 +228,13 @@ export interface WhileApplying {
 function writeLines(child: Child, ops: readonly RouteOp[], lines: string[]): boolean {
   const enc = new TextEncoder();
   for (let at = 0, size = FIRST_CHUNK; at < ops.length; at += size, size = CHUNK_LINES) {
-    let text = "";
+    // A chunk is built whole before any of it is written: `lines` holds what ip was given.
+    const chunk: string[] = [];
     for (let i = at; i < at + size && i < ops.length; i++) {
-      const line = routeOpArgs(ops[i]!).join(" ");
-      lines.push(line);
-      text += line + "\n";
+      chunk.push(routeOpArgs(ops[i]!).join(" "));
     }
-    if (!child.write(enc.encode(text))) return false;
+    for (const line of chunk) lines.push(line);
+    if (!child.write(enc.encode(chunk.join("\n") + "\n"))) return false;
   }
   return true;
 }
@@ -387,7 +414,8 @@ export class PodSession implements Disposable {
       return;
     }
     const lines: string[] = [];
-    checkApplied(applyLines(child, ops, lines, this.#lines, guard, then), lines);
+    const what = ipArgv(this.#netns)[0];
+    checkApplied(applyLines(child, ops, lines, this.#lines, guard, then, what), lines);
   }
 
   /** Ends the session's `ip` if it still runs (its stdin closed: it applies nothing more). */
@@ -511,7 +539,7 @@ function runOps(
   const child = start([...argv, "-"]);
   if (child) {
     using _child = child;
-    return applyLines(child, ops, lines, 0, guard);
+    return applyLines(child, ops, lines, 0, guard, {}, argv[0]);
   }
   for (const line of batchLines(ops)) lines.push(line);
   return runIpFile(argv, lines.join("\n") + "\n", guard);
@@ -520,8 +548,7 @@ function runOps(
 /** Throws the RouteChangeError of a failed apply of `lines`. */
 function checkApplied(out: Output, lines: readonly string[]): void {
   if (out.code === 0) return;
-  const m = /Command failed batch:(\d+)$/m.exec(out.stderr);
-  const index = m ? Number(m[1]) - 1 : -1;
+  const index = refusedIndex(out.stderr);
   const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ||
     out.stderr.split("\n")[0] || `ip exited with status ${out.code}`;
   const what = index >= 0 && index < lines.length ? `"${lines[index]}"` : "a route change";

@@ -325,8 +325,10 @@ export function planAdd(input: PlanInput): Plan {
 
 /** A long plan in two parts (see `planInParts`). */
 export interface PlanParts {
-  /** The plan of the first addroutes: exactly the whole plan's first ops. */
+  /** The plan of the addroutes before `from`: exactly the whole plan's first ops. */
   first: Plan;
+  /** The index of the first addroute the rest plans. */
+  from: number;
   /** Plans the rest, going on from the first part: the whole plan. */
   rest(): Plan;
 }
@@ -344,10 +346,11 @@ export function planInParts(input: PlanInput): PlanParts | null {
   if ((input.strict ?? config.strict) || config.hostRoute.enabled || count < SPLIT_PLAN_MIN) {
     return null;
   }
-  const steps = planning(input, Math.ceil(count * 0.4));
+  const from = Math.ceil(count * 0.4);
+  const steps = planning(input, from);
   const first = steps.next();
   if (first.done) return null; // planning pauses when asked to: not reached
-  return { first: first.value, rest: () => finish(steps) };
+  return { first: first.value, from, rest: () => finish(steps) };
 }
 
 /** Runs `steps` to their end: the whole plan. */

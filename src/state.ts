@@ -250,7 +250,7 @@ function tempId(): string {
  * crash or power loss survives, so a record lost with the page cache describes nothing left to
  * revert (and a torn one is refused on read, as any invalid record is).
  */
-export function writeState(path: string, state: AttachmentState): void {
+export function writeState(path: string, state: AttachmentState): number {
   const dir = dirOf(path);
   const record = new TextEncoder().encode(JSON.stringify(state) + "\n");
   if (record.length > MAX_STATE_BYTES) {
@@ -276,6 +276,7 @@ export function writeState(path: string, state: AttachmentState): void {
     }
     Deno.renameSync(tmp, path);
     created = false;
+    return record.length;
   } catch (e) {
     if (created) {
       try {
@@ -285,6 +286,14 @@ export function writeState(path: string, state: AttachmentState): void {
     if (e instanceof StateFileError) throw e;
     throw new CniError(ErrorCode.IoFailure, `cannot write state file ${path}: ${why(e)}`);
   }
+}
+
+/**
+ * The most bytes one added route with `hops` next hops (0 or 1: a single path) takes in a record:
+ * its JSON with every attribute an addroute can give it at its longest, escapes included.
+ */
+export function addedRouteBound(hops: number): number {
+  return 600 + 200 * hops;
 }
 
 /** ADD's `ip` batch file of an attachment, beside its state file (see `stopPendingBatch`). */

@@ -9,6 +9,7 @@ import {
   applyOps,
   commandLines,
   netnsIdentity,
+  PartlyAppliedError,
   PodSession,
   readPod,
   RouteChangeError,
@@ -25,11 +26,13 @@ import {
 } from "../plan.ts";
 import { describeRoute, type Route, type RouteOp, sameRoute } from "../route.ts";
 import {
+  addedRouteBound,
   type AttachmentLock,
   type AttachmentState,
   batchPath,
   hasState,
   lockAttachment,
+  MAX_STATE_BYTES,
   type NetnsId,
   readState,
   removeState,
@@ -37,7 +40,7 @@ import {
   writeState,
 } from "../state.ts";
 import { observe } from "../observe.ts";
-import { stateLocation } from "../config.ts";
+import { type PluginConfig, stateLocation } from "../config.ts";
 import type { CniEnv } from "../cni/env.ts";
 import type { Json } from "../validate.ts";
 import { emptySnapshot } from "../snapshot.ts";
@@ -133,7 +136,8 @@ export function prefetchAdd(raw: Json, env: CniEnv): AddPrefetch | undefined {
   const path = statePath(at.stateDir, at.name, env.containerId, env.ifname);
   let lock: AttachmentLock | null;
   try {
-    lock = lockAttachment(path, true, 0);
+    // Only where the network's directory is already (a refused config creates none).
+    lock = lockAttachment(path, false, 0);
   } catch {
     return undefined;
   }
@@ -195,9 +199,8 @@ async function addLocked(
   const input: PlanInput = { config, ifname: env.ifname, ...obs };
   // A long plan begins with its first part (planInParts): recorded and handed to ip, which
   // applies it while the rest is planned and recorded.
-  const parts = planInParts(input);
+  let parts = planInParts(input);
   let plan = parts ? parts.first : planAdd(input);
-  logOps(log, plan.ops);
 
   // Record the plan first: a DEL after a crash mid-ADD then still knows what to undo.
   const recorded = readState(path, {
@@ -211,7 +214,7 @@ async function addLocked(
     (recorded.netnsId.dev !== netnsId.dev || recorded.netnsId.ino !== netnsId.ino);
   if (stale) log.info(`state of ${env.containerId}/${env.ifname} from another netns: replaced`);
   const before = stale ? null : recorded;
-  const record = (p: Plan) =>
+  const record = (p: Plan): number =>
     writeState(path, {
       version: 1,
       network: config.name,
@@ -221,25 +224,29 @@ async function addLocked(
       netnsId,
       ...composeRecords(before ?? { added: [], deleted: [] }, p),
     });
-  record(plan);
+  const firstBytes = record(plan);
+  // A record too large is refused before the table changes: when the whole one might not fit,
+  // the rest is planned and recorded before anything is applied.
+  if (parts && firstBytes + restBound(config, parts.from) > MAX_STATE_BYTES) {
+    plan = parts.rest();
+    parts = null;
+    try {
+      record(plan);
+    } catch (e) {
+      fail(ctx, [], e, before, path); // nothing applied: the record is put back as it was
+    }
+  }
+  logOps(log, plan.ops);
   const t0 = performance.now();
   let foreseen = plan.skipped.length;
   // The rest of a long plan, once its first part is with ip; `plan` is whole after it.
-  let restFailed = false;
-  const rest = (): readonly RouteOp[] => {
-    try {
-      if (!parts) return [];
-      const whole = parts.rest();
-      record(whole);
-      const more = whole.ops.slice(plan.ops.length);
-      logOps(log, more);
-      plan = whole;
-      foreseen = whole.skipped.length;
-      return more;
-    } catch (e) {
-      restFailed = true; // the first part went to ip: all of it is undone
-      throw e;
-    }
+  const rest = (whole: Plan): readonly RouteOp[] => {
+    record(whole);
+    const more = whole.ops.slice(plan.ops.length);
+    logOps(log, more);
+    plan = whole;
+    foreseen = whole.skipped.length;
+    return more;
   };
   // Ops before `done` are in the table. Under route-override semantics, an addroute the kernel
   // refuses although the planner did not foresee it is skipped, and the rest of the batch goes on.
@@ -254,13 +261,19 @@ async function addLocked(
     try {
       // The first try in the session; after a refused line (ip stopped there) a new ip.
       if (!retried) {
+        const split = parts;
         session.apply(plan.ops, batchPath(path), {
-          ...(parts ? { more: rest } : {}),
+          ...(split ? { more: () => rest(split.rest()) } : {}),
           meanwhile: makeOutput,
         });
       } else applyOps(env.netns, plan.ops.slice(done), batchPath(path));
       break;
     } catch (e) {
+      // A failure of ours while ip applied (the rest could not be recorded): ip applied what it
+      // was given up to a line it refused; exactly that is undone.
+      if (e instanceof PartlyAppliedError) {
+        fail(ctx, plan.ops.slice(0, done + e.applied), e.cause, before, path);
+      }
       // ip stops at the refused line: only the lines before it changed the table.
       const refused = e instanceof RouteChangeError && e.failedIndex >= 0
         ? done + e.failedIndex
@@ -272,12 +285,21 @@ async function addLocked(
         retried = true;
         continue;
       }
-      fail(ctx, restFailed ? plan.ops : mayHaveApplied(plan, done, refused, e), e, before, path);
+      fail(ctx, mayHaveApplied(plan, done, refused, e), e, before, path);
     }
   }
   if (plan.skipped.length > foreseen) record(plan);
   log.debug(`applied ${plan.ops.length} ops in ${(performance.now() - t0).toFixed(1)}ms`);
   return made?.plan === plan ? made.output : addOutput(plan, config.cniVersion);
+}
+
+/** The most bytes the records of the addroutes from `from` on may add to a record. */
+function restBound(config: PluginConfig, from: number): number {
+  let bytes = 0;
+  for (let i = from; i < config.addroutes.length; i++) {
+    bytes += addedRouteBound(config.addroutes[i]!.gws?.length ?? 0);
+  }
+  return bytes;
 }
 
 /** What ADD prints for `plan`: its result and the routes it skipped. */

@@ -281,3 +281,19 @@ labTest(
     assert.deepEqual(files, [], "no state written");
   },
 );
+
+labTest("bad input: a refused ADD creates no state directory", async (e2e) => {
+  // ADD may lock its attachment before the config is validated, but only in a network directory
+  // that is there already: a refused config leaves none behind.
+  const { lab, state } = e2e;
+  const stateDir = `${state.path}/not/yet`;
+  const cfg = e2e.config("ssrpre", "route-override", {
+    stateDir,
+    addroutes: [{ dst: "10.70.0.0/16", gw: "not an address" }],
+  });
+  const before = await tableText(lab.pod);
+  const r = await e2e.run("ADD", e2e.invocation("refused", cfg));
+  assert.equal(r.json?.code, 7, r.stdout);
+  assert.deepEqual(await tableText(lab.pod), before);
+  assert.throws(() => Deno.statSync(stateDir), Deno.errors.NotFound);
+});

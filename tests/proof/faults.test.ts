@@ -18,7 +18,7 @@ import {
 } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 import { stateExists } from "../support/fixtures.ts";
-import { batchPath, statePath } from "../../src/state.ts";
+import { batchPath, MAX_STATE_BYTES, statePath } from "../../src/state.ts";
 import { FaultyIp } from "../support/faultip.ts";
 import { isCniError, sorted, stateFiles, withTimeout } from "../support/proof.ts";
 
@@ -493,5 +493,105 @@ labTest(
     assert.equal(d.code, 0, d.stdout);
     assert.deepEqual(await tableText(lab.pod), sorted(before));
     assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
+  },
+);
+
+labTest(
+  "proof: a long list whose whole record would be too large → code 7 before ip gets a line",
+  async (e2e) => {
+    // flushroutes of 4200 multipath routes of the pod's own (all in the first part of the plan)
+    // and 1000 addroutes of 32 next hops: the first part's record fits in MAX_STATE_BYTES, the
+    // whole one does not. ADD plans the whole list before it hands ip anything then.
+    const { lab } = e2e;
+    const gws = Array.from({ length: 32 }, (_, i) => `10.131.0.${i + 10}`);
+    const hops = gws.map((g) => `nexthop via ${g} dev eth0`).join(" ");
+    let own = "";
+    for (let i = 0; i < 4200; i++) own += `route add 10.50.${i >> 8}.${i & 255}/32 ${hops}\n`;
+    const file = await Deno.makeTempFile();
+    await Deno.writeTextFile(file, own);
+    await ipIn(lab.pod, "-batch", file);
+    await Deno.remove(file);
+    const addroutes = Array.from({ length: 1000 }, (_, i) => ({
+      dst: `10.60.${i >> 8}.${i & 255}/32`,
+      gws,
+    }));
+    const cfg = e2e.config(NETWORK, "route-override", { flushroutes: true, addroutes });
+    const before = sorted(await tableText(lab.pod));
+    await using ip = await FaultyIp.create({});
+    const r = await add(e2e, cfg, { PATH: ip.path });
+    assertCniError(r, 7);
+    assert.match(r.json.msg, new RegExp(`more than the ${MAX_STATE_BYTES} bytes`));
+    assert.equal(await ip.batch(1), null, "ip was handed a line of a refused ADD");
+    assert.deepEqual(sorted(await tableText(lab.pod)), before);
+    assert.deepEqual(await stateFiles(e2e.state.path, NETWORK), []);
+  },
+);
+
+labTest(
+  "proof: SIGKILL at any moment of a long route-override ADD, then DEL → table as before",
+  async (e2e) => {
+    // 200 addroutes (planned, recorded and applied in two parts), flushgateway, and one IPv6
+    // addroute the pod refuses in each part; the plugin is killed after a random delay.
+    const { lab, bin } = e2e;
+    await run([
+      "ip",
+      "netns",
+      "exec",
+      lab.pod,
+      "sysctl",
+      "-qw",
+      "net.ipv6.conf.eth0.disable_ipv6=1",
+    ]);
+    const addroutes = Array.from(
+      { length: 200 },
+      (_, i) =>
+        i === 7
+          ? { dst: "fd00:98::/64" }
+          : i === 150
+          ? { dst: "fd00:99::/64" }
+          : { dst: `10.70.${i}.0/24`, gw: "10.131.0.1" },
+    );
+    const cfg = e2e.config(NETWORK, "route-override", { flushgateway: true, addroutes });
+    const before = sorted(await tableText(lab.pod));
+    const exe = bin.plugin("route-override");
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const env: Record<string, string> = {
+        PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+        HOME: "/root",
+        CNI_COMMAND: "ADD",
+        CNI_CONTAINERID: `crash${i}`,
+        CNI_NETNS: lab.podNetns,
+        CNI_IFNAME: "eth0",
+        CNI_PATH: bin.dir,
+      };
+      const delay = 30 + Math.floor(Math.random() * 130);
+      let pid = 0;
+      const running = run(["ip", "netns", "exec", lab.node, exe], {
+        stdin: JSON.stringify(cfg),
+        env,
+        clearEnv: true,
+        onSpawn: (p) => (pid = p),
+      });
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* it ended first */ }
+      const out = await running;
+      const how = out.signal ?? `exit ${out.code}`;
+      seen.set(how, (seen.get(how) ?? 0) + 1);
+      const d = await run(["ip", "netns", "exec", lab.node, exe], {
+        stdin: JSON.stringify(cfg),
+        env: { ...env, CNI_COMMAND: "DEL" },
+        clearEnv: true,
+      });
+      assert.equal(d.code, 0, d.stdout + d.stderr);
+      assert.deepEqual(
+        sorted(await tableText(lab.pod)),
+        before,
+        `killed after ${delay} ms (${how})`,
+      );
+    }
+    console.log("how the ADDs ended:", [...seen]);
   },
 );

@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import { nothingAt, preloadLibc, useLibcForTest } from "../../src/libc.ts";
 import { spawnChild, SpawnError } from "../../src/spawn.ts";
-import { applyOps, PodSession, readPod, readPodRoutesTo, stopPendingBatch } from "../../src/ip.ts";
+import {
+  applyOps,
+  PartlyAppliedError,
+  PodSession,
+  readPod,
+  readPodRoutesTo,
+  stopPendingBatch,
+} from "../../src/ip.ts";
 import { tableText } from "../../testing/mod.ts";
 import { labTest } from "../support/lab_test.ts";
 
@@ -360,3 +367,117 @@ labTest(
     assert.deepEqual(await tableText(lab.pod), before);
   },
 );
+
+/** `count` adds of /32s from 10.84.0.0 on, numbered from `from`, as a plan lists them. */
+function hostOps(count: number, from: number) {
+  return Array.from({ length: count }, (_, i) => ({
+    action: "add" as const,
+    route: {
+      family: 4 as const,
+      dst: `10.84.${(from + i) >> 8}.${(from + i) & 255}/32`,
+      gateway: "10.131.0.1",
+      dev: "eth0",
+      table: "main",
+      metric: 0,
+    },
+    reason: `addroutes[${from + i}]`,
+  }));
+}
+
+/** Deletes what `ops` added (each once) and checks the table is `before` again. */
+async function undo(
+  e2e: { lab: { pod: string; podNetns: string } },
+  ops: ReturnType<typeof hostOps>,
+  before: string[],
+) {
+  applyOps(e2e.lab.podNetns, ops.map((op) => ({ ...op, action: "del" as const })));
+  assert.deepEqual(await tableText(e2e.lab.pod), before);
+}
+
+labTest("ip: without libc, a session applies the first ops and then more()'s", async (e2e) => {
+  const { lab } = e2e;
+  const before = await tableText(lab.pod);
+  const first = hostOps(30, 0), rest = hostOps(40, 30);
+  rest[5] = { ...first[2]!, reason: "dup" }; // refused: index 35 of the whole plan
+  useLibcForTest("libssr-no-such-libc.so.6");
+  try {
+    using session = new PodSession(lab.podNetns);
+    session.startRead();
+    session.read();
+    assert.throws(
+      () => session.apply(first, `${e2e.state.path}/fb.batch`, { more: () => rest }),
+      (e) => e instanceof Error && "failedIndex" in e && e.failedIndex === 35,
+    );
+  } finally {
+    useLibcForTest("libc.so.6");
+  }
+  const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
+  assert.equal(landed.length, 35);
+  await undo(e2e, [...first, ...rest.slice(0, 5)], before);
+  assert.deepEqual([...Deno.readDirSync(e2e.state.path)], []);
+});
+
+labTest(
+  "ip: a line refused in the first ops: more() runs once, nothing after the line lands",
+  async (e2e) => {
+    const { lab } = e2e;
+    const before = await tableText(lab.pod);
+    const first = hostOps(300, 0), rest = hostOps(100, 300);
+    first[3] = { ...first[1]!, reason: "dup" }; // refused: ip exits at index 3
+    let mores = 0;
+    {
+      using session = new PodSession(lab.podNetns);
+      session.read();
+      assert.throws(
+        () =>
+          session.apply(first, `${e2e.state.path}/g.batch`, {
+            more: () => (mores++, rest),
+          }),
+        (e) => e instanceof Error && "failedIndex" in e && e.failedIndex === 3,
+      );
+    }
+    // more() ran once (the caller's plan is whole then); ip stopped at the refused line, so none
+    // of the lines after it landed, whether or not they were written before it stopped.
+    assert.equal(mores, 1);
+    const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
+    assert.equal(landed.length, 3);
+    await undo(e2e, first.slice(0, 3), before);
+    assert.deepEqual([...Deno.readDirSync(e2e.state.path)], []);
+  },
+);
+
+for (const refusedAt of [-1, 3]) {
+  labTest(
+    `ip: more() fails while ip applies → PartlyAppliedError says what ip applied (${
+      refusedAt < 0 ? "all" : `up to line ${refusedAt}`
+    })`,
+    async (e2e) => {
+      const { lab } = e2e;
+      const before = await tableText(lab.pod);
+      const first = hostOps(40, 0);
+      if (refusedAt >= 0) first[refusedAt] = { ...first[0]!, reason: "dup" };
+      const guard = `${e2e.state.path}/p.batch`;
+      const why = new Error("the rest could not be recorded");
+      {
+        using session = new PodSession(lab.podNetns);
+        session.read();
+        assert.throws(
+          () =>
+            session.apply(first, guard, {
+              more: () => {
+                throw why;
+              },
+            }),
+          (e) =>
+            e instanceof PartlyAppliedError && e.cause === why &&
+            e.applied === (refusedAt < 0 ? 40 : refusedAt),
+        );
+      }
+      assert.ok(nothingAt(guard), "the guard file is removed");
+      const applied = refusedAt < 0 ? first : first.slice(0, refusedAt);
+      const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
+      assert.equal(landed.length, applied.length);
+      await undo(e2e, applied, before);
+    },
+  );
+}

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { composeRecords } from "../../src/commands/add.ts";
 import {
+  addedRouteBound,
   attachmentNames,
   type AttachmentState,
   batchPath,
@@ -18,6 +19,9 @@ import {
 } from "../../src/state.ts";
 import { type Route, routeOpArgs } from "../../src/route.ts";
 import { sha256Hex } from "../../src/sha256.ts";
+import { parseConfig } from "../../src/config.ts";
+import { desiredRoutes } from "../../src/desired.ts";
+import { emptySnapshot } from "../../src/snapshot.ts";
 import { CniError } from "../../src/cni/errors.ts";
 
 const ID = { network: "net", containerId: "c1", ifname: "eth0" };
@@ -322,3 +326,31 @@ Deno.test("state: a directory above stateDir that another user owns or can write
     assert.equal(readState(viaLink, ID)?.containerId, ID.containerId);
     using _lock = lockAttachment(viaLink);
   }));
+
+Deno.test("state: addedRouteBound holds the longest route an addroute can give a record", () => {
+  const v6 = (i: number) => `ffff:ffff:ffff:ffff:ffff:ffff:ffff:${(0xff00 + i).toString(16)}`;
+  const longest = {
+    dst: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+    mtu: 65535,
+    advmss: 65535,
+    priority: 4294967295,
+    table: 4294967294,
+    scope: 253,
+  };
+  for (const hops of [0, 1, 2, 32]) {
+    const route = hops < 2
+      ? { ...longest, ...(hops ? { gw: v6(0) } : {}) }
+      : { ...longest, gws: Array.from({ length: hops }, (_, i) => v6(i)) };
+    const config = parseConfig({
+      cniVersion: "1.0.0",
+      name: "n",
+      type: "route-override",
+      addroutes: [route],
+    });
+    // The longest interface name: 15 characters.
+    const d = desiredRoutes(config, "a".repeat(15), emptySnapshot(), {}, {})[0]!;
+    assert.equal(d.route.nexthops?.length ?? (d.route.gateway ? 1 : 0), hops);
+    const bytes = new TextEncoder().encode(JSON.stringify(d.route) + ",").length;
+    assert.ok(bytes <= addedRouteBound(hops), `${bytes} bytes for ${hops} hops`);
+  }
+});
