@@ -229,6 +229,26 @@ labTest("proof: unwritable state directory → code 5, table unchanged", async (
 });
 
 /**
+ * Starts the plugin executable `exe` in the node namespace with exactly `env` and `cfg` on stdin
+ * (`ip netns exec` and the wrapper exec, so the child's pid is the plugin's deno process).
+ */
+function startInNode(
+  lab: { node: string },
+  exe: string,
+  env: Record<string, string>,
+  cfg: unknown,
+) {
+  let pid = 0;
+  const running = run(["ip", "netns", "exec", lab.node, exe], {
+    stdin: JSON.stringify(cfg),
+    env,
+    clearEnv: true,
+    onSpawn: (p) => (pid = p),
+  });
+  return { running, pid: () => pid };
+}
+
+/**
  * Starts ADD with a slow fake `ip`, SIGKILLs it while the write batch runs; then the batch
  * `lands` (DEL after it), is killed too (`ipKilled`), or is still pending when DEL runs.
  */
@@ -250,16 +270,9 @@ async function killMidAdd(mode: "lands" | "ipKilled" | "pendingAtDel"): Promise<
     // A temp file of the plugin would go here (a SIGKILLed plugin cannot remove it): none may.
     TMPDIR: tmp.path,
   };
-  let pid = 0;
-  const running = run(["ip", "netns", "exec", lab.node, exe], {
-    stdin: JSON.stringify(cfg),
-    env,
-    clearEnv: true,
-    onSpawn: (p) => (pid = p),
-  });
+  const { running, pid } = startInNode(lab, exe, env, cfg);
   await ip.waitFor("started.1");
-  // `ip netns exec` and the wrapper exec, so the child's pid is the plugin's deno process.
-  Deno.kill(pid, "SIGKILL");
+  Deno.kill(pid(), "SIGKILL");
   if (mode === "ipKilled") Deno.kill(await ip.slowPid(1), "SIGKILL");
   const out = await running;
   assert.equal(out.signal, "SIGKILL");
@@ -566,16 +579,10 @@ labTest(
         CNI_PATH: bin.dir,
       };
       const delay = 30 + Math.floor(Math.random() * 130);
-      let pid = 0;
-      const running = run(["ip", "netns", "exec", lab.node, exe], {
-        stdin: JSON.stringify(cfg),
-        env,
-        clearEnv: true,
-        onSpawn: (p) => (pid = p),
-      });
+      const { running, pid } = startInNode(lab, exe, env, cfg);
       await new Promise((r) => setTimeout(r, delay));
       try {
-        Deno.kill(pid, "SIGKILL");
+        Deno.kill(pid(), "SIGKILL");
       } catch { /* it ended first */ }
       const out = await running;
       const how = out.signal ?? `exit ${out.code}`;

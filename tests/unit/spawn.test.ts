@@ -293,13 +293,13 @@ labTest("ip: ADD's session reads, re-reads, then applies in one ip", async (e2e)
   assert.deepEqual(await tableText(lab.pod), before);
 });
 
-/** `count` adds of distinct /24s via the pod's gateway, as a plan lists them. */
-function addOps(count: number, second: number) {
+/** `count` adds via the pod's gateway to `dst(i)`, as a plan lists them (`addroutes[i]`). */
+function addOps(count: number, dst: (i: number) => string) {
   return Array.from({ length: count }, (_, i) => ({
     action: "add" as const,
     route: {
       family: 4 as const,
-      dst: `10.${second}.${i}.0/24`,
+      dst: dst(i),
       gateway: "10.131.0.1",
       dev: "eth0",
       table: "main",
@@ -321,7 +321,7 @@ labTest(
   async (e2e) => {
     const { lab } = e2e;
     const before = await tableText(lab.pod);
-    const ops = addOps(100, 81);
+    const ops = addOps(100, (i) => `10.81.${i}.0/24`);
     ops[70] = { ...ops[3]!, reason: "duplicate" }; // "File exists": ip stops there
     const guard = `${e2e.state.path}/chunks.batch`;
     {
@@ -346,7 +346,7 @@ labTest(
   async (e2e) => {
     const { lab } = e2e;
     const before = await tableText(lab.pod);
-    const ops = addOps(100, 82);
+    const ops = addOps(100, (i) => `10.82.${i}.0/24`);
     ops[50] = { ...ops[50]!, route: { ...ops[50]!.route, dev: "eth0 table 7" } };
     const guard = `${e2e.state.path}/bad.batch`;
     {
@@ -368,20 +368,9 @@ labTest(
   },
 );
 
-/** `count` adds of /32s from 10.84.0.0 on, numbered from `from`, as a plan lists them. */
+/** `count` adds of /32s from 10.84.0.0 on, the first numbered `from`. */
 function hostOps(count: number, from: number) {
-  return Array.from({ length: count }, (_, i) => ({
-    action: "add" as const,
-    route: {
-      family: 4 as const,
-      dst: `10.84.${(from + i) >> 8}.${(from + i) & 255}/32`,
-      gateway: "10.131.0.1",
-      dev: "eth0",
-      table: "main",
-      metric: 0,
-    },
-    reason: `addroutes[${from + i}]`,
-  }));
+  return addOps(count + from, (i) => `10.84.${i >> 8}.${i & 255}/32`).slice(from);
 }
 
 /** Deletes what `ops` added (each once) and checks the table is `before` again. */
