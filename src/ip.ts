@@ -148,12 +148,13 @@ const CHUNK_LINES = 64;
 /**
  * Writes the lines of `ops` to a started `ip -batch -`, closes its stdin and waits for it. Each
  * line is built (and validated) as it is needed, in chunks, so `ip` applies the first lines while
- * the plugin builds the next; `lines` gets every line built. `skip` session lines came before.
- * A line that cannot be built is thrown once `ip` has applied the lines before it. With `guard`
- * (ADD's batch file) the running `ip`'s identity is recorded there until it exited: if the
- * plugin dies meanwhile, the file names the `ip` still applying lines for `stopPendingBatch`;
- * and a failure of the child once lines may have been written is a RouteChangeError with no
- * line (the caller undoes every op). `then` runs while `ip` applies (see `WhileApplying`).
+ * the plugin builds the next; `lines` gets the lines `ip` was given. `skip` session lines came
+ * before. `then` runs while `ip` applies (see `WhileApplying`). A line that cannot be built, or a
+ * hook that throws, ends `ip` after the lines it has and is thrown as a PartlyAppliedError saying
+ * how many it applied. With `guard` (ADD's batch file) the running `ip`'s identity is recorded
+ * there until it exited: if the plugin dies meanwhile, the file names the `ip` still applying
+ * lines for `stopPendingBatch`; and a failure of the child itself is a PartlyAppliedError too
+ * (any line it was given may have landed).
  */
 function applyLines(
   child: Child,
@@ -178,8 +179,10 @@ function applyLines(
       out = finished(child.wait(), skip); // ip applies the lines it has, then sees their end
     } catch { /* the error below is what the caller needs */ }
     if (e instanceof SpawnError || !out) {
-      if (guard) throw new RouteChangeError("ip failed while it applied the batch", String(e), -1);
-      throw new CniError(ErrorCode.IoFailure, `cannot run ${what}`, String(e));
+      if (!guard) throw new CniError(ErrorCode.IoFailure, `cannot run ${what}`, String(e));
+      // It may have applied any of the lines it was given.
+      const failed = new RouteChangeError("ip failed while it applied the batch", String(e), -1);
+      throw new PartlyAppliedError(lines.length, failed);
     }
     // A line that could not be built, or a hook that failed: ip applied the lines it was given
     // up to the one it refused, if any.
@@ -233,8 +236,18 @@ function writeLines(child: Child, ops: readonly RouteOp[], lines: string[]): boo
     for (let i = at; i < at + size && i < ops.length; i++) {
       chunk.push(routeOpArgs(ops[i]!).join(" "));
     }
-    for (const line of chunk) lines.push(line);
-    if (!child.write(enc.encode(chunk.join("\n") + "\n"))) return false;
+    const bytes = enc.encode(chunk.join("\n") + "\n");
+    const written = child.writePartly(bytes);
+    if (written === bytes.length) {
+      for (const line of chunk) lines.push(line);
+      continue;
+    }
+    // ip ended: the lines it was given are those written, the last one maybe in part.
+    let given = 0;
+    for (let i = 0; i < written; i++) if (bytes[i] === 10) given++;
+    if (written > 0 && bytes[written - 1] !== 10) given++;
+    for (let i = 0; i < given; i++) lines.push(chunk[i]!);
+    return false;
   }
   return true;
 }
@@ -403,8 +416,13 @@ export class PodSession implements Disposable {
   apply(ops: readonly RouteOp[], guard: string, then: WhileApplying = {}): void {
     const child = this.#child;
     if (!child) {
-      // Without libc: the whole plan in one ip of its own.
-      const all = then.more ? [...ops, ...then.more()] : ops;
+      // Without libc: the whole plan in one ip of its own (a failure before it runs applied none).
+      let all = ops;
+      try {
+        if (then.more) all = [...ops, ...then.more()];
+      } catch (e) {
+        throw new PartlyAppliedError(0, e);
+      }
       if (child === null) applyOps(this.#netns, all, guard);
       else if (all.length > 0) throw new Error("PodSession.apply before read");
       return;
@@ -541,18 +559,29 @@ function runOps(
     using _child = child;
     return applyLines(child, ops, lines, 0, guard, {}, argv[0]);
   }
-  for (const line of batchLines(ops)) lines.push(line);
+  try {
+    for (const line of batchLines(ops)) lines.push(line);
+  } catch (e) {
+    throw new PartlyAppliedError(0, e); // no ip ran
+  }
   return runIpFile(argv, lines.join("\n") + "\n", guard);
 }
 
-/** Throws the RouteChangeError of a failed apply of `lines`. */
+/**
+ * Throws the RouteChangeError of a failed apply of `lines` naming the refused line; when `ip`
+ * named none (it was killed), a PartlyAppliedError: any of the lines may have landed.
+ */
 function checkApplied(out: Output, lines: readonly string[]): void {
   if (out.code === 0) return;
   const index = refusedIndex(out.stderr);
   const why = out.stderr.split("\n").find((l) => l.startsWith("Error:"))?.slice(7).trim() ||
     out.stderr.split("\n")[0] || `ip exited with status ${out.code}`;
-  const what = index >= 0 && index < lines.length ? `"${lines[index]}"` : "a route change";
-  throw new RouteChangeError(`the kernel refused ${what}: ${why}`, out.stderr, index);
+  if (index >= 0 && index < lines.length) {
+    throw new RouteChangeError(`the kernel refused "${lines[index]}": ${why}`, out.stderr, index);
+  }
+  // ip ended naming no line (killed, say): it may have applied any of the lines it was given.
+  const e = new RouteChangeError(`ip ended before the batch was applied: ${why}`, out.stderr, -1);
+  throw new PartlyAppliedError(lines.length, e);
 }
 
 /** One batch line the kernel refused in a best-effort apply, or `ip`'s words when it named none. */

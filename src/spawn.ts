@@ -127,9 +127,14 @@ export class Child implements Disposable {
    * written in pieces.
    */
   write(data: Uint8Array): boolean {
+    return this.writePartly(data) === data.length;
+  }
+
+  /** `write`, returning how many bytes of `data` were written (all, or those before EPIPE). */
+  writePartly(data: Uint8Array): number {
     let off = 0;
     while (off < data.length) {
-      if (this.#fds[0] < 0) return false;
+      if (this.#fds[0] < 0) return off;
       const ready = this.#pump(true);
       if (!ready) continue;
       let size = Math.min(data.length - off, PIPE_BUF);
@@ -143,11 +148,11 @@ export class Child implements Disposable {
         const e = errno(this.#c);
         if (e === EINTR || e === EAGAIN) continue;
         this.closeStdin();
-        if (e === EPIPE) return false;
+        if (e === EPIPE) return off;
         throw new SpawnError("write", e);
       }
     }
-    return true;
+    return off;
   }
 
   /** Reads until stdout has `lines` newlines since the last `takeStdout`; false at its EOF. */

@@ -470,3 +470,83 @@ for (const refusedAt of [-1, 3]) {
     },
   );
 }
+
+/** The pids of this process's children named `ip`. */
+function ipChildren(): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === Deno.pid && stat.includes("(ip)")) pids.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+labTest(
+  "ip: killed while it applies the first ops → the error bounds what ip was given (not more()'s)",
+  async (e2e) => {
+    // ip dies (the OOM killer, an admin) naming no line: more() still runs (ADD's plan is whole
+    // then), but ip was given only the first ops, and only those may ADD undo (by presence: an
+    // identical route another writer added meanwhile must stay).
+    const { lab } = e2e;
+    const before = await tableText(lab.pod);
+    const first = hostOps(40, 0), rest = hostOps(40, 40);
+    let err: unknown;
+    {
+      using session = new PodSession(lab.podNetns);
+      session.read();
+      try {
+        session.apply(first, `${e2e.state.path}/k.batch`, {
+          more: () => {
+            // Killed and gone (a zombie holds no pipe): its stdin takes no more lines.
+            for (const pid of ipChildren()) {
+              Deno.kill(pid, "SIGKILL");
+              while (!/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`))) {
+                Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+              }
+            }
+            return rest;
+          },
+        });
+      } catch (e) {
+        err = e;
+      }
+    }
+    assert.ok(err instanceof Error, "ip was killed: the apply fails");
+    const given = err instanceof PartlyAppliedError ? err.applied : undefined;
+    assert.ok(
+      given !== undefined && given <= first.length,
+      `the error must say ip was given at most ${first.length} ops, not ${given} ` +
+        `(${err.constructor.name}: ${err.message})`,
+    );
+    const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
+    assert.ok(landed.length <= first.length, "none of more()'s ops landed");
+    await undo(e2e, first.slice(0, landed.length), before);
+  },
+);
+
+labTest(
+  "ip: without libc, a line that cannot be built → PartlyAppliedError (0 applied), as with libc",
+  async (e2e) => {
+    // The fallback builds every line before ip runs: ip applied none, and ADD undoes none.
+    const { lab } = e2e;
+    const before = await tableText(lab.pod);
+    const first = hostOps(30, 0);
+    first[5] = { ...first[5]!, route: { ...first[5]!.route, gateway: "not-an-ip" } };
+    useLibcForTest("libssr-no-such-libc.so.6");
+    try {
+      using session = new PodSession(lab.podNetns);
+      session.read();
+      assert.throws(
+        () => session.apply(first, `${e2e.state.path}/nl.batch`),
+        (e) => e instanceof PartlyAppliedError && e.applied === 0,
+      );
+    } finally {
+      useLibcForTest("libc.so.6");
+    }
+    assert.deepEqual(await tableText(lab.pod), before);
+  },
+);
