@@ -394,7 +394,7 @@ export class PodSession implements Disposable {
   /** The session's `ip`, started at the first call; null without libc (the fallback). */
   #ip(): Child | null {
     if (this.#child === undefined) {
-      this.#child = start([...ipArgv(this.#netns), ...READ_FLAGS, "-batch", "-"]);
+      this.#child = start([...readArgv(this.#netns, false), "-"]);
     }
     return this.#child;
   }
@@ -483,7 +483,7 @@ export class StartedRead implements Disposable {
   /** Starts it on the pod at `netnsPath` (nothing started without libc). */
   constructor(netnsPath: string) {
     this.#netns = netnsPath;
-    this.#child = start([...ipArgv(netnsPath), ...READ_FLAGS, "-force", "-batch", "-"]);
+    this.#child = start([...readArgv(netnsPath, true), "-"]);
   }
 
   /** The started `ip`, once, when it runs on `netnsPath`; null otherwise. */
@@ -501,6 +501,12 @@ export class StartedRead implements Disposable {
   }
 }
 
+/** The argv of a read of the pod (`-force`: every line answered, whatever one before did). */
+function readArgv(netnsPath: string, force: boolean): [string, ...string[]] {
+  const flags = force ? [...READ_FLAGS, "-force"] : READ_FLAGS;
+  return [...ipArgv(netnsPath), ...flags, "-batch"];
+}
+
 function readWith(
   netnsPath: string,
   batch: string,
@@ -508,8 +514,7 @@ function readWith(
   force = false,
   started?: Child | null,
 ): PodSnapshot {
-  const flags = force ? [...READ_FLAGS, "-force"] : READ_FLAGS;
-  const out = runIp([...ipArgv(netnsPath), ...flags, "-batch"], batch, started);
+  const out = runIp(readArgv(netnsPath, force), batch, started);
   if (out.code !== 0 && (!force || out.stdout === "")) {
     throw new CniError(
       ErrorCode.NetnsUnreachable,

@@ -329,7 +329,7 @@ function mayHaveApplied(
 ): readonly RouteOp[] {
   // A failure to start ip changed nothing but what an earlier ip applied (the ops before `done`,
   // when a retry after a skipped route could not start); anything else may have applied part of
-  // the batch. When ip cannot say which line failed, every planned change is a candidate.
+  // the batch. Any other failure (one ip.ts did not bound): every planned change is a candidate.
   if (refused >= 0) return plan.ops.slice(0, refused);
   const started = !(e instanceof CniError && e.code === ErrorCode.IoFailure);
   return started ? plan.ops : plan.ops.slice(0, done);
