@@ -21,6 +21,11 @@ function podInv(
   return e2e.invocation(id, e2e.config(network, "seamless-static-route", fields));
 }
 
+/** The lock file of this network's attachment `id`@eth0 under `stateDir`. */
+function lockFileOf(stateDir: string, id: string): string {
+  return statePath(stateDir, NETWORK, id, "eth0").replace(/\.json$/, ".lock");
+}
+
 /** Every file name under `dir`, recursively, relative to it. */
 function namesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -126,7 +131,7 @@ labTest(
     const before = await tableText(lab.pod);
     assert.equal((await e2e.run("ADD", inv)).code, 0);
     const afterAdd = await tableText(lab.pod);
-    const lockPath = statePath(state.path, NETWORK, "held", "eth0").replace(/\.json$/, ".lock");
+    const lockPath = lockFileOf(state.path, "held");
     {
       using holder = Deno.openSync(lockPath, { write: true });
       holder.lockSync(true);
@@ -159,7 +164,7 @@ labTest(
     const before = await tableText(lab.pod);
     assert.equal((await e2e.run("ADD", inv)).code, 0);
     const afterAdd = await tableText(lab.pod);
-    const lockPath = statePath(state.path, NETWORK, "waits", "eth0").replace(/\.json$/, ".lock");
+    const lockPath = lockFileOf(state.path, "waits");
     const holder = Deno.openSync(lockPath, { write: true });
     holder.lockSync(true);
     // The ADD cannot begin before its config is checked (the lock is busy): it takes the lock

@@ -336,8 +336,7 @@ labTest(
     // Every line before the refused one landed, none after it.
     const want = ops.slice(0, 70).map((op) => op.route.dst).sort();
     assert.deepEqual((await landed(lab.pod, 81)).sort(), want);
-    applyOps(lab.podNetns, ops.slice(0, 70).map((op) => ({ ...op, action: "del" as const })));
-    assert.deepEqual(await tableText(lab.pod), before);
+    await undo(e2e, ops.slice(0, 70), before);
   },
 );
 
@@ -360,11 +359,7 @@ labTest(
     const got = (await landed(lab.pod, 82)).sort();
     assert.ok(got.length < 50, `${got.length} routes landed`);
     assert.deepEqual(got, ops.slice(0, got.length).map((op) => op.route.dst).sort());
-    applyOps(
-      lab.podNetns,
-      ops.slice(0, got.length).map((op) => ({ ...op, action: "del" as const })),
-    );
-    assert.deepEqual(await tableText(lab.pod), before);
+    await undo(e2e, ops.slice(0, got.length), before);
   },
 );
 
@@ -400,8 +395,8 @@ labTest("ip: without libc, a session applies the first ops and then more()'s", a
   } finally {
     useLibcForTest("libc.so.6");
   }
-  const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
-  assert.equal(landed.length, 35);
+  const found = await landed(lab.pod, 84);
+  assert.equal(found.length, 35);
   await undo(e2e, [...first, ...rest.slice(0, 5)], before);
   assert.deepEqual([...Deno.readDirSync(e2e.state.path)], []);
 });
@@ -428,8 +423,8 @@ labTest(
     // more() ran once (the caller's plan is whole then); ip stopped at the refused line, so none
     // of the lines after it landed, whether or not they were written before it stopped.
     assert.equal(mores, 1);
-    const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
-    assert.equal(landed.length, 3);
+    const found = await landed(lab.pod, 84);
+    assert.equal(found.length, 3);
     await undo(e2e, first.slice(0, 3), before);
     assert.deepEqual([...Deno.readDirSync(e2e.state.path)], []);
   },
@@ -464,8 +459,8 @@ for (const refusedAt of [-1, 3]) {
       }
       assert.ok(nothingAt(guard), "the guard file is removed");
       const applied = refusedAt < 0 ? first : first.slice(0, refusedAt);
-      const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
-      assert.equal(landed.length, applied.length);
+      const found = await landed(lab.pod, 84);
+      assert.equal(found.length, applied.length);
       await undo(e2e, applied, before);
     },
   );
@@ -522,9 +517,9 @@ labTest(
       `the error must say ip was given at most ${first.length} ops, not ${given} ` +
         `(${err.constructor.name}: ${err.message})`,
     );
-    const landed = (await tableText(lab.pod)).filter((l) => l.startsWith("10.84."));
-    assert.ok(landed.length <= first.length, "none of more()'s ops landed");
-    await undo(e2e, first.slice(0, landed.length), before);
+    const found = await landed(lab.pod, 84);
+    assert.ok(found.length <= first.length, "none of more()'s ops landed");
+    await undo(e2e, first.slice(0, found.length), before);
   },
 );
 
