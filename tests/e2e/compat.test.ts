@@ -68,7 +68,35 @@ const LONG = Array.from(
 );
 const LONG_ADDED = LONG.filter((r) => "gw" in r).map((r) => `${r.dst} via 10.131.0.1 dev eth0`);
 
+/**
+ * 70 addroutes on a Multus pod's net1: one at eth0's service route (outside the attachment) in
+ * the first part, one via eth0's gateway (not reachable from net1) in the rest.
+ */
+const LONG_MULTUS = Array.from(
+  { length: 70 },
+  (_, i) =>
+    i === 3
+      ? { dst: "172.30.0.0/16", gw: "192.168.10.1" }
+      : i === 50
+      ? { dst: "10.0.0.0/8", gw: "10.128.2.1" }
+      : { dst: `10.91.${i}.0/24`, gw: "192.168.10.1" },
+);
+
 const CASES: CompatCase[] = [
+  {
+    // The same on a Multus pod: eth0 keeps its routes; both skips are foreseen by the planner.
+    shape: "multus",
+    name: "70 addroutes on net1, one skipped in each part",
+    keys: { flushgateway: true, addroutes: LONG_MULTUS },
+    added: LONG_MULTUS.filter((_, i) => i !== 3 && i !== 50).map((r) =>
+      `${r.dst} via 192.168.10.1 dev net1`
+    ),
+    skipped: [
+      ["addroutes[3]", "172.30.0.0/16", "192.168.10.1"],
+      ["addroutes[50]", "10.0.0.0/8", "10.128.2.1"],
+    ],
+    strict: 7,
+  },
   {
     // A refusal the planner cannot foresee in each part of a long list: each line is skipped
     // after the kernel said no, and the rest still goes in.
